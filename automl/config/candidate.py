@@ -1,0 +1,153 @@
+"""The typed, validated description of ONE candidate: what to build and how to compress it.
+
+A :class:`CandidateConfig` is everything :func:`automl.evaluate_candidate` needs besides the
+data: architecture choices, pruning, quantization, distillation and the training budget.
+It round-trips through a plain dict (``to_dict`` / ``from_dict``) so a trial can be logged
+and rebuilt exactly.
+
+Example:
+    >>> from automl.config import CandidateConfig
+    >>> cfg = CandidateConfig.from_dict({
+    ...     "arch": {"family": "cnn", "choices": {"stages": 2, "widths": [16, 32]}},
+    ...     "pruning": {"ratio": 0.5, "granularity": "channel"},
+    ...     "quant": {"weight_bits": 8, "activation_bits": 8, "mode": "ptq"},
+    ...     "distill": {"enabled": True, "alpha": 0.3, "temperature": 4.0},
+    ... })
+    >>> CandidateConfig.from_dict(cfg.to_dict()) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from automl.config import fields as F
+from automl.config.errors import ConfigError
+
+WEIGHT_BITS = (2, 4, 8, 16, 32)
+ACTIVATION_BITS = (8, 32)
+QUANT_MODES = ("ptq", "qat")
+GRANULARITIES = ("unstructured", "channel")
+MAX_PRUNING_RATIO = 0.95
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Which network to build.
+
+    ``family`` is a registered name (``cnn``, ``mobilenet_v2``) or an import path
+    ``package.module:function`` for a user family; ``choices`` are that family's keyword
+    arguments, validated by the family (see :mod:`automl.models.registry`).
+    """
+
+    family: str = "cnn"  # registry key, or "pkg.module:build" for a user family
+    choices: dict[str, Any] = field(default_factory=dict)  # the family's sampled choices
+
+    def __post_init__(self) -> None:
+        F.text("family", self.family)
+        if not isinstance(self.choices, dict):
+            raise ConfigError("choices", f"expected a mapping, got {self.choices!r}")
+        from automl.models.registry import validate_choices  # late: models import config
+
+        object.__setattr__(self, "choices", validate_choices(self.family, dict(self.choices)))
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    ratio: float = 0.0  # fraction removed: weights (unstructured) or channels (channel); 0 = off
+    granularity: str = "unstructured"  # "unstructured" magnitude, or "channel" (structured)
+    finetune_epochs: int = 2  # recovery epochs after pruning (with the teacher when distilling)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ratio", F.number("ratio", self.ratio, 0.0, MAX_PRUNING_RATIO))
+        F.one_of("granularity", self.granularity, GRANULARITIES)
+        object.__setattr__(self, "finetune_epochs",
+                           F.number("finetune_epochs", self.finetune_epochs, 0, 100, integer=True))
+
+    @property
+    def enabled(self) -> bool:
+        return self.ratio > 0
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    weight_bits: int = 32  # 2/4: packed + per-channel scales; 8: int8 kernels; 16: fp16; 32: off
+    activation_bits: int = 32  # 8 (needs weight_bits <= 8) or 32
+    mode: str = "ptq"  # "ptq": calibrate on training data; "qat": fake-quant fine-tuning
+    qat_epochs: int = 2  # fake-quantized training epochs when mode == "qat"
+
+    def __post_init__(self) -> None:
+        F.one_of("weight_bits", self.weight_bits, WEIGHT_BITS)
+        F.one_of("activation_bits", self.activation_bits, ACTIVATION_BITS)
+        F.one_of("mode", self.mode, QUANT_MODES)
+        object.__setattr__(self, "qat_epochs",
+                           F.number("qat_epochs", self.qat_epochs, 0, 100, integer=True))
+        if self.activation_bits == 8 and self.weight_bits > 8:
+            raise ConfigError("activation_bits",
+                              f"8-bit activations need weight_bits <= 8, got weight_bits={self.weight_bits}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight_bits < 32 or self.activation_bits < 32
+
+    @property
+    def integer_weights(self) -> bool:
+        return self.weight_bits <= 8
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    enabled: bool = False  # train against the teacher's soft labels
+    alpha: float = 0.5  # weight of the hard-label CE; 1 - alpha weights T^2 * KL
+    temperature: float = 4.0  # softmax temperature T > 0
+
+    def __post_init__(self) -> None:
+        F.boolean("enabled", self.enabled)
+        object.__setattr__(self, "alpha", F.number("alpha", self.alpha, 0.0, 1.0))
+        object.__setattr__(self, "temperature",
+                           F.number("temperature", self.temperature, 0.0, 100.0, lo_open=True))
+
+    @property
+    def needs_teacher(self) -> bool:
+        """alpha == 1 means pure hard-label training: no teacher is loaded or run."""
+        return self.enabled and self.alpha < 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # training epochs before compression
+    batch_size: int = 64
+    lr: float = 3e-3  # Adam learning rate (fine-tuning uses lr / 3)
+    weight_decay: float = 0.0
+    seed: int = 0  # seeds init, data order and calibration: a candidate is a pure function of its config
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "epochs", F.number("epochs", self.epochs, 0, 1000, integer=True))
+        object.__setattr__(self, "batch_size", F.number("batch_size", self.batch_size, 1, 65536, integer=True))
+        object.__setattr__(self, "lr", F.number("lr", self.lr, 0.0, 10.0, lo_open=True))
+        object.__setattr__(self, "weight_decay", F.number("weight_decay", self.weight_decay, 0.0, 1.0))
+        object.__setattr__(self, "seed", F.number("seed", self.seed, 0, 2**31 - 1, integer=True))
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, data: Any, prefix: str = "") -> "CandidateConfig":
+        return F.from_mapping(cls, data, prefix)
+
+    def to_dict(self) -> dict[str, Any]:
+        return F.to_plain(self)
+
+    def digest(self) -> str:
+        """A stable short hash of the config (cache keys, artifact names)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,190 @@
+"""``automl``: launch a study, read its Pareto front, export a point, open the MLflow UI.
+
+Bad input exits with code 2 and one line naming the file and field; any other failure
+exits 1 with one line (the traceback goes to ``<run_dir>/automl-error.log``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+from automl.config import ConfigError
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automl", description="Joint compression search: "
+                                     "Optuna decides, Ray Tune runs, MLflow records.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    launch = sub.add_parser("launch", help="run (or resume) a study from its YAML file")
+    launch.add_argument("study", help="path to studies/<name>.yaml")
+    launch.add_argument("--trials", type=int, help="total number of trials (finished ones count)")
+    launch.add_argument("--concurrency", type=int, help="trials running at once")
+    launch.add_argument("--name", help="study name (default: the file's name:)")
+    launch.add_argument("--storage", help="Optuna storage URL (default: sqlite under runs/<name>)")
+    launch.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite under runs/<name>)")
+    launch.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)")
+    launch.add_argument("--run-dir", help="folder for this study's stores and artifacts (default: runs/<name>)")
+    launch.add_argument("--quiet", action="store_true", help="no live progress")
+
+    pareto = sub.add_parser("pareto", help="print a study's Pareto front")
+    pareto.add_argument("name")
+    pareto.add_argument("--json", action="store_true", help="machine-readable list of front points")
+    pareto.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
+
+    export = sub.add_parser("export", help="export one trial as a deployable artifact")
+    export.add_argument("name")
+    export.add_argument("--trial", type=int, required=True, help="Optuna trial number")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
+
+    ui = sub.add_parser("ui", help="the MLflow UI on a study's tracking store, on 127.0.0.1")
+    ui.add_argument("name")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # the study's own progress view is the output; library chatter stays out of it
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    handler = {"launch": cmd_launch, "pareto": cmd_pareto, "export": cmd_export, "ui": cmd_ui}[args.command]
+    try:
+        return handler(args)
+    except ConfigError as err:
+        print(f"automl: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("automl: interrupted; finished trials are kept (launch again to resume)", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line for the user, the traceback in a log file
+        log = Path(os.environ.get("AUTOML_ERROR_LOG", "automl-error.log"))
+        log.write_text(traceback.format_exc())
+        print(f"automl: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+              f"(traceback in {log})", file=sys.stderr)
+        return 1
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from automl.search.engine import run_study
+    from automl.study.config import load_study
+
+    overrides = {k: v for k, v in {"n_trials": args.trials, "concurrency": args.concurrency, "name": args.name,
+                                   "storage": args.storage, "tracking_uri": args.tracking_uri,
+                                   "run_dir": args.run_dir}.items() if v is not None}
+    cfg = load_study(args.study, overrides)
+    outcome = run_study(cfg, ray_address=args.ray_address, show_progress=not args.quiet)
+    print_front(outcome.front, outcome.teacher, title=(
+        f"{outcome.name}: {outcome.finished} trials finished ({outcome.ran_now} now, {outcome.failed} failed), "
+        f"{len(outcome.front)} on the front, hypervolume {outcome.hypervolume:.4f}"))
+    print(f"MLflow: automl ui {outcome.name}   |   JSON: automl pareto {outcome.name} --json   |   "
+          f"export: automl export {outcome.name} --trial N --out DIR")
+    return 0
+
+
+def _front(name: str, run_dir: str | None):
+    import optuna
+
+    from automl.search.front import pareto_front
+    from automl.study.record import read_record
+
+    record = read_record(name, run_dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=name, storage=record.storage)
+    return record, study, pareto_front(study, record.objectives)
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    record, _, front = _front(args.name, args.run_dir)
+    if args.json:
+        print(json.dumps([p.summary() for p in front], indent=1))
+    else:
+        print_front(front, record.teacher, title=f"{args.name}: {len(front)} on the front")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from optuna.trial import TrialState
+
+    from automl.search.front import study_points
+
+    record, study, _ = _front(args.name, args.run_dir)
+    if not 0 <= args.trial < len(study.trials):
+        raise ConfigError("--trial", f"study '{args.name}' has no trial {args.trial} (0..{len(study.trials) - 1})")
+    trial = study.trials[args.trial]
+    if trial.state != TrialState.COMPLETE:
+        raise ConfigError("--trial", f"trial {args.trial} is {trial.state.name}, only finished trials export"
+                          + (f" ({trial.user_attrs['error']})" if "error" in trial.user_attrs else ""))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    artifact = out / "model.onnx"
+    source = Path(trial.user_attrs["artifact_path"])
+    if source.exists():
+        shutil.copyfile(source, artifact)
+    else:  # ran on another node: fetch the copy logged to MLflow
+        from mlflow.tracking import MlflowClient
+
+        fetched = MlflowClient(record.tracking_uri).download_artifacts(
+            trial.user_attrs["mlflow_run_id"], "model/model.onnx", str(out))
+        Path(fetched).replace(artifact)
+    point = next(p for p in study_points(study, record.objectives) if p.trial == args.trial)
+    teacher = record.teacher
+    info = {"study": args.name, "trial": args.trial, "on_front": point.on_front, "params": trial.params,
+            "candidate": trial.user_attrs["candidate"], "metrics": point.metrics,
+            "ratios_to_teacher": {"size": point.metrics["size_bytes"] / teacher["size_bytes"],
+                                  "latency": point.metrics["latency_ms"] / teacher["latency_ms"],
+                                  "test_accuracy_delta_pt": 100 * (point.metrics["test_accuracy"]
+                                                                   - teacher["test_accuracy"])},
+            "kernels": trial.user_attrs.get("kernels"), "latency": trial.user_attrs.get("latency"),
+            "artifact": artifact.name, "artifact_bytes": artifact.stat().st_size,
+            "mlflow_run_id": trial.user_attrs.get("mlflow_run_id")}
+    (out / "candidate.json").write_text(json.dumps(info, indent=1))
+    print(f"exported trial {args.trial} of {args.name}: {artifact} ({artifact.stat().st_size} bytes), "
+          f"{out / 'candidate.json'}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from automl.study.record import read_record
+
+    record = read_record(args.name, args.run_dir)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", record.tracking_uri,
+           "--host", "127.0.0.1", "--port", str(args.port)]
+    print(f"MLflow UI for '{args.name}' on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    return subprocess.call(cmd)
+
+
+def print_front(front: list, teacher: dict[str, Any], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("trial", "val acc", "test acc", "size", "size ×", "latency ms", "latency ×", "kernels"):
+        table.add_column(col, justify="right" if col != "kernels" else "left")
+    table.add_row("teacher", f"{teacher['accuracy']:.4f}", f"{teacher['test_accuracy']:.4f}",
+                  f"{teacher['size_bytes']:,}", "1.00", f"{teacher['latency_ms']:.4f}", "1.00",
+                  str(teacher.get("kernels", "")), style="dim")
+    for p in front:
+        m = p.metrics
+        table.add_row(str(p.trial), f"{m['accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['size_bytes']:,}",
+                      f"{m['size_bytes'] / teacher['size_bytes']:.3f}", f"{m['latency_ms']:.4f}",
+                      f"{m['latency_ms'] / teacher['latency_ms']:.3f}", str(p.extra.get("kernels", "")))
+    Console(width=140).print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Measurements of a built model: complexity (MACs, non-zero parameters) and more."""

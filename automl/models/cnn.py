@@ -1,0 +1,75 @@
+"""Family ``cnn``: a configurable Conv-BN-ReLU network for small images.
+
+Stages of ``blocks_per_stage`` Conv-BN-ReLU blocks are separated by 2x2 max-pooling while
+the feature map stays at least 2x2, followed by global average pooling and a linear
+classifier, so the same choices fit 1x8x8 digits, 1x28x28 and 3x32x32 images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from automl.config import fields as F
+from automl.config.errors import ConfigError
+
+KERNEL_SIZES = (3, 5)
+MAX_STAGES = 4
+MIN_WIDTH, MAX_WIDTH = 4, 512
+
+
+@dataclass(frozen=True)
+class CNNChoices:
+    """Architecture choices of the ``cnn`` family (validated on construction)."""
+
+    stages: int = 2  # number of stages, 1..4
+    widths: tuple[int, ...] = (16, 32)  # output channels of each stage, 4..512
+    kernel_size: int = 3  # 3 or 5
+    blocks_per_stage: int = 1  # Conv-BN-ReLU blocks per stage, 1..3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", F.number("stages", self.stages, 1, MAX_STAGES, integer=True))
+        if isinstance(self.widths, (str, bytes)) or not isinstance(self.widths, (list, tuple)):
+            raise ConfigError("widths", f"expected a list of {self.stages} integers, got {self.widths!r}")
+        if len(self.widths) != self.stages:
+            raise ConfigError("widths", f"expected one width per stage ({self.stages}), got {list(self.widths)!r}")
+        widths = tuple(F.number("widths", w, MIN_WIDTH, MAX_WIDTH, integer=True) for w in self.widths)
+        object.__setattr__(self, "widths", widths)
+        F.one_of("kernel_size", self.kernel_size, KERNEL_SIZES)
+        object.__setattr__(self, "blocks_per_stage",
+                           F.number("blocks_per_stage", self.blocks_per_stage, 1, 3, integer=True))
+
+
+class SmallCNN(nn.Module):
+    """``features`` (Conv-BN-ReLU stages and pools), global average pool, ``classifier``."""
+
+    def __init__(self, choices: CNNChoices, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        size = min(height, width)
+        layers: list[nn.Module] = []
+        for stage, out_channels in enumerate(choices.widths):
+            if stage > 0 and size // 2 >= 2:
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+            for _ in range(choices.blocks_per_stage):
+                layers += [
+                    nn.Conv2d(channels, out_channels, choices.kernel_size,
+                              padding=choices.kernel_size // 2, bias=False),
+                    nn.BatchNorm2d(out_channels),
+                    nn.ReLU(inplace=True),
+                ]
+                channels = out_channels
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)))
+
+
+def build(choices: CNNChoices, num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
+    """The ``cnn`` network for ``input_shape`` (C, H, W) with ``num_classes`` outputs."""
+    return SmallCNN(choices, num_classes, input_shape)

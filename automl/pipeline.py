@@ -1,0 +1,159 @@
+"""One candidate, end to end: build -> (distill-)train -> prune (+recover) -> quantize ->
+export -> measure. This is the function the search engine calls once per trial.
+
+Example:
+    >>> from automl import CandidateConfig, DatasetConfig, evaluate_candidate
+    >>> cfg = CandidateConfig.from_dict({"quant": {"weight_bits": 8, "activation_bits": 8}})
+    >>> result = evaluate_candidate(cfg, DatasetConfig("digits"), workdir="/tmp/cand")  # doctest: +SKIP
+    >>> result.accuracy, result.size_bytes, result.latency_ms  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import torch
+from torch import nn
+
+from automl.config import CandidateConfig
+from automl.data import DatasetConfig, DatasetSplits, load_dataset
+from automl.export import export_artifact, open_session
+from automl.measure.accuracy import onnx_accuracy
+from automl.measure.complexity import count_macs, count_params_nonzero
+from automl.measure.latency import measure_latency
+from automl.models.registry import create_model
+from automl.pruning.channel import prune_channels
+from automl.pruning.unstructured import prune_unstructured
+from automl.quantization.ptq import quantize_weights_
+from automl.quantization.qat import finalize_qat, prepare_qat
+from automl.result import CandidateResult
+from automl.training import train_epochs
+from automl.trial_hooks import TrialHooks
+
+if TYPE_CHECKING:
+    from automl.teacher import Teacher
+
+ARTIFACT_NAME = "model.onnx"
+CALIBRATION_SAMPLES = 256  # training samples ORT calibrates activation ranges on (PTQ and QAT)
+FINETUNE_LR_FACTOR = 1 / 3  # recovery and QAT phases train at lr / 3
+
+
+def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | DatasetSplits, *,
+                       workdir: str | Path, teacher: "Teacher | None" = None,
+                       hooks: TrialHooks | None = None, threads: int = 1,
+                       latency_runs: int = 100) -> CandidateResult:
+    """Train, compress, export and measure one candidate.
+
+    Args:
+        candidate: what to build and how to compress it.
+        dataset: a dataset config (loaded, cached per process) or already-loaded splits.
+        workdir: folder for the exported artifact (``model.onnx``).
+        teacher: the trained teacher; required when ``candidate.distill.needs_teacher``.
+        hooks: per-epoch reporting and timing isolation (see :class:`TrialHooks`).
+        threads: intra-op threads used for training and for the timed runtime.
+        latency_runs: timed repetitions (median reported; at least 50).
+
+    Returns:
+        Measurements of the exported artifact; validation accuracy is the search metric.
+    """
+    hooks = hooks or TrialHooks()
+    data = load_dataset(dataset) if isinstance(dataset, DatasetConfig) else dataset
+    if candidate.distill.needs_teacher and teacher is None:
+        raise ValueError("distill.enabled with alpha < 1 needs a teacher: pass teacher=")
+    timer = PhaseTimer()
+    model, history = compress_model(candidate, data, teacher.model if teacher else None, hooks, timer)
+    metadata = {"candidate": candidate.to_dict(), "dataset": data.name,
+                "input_shape": list(data.input_shape), "num_classes": data.num_classes,
+                "normalisation": {"mean": list(data.mean), "std": list(data.std)}}
+    return measure_model(model, candidate, data, Path(workdir), hooks=hooks, threads=threads,
+                         latency_runs=latency_runs, metadata=metadata, history=history, timer=timer)
+
+
+def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.Module | None,
+                   hooks: TrialHooks, timer: "PhaseTimer") -> tuple[nn.Module, list[dict]]:
+    """Build and train the candidate, then prune and quantize it (still a torch module)."""
+    cfg = candidate
+    torch.manual_seed(cfg.train.seed)
+    model = create_model(cfg.arch.family, cfg.arch.choices, num_classes=data.num_classes,
+                         input_shape=data.input_shape)
+    if teacher is not None:
+        teacher.eval()
+    val = (data.x_val, data.y_val)
+    fit = dict(train=cfg.train, distill=cfg.distill, teacher=teacher, val=val, hooks=hooks)
+    with timer("train"):
+        history = train_epochs(model, data.x_train, data.y_train, epochs=cfg.train.epochs,
+                               lr=cfg.train.lr, phase="train", **fit)
+    masks = None
+    finetune_lr = cfg.train.lr * FINETUNE_LR_FACTOR
+    if cfg.pruning.enabled:
+        with timer("prune"), hooks.compute():
+            if cfg.pruning.granularity == "channel":
+                model = prune_channels(model, cfg.pruning.ratio, data.x_train[:1])
+            else:
+                masks = prune_unstructured(model, cfg.pruning.ratio)
+        with timer("prune_finetune"):
+            history += train_epochs(model, data.x_train, data.y_train, epochs=cfg.pruning.finetune_epochs,
+                                    lr=finetune_lr, phase="prune_finetune", seed_offset=1, **fit)
+    with timer("quantize"):
+        if cfg.quant.mode == "qat" and cfg.quant.integer_weights:
+            prepare_qat(model, cfg.quant)
+            history += train_epochs(model, data.x_train, data.y_train, epochs=cfg.quant.qat_epochs,
+                                    lr=finetune_lr, phase="qat", seed_offset=2, **fit)
+            finalize_qat(model)
+        else:
+            with hooks.compute():
+                quantize_weights_(model, cfg.quant.weight_bits)
+    if masks is not None:
+        masks.reapply(model)
+    model.eval()
+    return model, history
+
+
+def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSplits, workdir: Path, *,
+                  hooks: TrialHooks, threads: int, latency_runs: int, metadata: dict,
+                  history: list[dict] | None = None, timer: "PhaseTimer | None" = None) -> CandidateResult:
+    """Export ``model`` as the deployable artifact and measure that artifact."""
+    timer = timer or PhaseTimer()
+    workdir.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(candidate.train.seed)
+    calib = data.x_train[torch.randperm(len(data.x_train), generator=gen)[:CALIBRATION_SAMPLES]]
+    with timer("export"), hooks.compute():
+        info = export_artifact(model, candidate.quant, calib, workdir / ARTIFACT_NAME, metadata)
+    with timer("evaluate"), hooks.compute():
+        session = open_session(info.path, threads=threads)
+        val_acc = onnx_accuracy(session, data.x_val, data.y_val)
+        test_acc = onnx_accuracy(session, data.x_test, data.y_test)
+        macs = count_macs(model, data.input_shape)
+        nonzero = count_params_nonzero(model)
+    with timer("latency"), hooks.exclusive():
+        lat = measure_latency(info.path, data.input_shape, threads=threads, runs=max(50, latency_runs))
+    return CandidateResult(
+        accuracy=val_acc, test_accuracy=test_acc, size_bytes=info.size_bytes,
+        latency_ms=lat.median_ms, params_nonzero=nonzero, macs=macs, kernels=info.kernels,
+        int8_kernels=info.int8_kernels, latency={**_as_dict(lat), **hooks.info()},
+        artifact_path=str(info.path), encodings=dict(info.encodings), history=list(history or []),
+        phase_seconds=dict(timer.seconds))
+
+
+def _as_dict(obj) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
+
+
+class PhaseTimer:
+    """Accumulates wall seconds per named phase (reported for the overhead benchmark)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start

@@ -1,0 +1,53 @@
+"""Structured channel pruning that physically removes channels (Torch-Pruning).
+
+Torch-Pruning traces the model into a dependency graph, so coupled layers are pruned
+together: a convolution's output channels with the following BatchNorm and the next
+layer's input channels, depthwise convolutions with their producer, and every layer
+feeding a residual addition (MobileNetV2) with the same channel indices. Channel groups
+are ranked by their L2 magnitude. The classifier's outputs (the classes) are kept.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from automl.config import fields as F
+from automl.config.errors import ConfigError
+
+
+def prune_channels(model: nn.Module, ratio: float, example_input: torch.Tensor) -> nn.Module:
+    """Remove the ``ratio`` least important channels of every prunable layer, in place.
+
+    Args:
+        model: The network; its last ``nn.Linear`` is taken as the classifier and its
+            outputs are never pruned.
+        ratio: Fraction of channels to remove per layer group, in ``[0, 1)``; 0 is a no-op.
+        example_input: A batch of the model's input shape, used to trace the graph.
+
+    Returns:
+        ``model``, smaller: fewer parameters and MACs, same input shape and output classes.
+
+    Raises:
+        ConfigError: ``ratio`` outside ``[0, 1)``.
+    """
+    ratio = F.number("ratio", ratio, 0.0, 1.0)
+    if ratio >= 1.0:
+        raise ConfigError("ratio", f"{ratio!r} is out of range (allowed: [0.0, 1.0))")
+    if ratio == 0.0:
+        return model
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    was_training = model.training
+    model.eval()  # tracing runs a forward pass: leave BatchNorm statistics untouched
+    pruner = tp.pruner.BasePruner(
+        model,
+        example_input,
+        importance=tp.importance.MagnitudeImportance(p=2),
+        pruning_ratio=ratio,
+        ignored_layers=linears[-1:],
+        round_to=None,
+    )
+    pruner.step()
+    model.train(was_training)
+    return model

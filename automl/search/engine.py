@@ -1,0 +1,195 @@
+"""Run a study: Optuna decides, Ray Tune executes, MLflow records.
+
+    study file -> StudyConfig -> teacher (cached) -> Optuna study (resumed by name)
+      -> Tuner(run_trial, search_alg=OptunaJointSearcher) on local Ray or a cluster
+      -> per finished trial: tell Optuna, close the MLflow child run, re-tag the front,
+         log front table/plot/hypervolume to the parent run, refresh the progress view.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.data import DatasetConfig
+from automl.search.front import TrialPoint, study_points
+from automl.search.optuna_searcher import OptunaJointSearcher
+from automl.search.progress import StudyProgress
+from automl.search.space import load_space
+from automl.study.config import StudyConfig
+from automl.study.record import StudyRecord, write_record
+from automl.study.sampler import make_sampler
+from automl.teacher import load_or_train_teacher
+from automl.tracking import StudyTracker
+from automl.tracking.study_tracker import front_hypervolume
+
+INTERRUPTED = "interrupted: the launch that ran this trial stopped before it finished"
+
+
+@dataclass
+class StudyOutcome:
+    name: str
+    finished: int  # trials finished (complete or failed), this launch and earlier ones
+    failed: int
+    ran_now: int
+    front: list[TrialPoint]
+    hypervolume: float
+    teacher: dict[str, Any]
+    record: StudyRecord
+
+
+def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress: bool = True) -> StudyOutcome:
+    """Launch (or resume) the study described by ``cfg`` and return its front."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_dir = Path(cfg.run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    progress = StudyProgress(cfg.name, cfg.n_trials, enabled=show_progress)
+    space = load_space(cfg.space_path)
+    dataset = cfg.dataset_config()
+    teacher_cfg = cfg.teacher_config()
+    objectives = [(o.name, o.direction) for o in cfg.objectives]
+
+    progress.note(f"teacher: {teacher_cfg.arch.family} on {dataset.name} (cached under {run_dir / 'teachers'})")
+    teacher = load_or_train_teacher(teacher_cfg, dataset, run_dir / "teachers")
+    teacher_metrics = teacher.result.metrics()
+
+    study = optuna.create_study(
+        study_name=cfg.name, storage=cfg.storage_url, load_if_exists=True,
+        directions=[d for _, d in objectives],
+        sampler=make_sampler(cfg.sampler, cfg.seed, len(objectives), bool(cfg.constraints),
+                             n_trials=cfg.n_trials, n_constraints=len(cfg.constraints)))
+    _check_directions(study, objectives, cfg)
+    _close_interrupted(study)
+    finished_before = _finished(study)
+    remaining = max(0, cfg.n_trials - len(finished_before))
+
+    record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,
+                         run_dir=str(run_dir), objectives=objectives,
+                         constraints=[str(c) for c in cfg.constraints], teacher=teacher.result.to_dict(),
+                         study_file=str(cfg.source) if cfg.source else None)
+    write_record(record)
+    tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
+    tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
+                      teacher.result.to_dict())
+    progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before))
+
+    hv = {"value": front_hypervolume([p for p in study_points(study, objectives) if p.on_front],
+                                     objectives, teacher_metrics)}
+    if remaining > 0:
+        _execute(cfg, study, space, objectives, teacher_metrics, tracker, progress, remaining, ray_address,
+                 dataset, hv, run_dir)
+    tracker.finish_study()
+    progress.stop()
+    points = study_points(study, objectives)
+    finished = _finished(study)
+    front = sorted((p for p in points if p.on_front), key=lambda p: -p.metrics["accuracy"])
+    return StudyOutcome(name=cfg.name, finished=len(finished),
+                        failed=sum(t.state == TrialState.FAIL for t in finished),
+                        ran_now=len(finished) - len(finished_before), front=front,
+                        hypervolume=front_hypervolume(front, objectives, teacher_metrics),
+                        teacher=teacher.result.to_dict(), record=record)
+
+
+def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_metrics, tracker: StudyTracker,
+             progress: StudyProgress, remaining: int, ray_address: str | None, dataset: DatasetConfig,
+             hv: dict, run_dir: Path) -> None:
+    import ray
+    from ray import tune
+
+    from automl.search.timing_gate import TimingGate
+    from automl.search.trainable import TrialContext, run_trial
+    from automl.search.tune_callback import StudyCallback
+
+    namespace = f"automl-{cfg.name}"
+    address = ray_address or os.environ.get("RAY_ADDRESS") or None
+    ray.init(address=address, namespace=namespace, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR, configure_logging=True,
+             runtime_env=_local_runtime_env() if address is None else None)
+    try:
+        gate = TimingGate.options(name="timing-gate", namespace=namespace).remote()
+        run_ids: dict[int, str] = {}
+
+        def on_asked(trial: optuna.Trial, candidate: dict) -> dict:
+            run_id = tracker.start_trial(trial.number, trial.params, candidate)
+            trial.set_user_attr("mlflow_run_id", run_id)
+            run_ids[trial.number] = run_id
+            return {"mlflow_run_id": run_id}
+
+        def on_told(frozen: optuna.trial.FrozenTrial) -> None:
+            # driver-side bookkeeping also holds the gate, so it never overlaps a timing run
+            ray.get(gate.acquire_shared.remote())
+            try:
+                run_id = frozen.user_attrs.get("mlflow_run_id") or run_ids.get(frozen.number)
+                if frozen.state == TrialState.COMPLETE:
+                    tracker.finish_trial(run_id, dict(frozen.user_attrs), None)
+                elif run_id:
+                    tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"))
+                points = [_with_run_id(p, study) for p in study_points(study, objectives)]
+                hv["value"] = tracker.log_front(points, len(_finished(study)), objectives, teacher_metrics)
+                progress.trial_finished(frozen.state == TrialState.COMPLETE, sum(p.on_front for p in points),
+                                        hv["value"], frozen.user_attrs.get("error"))
+            finally:
+                ray.get(gate.release_shared.remote())
+
+        searcher = OptunaJointSearcher(study, space, cfg.base_candidate(), objectives, cfg.constraints,
+                                       remaining, on_asked=on_asked, on_told=on_told)
+        threads = max(1, int(cfg.resources.cpu))
+        context = TrialContext(dataset=dataset.to_dict(), teacher=cfg.teacher,
+                               teacher_cache=str(run_dir / "teachers"), artifacts_dir=str(run_dir / "artifacts"),
+                               gate_name="timing-gate", gate_namespace=namespace, threads=threads)
+        trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
+                                        {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining,
+                                        max_concurrent_trials=cfg.concurrency),
+            run_config=tune.RunConfig(
+                name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(run_dir / "ray_results"),
+                verbose=0, callbacks=[StudyCallback(tracker.log_epoch, progress.trial_started)],
+                failure_config=tune.FailureConfig(max_failures=1)))
+        tuner.fit()
+    finally:
+        ray.shutdown()
+
+
+def _with_run_id(point: TrialPoint, study: optuna.Study) -> TrialPoint:
+    run_id = study.trials[point.trial].user_attrs.get("mlflow_run_id") if point.trial < len(study.trials) else None
+    return TrialPoint(point.trial, point.params, point.metrics, point.feasible, point.on_front,
+                      {**point.extra, "mlflow_run_id": run_id})
+
+
+def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Complete and failed trials; trials cut off by an earlier stopped launch do not count."""
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE
+            or (t.state == TrialState.FAIL and t.user_attrs.get("error") != INTERRUPTED)]
+
+
+def _close_interrupted(study: optuna.Study) -> None:
+    """Trials left RUNNING by a launch that stopped are failed (and will be re-sampled)."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study._storage.set_trial_user_attr(t._trial_id, "error", INTERRUPTED)
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+
+
+def _check_directions(study: optuna.Study, objectives: list[tuple[str, str]], cfg: StudyConfig) -> None:
+    from automl.config import ConfigError
+
+    have = [d.name.lower() for d in study.directions]
+    want = [d for _, d in objectives]
+    if have != want:
+        raise ConfigError("objectives", f"study '{cfg.name}' in {cfg.storage_url} was created with directions "
+                          f"{have}, this file asks for {want}; use another --name", str(cfg.source or ""))
+
+
+def _local_runtime_env() -> dict:
+    """Local workers import user families/datasets/spaces from where ``automl`` was launched."""
+    path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)
+    return {"env_vars": {"PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}}

@@ -1,0 +1,59 @@
+"""The Pareto front of a study, read from its Optuna storage.
+
+The front is the set of finished, feasible trials (every constraint satisfied) that no
+other feasible trial dominates on the study's *validation* objectives. Test accuracy rides
+along for reporting and is never used to rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from automl.search.pareto import pareto_mask
+from automl.search.optuna_searcher import CONSTRAINTS_ATTR
+
+
+@dataclass(frozen=True)
+class TrialPoint:
+    trial: int
+    params: dict[str, Any]
+    metrics: dict[str, float]  # accuracy, test_accuracy, size_bytes, latency_ms, params_nonzero, macs
+    feasible: bool
+    on_front: bool
+    extra: dict[str, Any] = field(default_factory=dict)  # kernels, artifact_path, latency details
+
+    def summary(self) -> dict[str, Any]:
+        """The object ``automl pareto --json`` prints."""
+        return {"trial": self.trial, "params": self.params,
+                **{k: self.metrics[k] for k in ("accuracy", "test_accuracy", "size_bytes", "latency_ms")}}
+
+
+METRIC_ATTRS = ("accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")
+
+
+def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:
+    """Every completed trial with its metrics, feasibility and front membership."""
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    feasible = [all(c <= 0 for c in t.user_attrs.get(CONSTRAINTS_ATTR, [])) for t in done]
+    values = np.array([[float(t.user_attrs[name]) for name, _ in objectives] for t in done],
+                      dtype=float).reshape(len(done), len(objectives))
+    mask = np.zeros(len(done), dtype=bool)
+    idx = [i for i, ok in enumerate(feasible) if ok]
+    if idx:
+        mask[idx] = pareto_mask(values[idx], [d for _, d in objectives])
+    return [TrialPoint(trial=t.number, params=dict(t.params),
+                       metrics={k: t.user_attrs[k] for k in METRIC_ATTRS},
+                       feasible=ok, on_front=bool(m),
+                       extra={k: t.user_attrs.get(k) for k in ("kernels", "artifact_path", "latency", "encodings")})
+            for t, ok, m in zip(done, feasible, mask)]
+
+
+def pareto_front(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:
+    """The front, sorted by validation accuracy (best first)."""
+    front = [p for p in study_points(study, objectives) if p.on_front]
+    return sorted(front, key=lambda p: (-p.metrics["accuracy"], p.metrics["size_bytes"]))

@@ -1,0 +1,58 @@
+"""Live progress of a study on the terminal: trials done / running / failed, front, hypervolume."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class StudyProgress:
+    def __init__(self, name: str, total: int, enabled: bool = True) -> None:
+        self.console = Console(stderr=True)
+        self.enabled = enabled
+        self.total = total
+        self._lock = threading.Lock()
+        self.done = self.failed = self.running = self.front = 0
+        self.hypervolume = 0.0
+        self._progress = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                                  console=self.console, disable=not enabled, transient=False)
+        self._task = None
+
+    def note(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(f"[dim]{message}")
+
+    def start(self, done: int, failed: int) -> None:
+        self.done, self.failed = done, failed
+        self._task = self._progress.add_task("study", total=self.total, completed=done, status=self._status())
+        self._progress.start()
+
+    def trial_started(self) -> None:
+        with self._lock:
+            self.running += 1
+            self._refresh()
+
+    def trial_finished(self, ok: bool, front_size: int, hypervolume: float, error: str | None) -> None:
+        with self._lock:
+            self.running = max(0, self.running - 1)
+            self.done += 1
+            self.failed += 0 if ok else 1
+            self.front, self.hypervolume = front_size, hypervolume
+            if error and self.enabled:
+                self._progress.console.print(f"[red]trial failed:[/] {error}")
+            self._refresh()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._progress.stop()
+
+    def _status(self) -> str:
+        return (f"running {self.running}  failed {self.failed}  front {self.front}  "
+                f"hypervolume {self.hypervolume:.4f}")
+
+    def _refresh(self) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=self.done, status=self._status())

@@ -1,0 +1,392 @@
+"""The typed, validated description of one study, loaded from ``studies/<name>.yaml``.
+
+Format (every key but ``name`` is optional; defaults shown)::
+
+    name: digits_joint                  # required; [A-Za-z0-9_.-]+
+    description: ""                     # free text
+    dataset: {name: digits}             # automl.data.DatasetConfig fields
+    teacher:                            # the reference model (distillation, normalisation)
+      arch: {family: cnn, choices: {stages: 2, widths: [32, 64]}}
+      train: {epochs: 15}
+    space: search_spaces/cnn_joint.yaml # relative to the study file, then cwd, then the repo
+    objectives:                         # names from METRICS; direction defaults per metric
+      - {name: accuracy, direction: maximize}
+      - {name: size_bytes, direction: minimize}
+      - {name: latency_ms, direction: minimize}
+    constraints: []                     # e.g. ["accuracy >= 0.8", "size_bytes <= 20000"]
+    sampler: nsga2                      # nsga2 | tpe | random | gp
+    n_trials: 32
+    concurrency: 2                      # trials running at once
+    resources_per_trial: {cpu: 1, gpu: 0.0}
+    train: {}                           # per-trial TrainConfig fields, merged into every candidate
+    seed: 0                             # sampler seed
+    storage: null                       # Optuna URL; default sqlite:///<run_dir>/optuna.db
+    tracking_uri: null                  # MLflow URI; default $MLFLOW_TRACKING_URI, else
+                                        # sqlite:///<run_dir>/mlflow.db
+    run_dir: null                       # default runs/<name> under the current directory
+
+Bad input raises :class:`~automl.config.ConfigError` naming the file and field in one line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from automl.config import fields as F
+from automl.config.candidate import CandidateConfig, TrainConfig
+from automl.config.errors import ConfigError
+from automl.search.space import SearchSpace, load_space, read_yaml_mapping
+from automl.study.sampler import SAMPLERS, check_sampler
+
+METRICS = ("accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")
+"""Metric names a study may optimise or constrain."""
+NATURAL_DIRECTION = {"accuracy": "maximize", "size_bytes": "minimize", "latency_ms": "minimize",
+                     "params_nonzero": "minimize", "macs": "minimize"}
+DIRECTIONS = ("maximize", "minimize")
+DEFAULT_OBJECTIVES = (("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize"))
+DEFAULT_SPACE = "search_spaces/cnn_joint.yaml"
+DEFAULT_TEACHER: dict[str, Any] = {
+    "arch": {"family": "cnn", "choices": {"stages": 2, "widths": [32, 64]}},
+    "train": {"epochs": 15},
+}
+OVERRIDE_KEYS = ("n_trials", "concurrency", "name", "storage", "tracking_uri", "run_dir", "sampler", "seed")
+_KEYS = ("name", "description", "dataset", "teacher", "space", "objectives", "constraints", "sampler",
+         "n_trials", "concurrency", "resources_per_trial", "train", "seed", "storage", "tracking_uri",
+         "run_dir")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    direction: str  # "maximize" | "minimize"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "direction": self.direction}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric op value``; satisfied when the inequality holds. ``str()`` gives it back."""
+
+    metric: str
+    op: str  # "<=" | ">="
+    value: float
+
+    def __str__(self) -> str:
+        v = int(self.value) if float(self.value).is_integer() and abs(self.value) < 1e15 else self.value
+        return f"{self.metric} {self.op} {v}"
+
+    def satisfied(self, metrics: Mapping[str, Any]) -> bool:
+        m = metrics.get(self.metric)
+        if m is None or (isinstance(m, float) and math.isnan(m)):
+            return False
+        return m <= self.value if self.op == "<=" else m >= self.value
+
+
+def parse_constraint(text: Any, field_name: str = "constraints") -> Constraint:
+    """Parse ``"size_bytes <= 20000"`` (metric from :data:`METRICS`, op ``<=`` or ``>=``)."""
+    if not isinstance(text, str):
+        raise ConfigError(field_name, f"expected a string like 'size_bytes <= 20000', got {text!r}")
+    m = _CONSTRAINT.match(text)
+    if m is None:
+        raise ConfigError(field_name, f"cannot parse {text!r} (expected '<metric> <= <number>' or "
+                                      f"'<metric> >= <number>')")
+    metric, op, value = m.group(1), m.group(2), float(m.group(3))
+    if metric not in METRICS:
+        raise ConfigError(field_name, f"unknown metric {metric!r} in {text!r} (allowed: {', '.join(METRICS)})")
+    return Constraint(metric, op, value)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cpu", F.number("cpu", self.cpu, 0.0, 1024, lo_open=True))
+        object.__setattr__(self, "gpu", F.number("gpu", self.gpu, 0.0, 64))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"cpu": self.cpu, "gpu": self.gpu}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """One validated study. Paths (``space_path``, ``run_dir``) are absolute."""
+
+    name: str
+    space_path: str
+    run_dir: str
+    space: SearchSpace = field(compare=False, repr=False)
+    description: str = ""
+    dataset: dict[str, Any] = field(default_factory=lambda: {"name": "digits"})
+    teacher: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TEACHER))
+    objectives: tuple[Objective, ...] = tuple(Objective(n, d) for n, d in DEFAULT_OBJECTIVES)
+    constraints: tuple[Constraint, ...] = ()
+    sampler: str = "nsga2"
+    n_trials: int = 32
+    concurrency: int = 2
+    resources: Resources = field(default_factory=Resources)
+    train: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    storage: str | None = None  # as written (None: the default under run_dir)
+    tracking_uri_setting: str | None = None  # as written (None: $MLFLOW_TRACKING_URI or the default)
+    source: str | None = field(default=None, compare=False)
+
+    # -- resolved values -----------------------------------------------------------------------
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage URL: the file's ``storage`` or ``sqlite:///<run_dir>/optuna.db``."""
+        return self.storage or f"sqlite:///{Path(self.run_dir) / 'optuna.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow URI: the file's, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<run_dir>/mlflow.db``."""
+        if self.tracking_uri_setting:
+            return self.tracking_uri_setting
+        env = os.environ.get("MLFLOW_TRACKING_URI")
+        if env:
+            return env
+        return f"sqlite:///{Path(self.run_dir) / 'mlflow.db'}"
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def resources_per_trial(self) -> dict[str, float]:
+        return self.resources.to_dict()
+
+    def teacher_config(self) -> CandidateConfig:
+        return CandidateConfig.from_dict(self.teacher, "teacher")
+
+    def dataset_config(self) -> Any:
+        from automl.data import DatasetConfig
+
+        return DatasetConfig.from_dict(self.dataset, prefix="dataset")
+
+    def base_candidate(self) -> dict[str, Any]:
+        """What every candidate starts from before the space's sampled values: the train budget."""
+        return {"train": dict(self.train)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain mapping in the YAML format, with resolved storage / tracking URIs and paths."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "dataset": dict(self.dataset),
+            "teacher": _plain(self.teacher),
+            "space": self.space_path,
+            "objectives": [o.to_dict() for o in self.objectives],
+            "constraints": [str(c) for c in self.constraints],
+            "sampler": self.sampler,
+            "n_trials": self.n_trials,
+            "concurrency": self.concurrency,
+            "resources_per_trial": self.resources.to_dict(),
+            "train": dict(self.train),
+            "seed": self.seed,
+            "storage": self.storage_url,
+            "tracking_uri": self.tracking_uri,
+            "run_dir": self.run_dir,
+        }
+        return out
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | None = None, base_dir: str | Path | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> "StudyConfig":
+        """Validate a study mapping; ``base_dir`` resolves a relative ``space`` (default: cwd)."""
+        try:
+            return _build(data, source, base_dir, overrides)
+        except ConfigError as err:
+            if err.source is None and source is not None:
+                raise err.within(source=source) from None
+            raise
+
+
+def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None) -> StudyConfig:
+    """Load ``path`` (or ``studies/<path>.yaml`` for a bare study name) with CLI overrides.
+
+    ``overrides`` keys: ``n_trials`` (also ``trials``), ``concurrency``, ``name``, ``storage``,
+    ``tracking_uri``, ``run_dir``, ``sampler``, ``seed``; ``None`` values are ignored.
+    """
+    p = _find_study_file(Path(path))
+    data = read_yaml_mapping(p, "study file")
+    return StudyConfig.from_dict(data, source=str(p), base_dir=p.parent, overrides=overrides)
+
+
+def _find_study_file(p: Path) -> Path:
+    if p.is_file():
+        return p
+    if p.suffix == "" and len(p.parts) == 1:  # a bare name: studies/<name>.yaml
+        for root in (Path.cwd(), REPO_ROOT):
+            cand = root / "studies" / f"{p.name}.yaml"
+            if cand.is_file():
+                return cand
+    return p  # read_yaml_mapping reports it missing
+
+
+def _build(data: Any, source: str | None, base_dir: str | Path | None,
+           overrides: Mapping[str, Any] | None) -> StudyConfig:
+    if not isinstance(data, Mapping):
+        raise ConfigError("", f"expected a mapping, got {type(data).__name__}", source)
+    unknown = [k for k in data if k not in _KEYS]
+    if unknown:
+        raise ConfigError(str(unknown[0]), f"unknown key (allowed: {', '.join(_KEYS)})", source)
+    data = dict(data)
+    for key, value in (overrides or {}).items():
+        key = {"trials": "n_trials", "tracking-uri": "tracking_uri", "run-dir": "run_dir"}.get(key, key)
+        if key not in OVERRIDE_KEYS:
+            raise ConfigError(key, f"unknown override (allowed: {', '.join(OVERRIDE_KEYS)})", "command line")
+        if value is not None:
+            data[key] = value
+
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError("name", f"expected a name of letters, digits, '_', '.', '-', got {name!r}", source)
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise ConfigError("description", f"expected a string, got {description!r}", source)
+
+    dataset = data.get("dataset", {"name": "digits"})
+    if not isinstance(dataset, Mapping):
+        raise ConfigError("dataset", f"expected a mapping, got {dataset!r}", source)
+    dataset = dict(dataset)
+    _validate_dataset(dataset)
+
+    teacher = data.get("teacher", DEFAULT_TEACHER)
+    if not isinstance(teacher, Mapping):
+        raise ConfigError("teacher", f"expected a mapping with arch and train, got {teacher!r}", source)
+    bad = [k for k in teacher if k not in ("arch", "train")]
+    if bad:
+        raise ConfigError(f"teacher.{bad[0]}", "unknown key (allowed: arch, train)", source)
+    if "arch" not in teacher:
+        raise ConfigError("teacher.arch", "missing: give the teacher's family and choices", source)
+    teacher = _plain(dict(teacher))
+    CandidateConfig.from_dict(teacher, "teacher")
+
+    space_raw = data.get("space", DEFAULT_SPACE)
+    if not isinstance(space_raw, str) or not space_raw:
+        raise ConfigError("space", f"expected a path to a search space YAML, got {space_raw!r}", source)
+    space_path = _resolve_space(space_raw, base_dir)
+    if space_path is None:
+        raise ConfigError("space", f"search space file {space_raw!r} not found (looked next to the study "
+                                   "file, in the current directory and in the repository)", source)
+    space = load_space(space_path)  # errors carry the space file as their source
+
+    objectives = _objectives(data.get("objectives"))
+    constraints_raw = data.get("constraints") or []
+    if isinstance(constraints_raw, str):
+        constraints_raw = [constraints_raw]
+    if not isinstance(constraints_raw, list):
+        raise ConfigError("constraints", f"expected a list of strings, got {constraints_raw!r}")
+    constraints = tuple(parse_constraint(c, f"constraints[{i}]") for i, c in enumerate(constraints_raw))
+
+    sampler = data.get("sampler", "nsga2")
+    check_sampler(sampler, len(objectives), bool(constraints))
+    n_trials = F.number("n_trials", data.get("n_trials", 32), 1, 100_000, integer=True)
+    concurrency = F.number("concurrency", data.get("concurrency", 2), 1, 1024, integer=True)
+    res = data.get("resources_per_trial") or {}
+    resources = F.from_mapping(Resources, res, "resources_per_trial")
+
+    train_raw = data.get("train") or {}
+    train = F.to_plain(F.from_mapping(TrainConfig, train_raw, "train"))
+    seed = F.number("seed", data.get("seed", 0), 0, 2**31 - 1, integer=True)
+
+    storage = _opt_text(data, "storage")
+    tracking = _opt_text(data, "tracking_uri")
+    run_dir_raw = _opt_text(data, "run_dir") or str(Path("runs") / name)
+    run_dir = str(Path(os.path.expanduser(run_dir_raw)).resolve())
+
+    return StudyConfig(name=name, description=description, dataset=dataset, teacher=teacher,
+                       space_path=str(space_path), space=space, objectives=objectives,
+                       constraints=constraints, sampler=sampler, n_trials=n_trials,
+                       concurrency=concurrency, resources=resources, train=train, seed=seed,
+                       storage=storage, tracking_uri_setting=tracking, run_dir=run_dir, source=source)
+
+
+def _validate_dataset(dataset: dict[str, Any]) -> None:
+    try:
+        from automl.data import DatasetConfig
+    except ImportError:  # the data package is not importable here: the engine validates it
+        return
+    DatasetConfig.from_dict(dataset, prefix="dataset")
+
+
+def _objectives(raw: Any) -> tuple[Objective, ...]:
+    if raw is None:
+        return tuple(Objective(n, d) for n, d in DEFAULT_OBJECTIVES)
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("objectives", f"expected a non-empty list, got {raw!r}")
+    out: list[Objective] = []
+    for i, item in enumerate(raw):
+        where = f"objectives[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, Mapping):
+            raise ConfigError(where, f"expected {{name, direction}} or a metric name, got {item!r}")
+        bad = [k for k in item if k not in ("name", "direction")]
+        if bad:
+            raise ConfigError(f"{where}.{bad[0]}", "unknown key (allowed: name, direction)")
+        name = item.get("name")
+        if name not in METRICS:
+            raise ConfigError(f"{where}.name", f"{name!r} is not allowed (allowed: {', '.join(METRICS)})")
+        direction = item.get("direction", NATURAL_DIRECTION[name])
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"{where}.direction", f"{direction!r} is not allowed (allowed: maximize, minimize)")
+        if direction != NATURAL_DIRECTION[name]:
+            raise ConfigError(f"{where}.direction",
+                              f"{name} can only be {NATURAL_DIRECTION[name]}d, got {direction!r}")
+        if any(o.name == name for o in out):
+            raise ConfigError(f"{where}.name", f"duplicate objective {name!r}")
+        out.append(Objective(name, direction))
+    return tuple(out)
+
+
+def _resolve_space(raw: str, base_dir: str | Path | None) -> Path | None:
+    p = Path(os.path.expanduser(raw))
+    if p.is_absolute():
+        return p.resolve() if p.is_file() else None
+    roots = ([Path(base_dir)] if base_dir is not None else []) + [Path.cwd(), REPO_ROOT]
+    for root in roots:
+        cand = root / p
+        if cand.is_file():
+            return cand.resolve()
+    return None
+
+
+def _opt_text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+__all__ = ["Constraint", "DEFAULT_OBJECTIVES", "METRICS", "Objective", "Resources", "SAMPLERS",
+           "StudyConfig", "load_study", "parse_constraint"]

@@ -1,0 +1,82 @@
+"""The teacher: trained once per (teacher config, dataset), cached on disk, reused by every
+candidate, and measured exactly like a candidate so every ratio has a baseline.
+
+Cache layout (``<cache_dir>/teacher-<key>/``): ``weights.pt`` (a plain state dict, loaded with
+``weights_only=True``), ``model.onnx`` (its fp32 artifact) and ``result.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+from torch import nn
+
+from automl.config import CandidateConfig, ConfigError
+from automl.data import DatasetConfig, load_dataset
+from automl.models.registry import create_model
+from automl.pipeline import PhaseTimer, compress_model, measure_model
+from automl.result import CandidateResult
+from automl.trial_hooks import TrialHooks
+
+CACHE_VERSION = 1  # bump when training or measurement changes, to invalidate old teachers
+
+
+@dataclass
+class Teacher:
+    config: CandidateConfig
+    model: nn.Module  # eval mode, fp32
+    result: CandidateResult  # same measurements as a candidate
+    key: str
+
+
+def teacher_key(config: CandidateConfig, dataset: DatasetConfig) -> str:
+    blob = json.dumps({"teacher": config.to_dict(), "dataset": dataset.to_dict(),
+                       "version": CACHE_VERSION}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def check_teacher_config(config: CandidateConfig) -> CandidateConfig:
+    """A teacher is an uncompressed network: reject compression or distillation settings."""
+    if config.pruning.enabled:
+        raise ConfigError("teacher.pruning", "a teacher is not pruned; remove the pruning settings")
+    if config.quant.enabled:
+        raise ConfigError("teacher.quant", "a teacher is not quantized; remove the quant settings")
+    if config.distill.enabled:
+        raise ConfigError("teacher.distill", "a teacher is not distilled; remove the distill settings")
+    return config
+
+
+def load_or_train_teacher(config: CandidateConfig, dataset: DatasetConfig, cache_dir: str | Path,
+                          hooks: TrialHooks | None = None, threads: int = 1) -> Teacher:
+    """The cached teacher for ``(config, dataset)``, training and measuring it on a miss.
+
+    Safe to call from several processes at once: a file lock makes one of them train.
+    """
+    check_teacher_config(config)
+    key = teacher_key(config, dataset)
+    folder = Path(cache_dir) / f"teacher-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        data = load_dataset(dataset)
+        if (folder / "result.json").exists():
+            model = create_model(config.arch.family, config.arch.choices,
+                                 num_classes=data.num_classes, input_shape=data.input_shape)
+            model.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))
+            result = CandidateResult.from_dict(json.loads((folder / "result.json").read_text()))
+            return Teacher(config, model.eval(), result, key)
+        hooks = hooks or TrialHooks()
+        timer = PhaseTimer()
+        model, history = compress_model(config, data, None, hooks, timer)
+        metadata = {"candidate": config.to_dict(), "dataset": data.name, "role": "teacher",
+                    "input_shape": list(data.input_shape), "num_classes": data.num_classes,
+                    "normalisation": {"mean": list(data.mean), "std": list(data.std)}}
+        result = measure_model(model, config, data, folder, hooks=hooks, threads=threads,
+                               latency_runs=200, metadata=metadata, history=history, timer=timer)
+        torch.save(model.state_dict(), folder / "weights.pt")
+        (folder / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
+        return Teacher(config, model.eval(), result, key)

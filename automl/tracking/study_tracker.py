@@ -1,0 +1,166 @@
+"""Everything a study writes to MLflow.
+
+- one experiment per study; one parent run (tag ``automl.role=study``) holding the study
+  and space files, the teacher's measurements, and after every finished trial the current
+  front as a table (``front/front.json``) and a plot (``front/front.png``), plus the
+  ``hypervolume`` and ``front_size`` metrics stepped by the number of finished trials;
+- one child run per trial with every sampled parameter, per-epoch curves
+  (``curve_loss``, ``curve_val_accuracy``), the final metrics, the exported artifact, and a
+  ``pareto=true|false`` tag kept current as the front moves. A failed trial's run ends
+  FAILED with its error in the ``error`` tag.
+
+Only the driver process writes here, so the default SQLite store never sees concurrent
+writers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from automl.search.front import TrialPoint
+from automl.search.pareto import REFERENCE, hypervolume, normalise
+from automl.tracking.front_plot import front_figure
+
+ROLE_TAG = "automl.role"
+STUDY_TAG = "automl.study"
+TRIAL_TAG = "automl.trial"
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+class StudyTracker:
+    def __init__(self, tracking_uri: str, study_name: str, artifact_root: Path) -> None:
+        self.client = MlflowClient(tracking_uri)
+        self.study_name = study_name
+        exp = self.client.get_experiment_by_name(study_name)
+        if exp is None:
+            artifact_root.mkdir(parents=True, exist_ok=True)
+            exp_id = self.client.create_experiment(study_name, artifact_location=artifact_root.resolve().as_uri())
+        else:
+            exp_id = exp.experiment_id
+        self.experiment_id = exp_id
+        self.parent_id = self._parent_run()
+
+    def _parent_run(self) -> str:
+        runs = self.client.search_runs([self.experiment_id], f"tags.`{ROLE_TAG}` = 'study'", max_results=1)
+        if runs:
+            run_id = runs[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(self.experiment_id, run_name=self.study_name,
+                                     tags={ROLE_TAG: "study", STUDY_TAG: self.study_name})
+        return run.info.run_id
+
+    # -- parent -----------------------------------------------------------------------
+    def log_study(self, study_file: Path, space_file: Path | None, study_config: dict[str, Any],
+                  teacher: dict[str, Any]) -> None:
+        self.client.log_artifact(self.parent_id, str(study_file), "study")
+        if space_file is not None and space_file.exists():
+            self.client.log_artifact(self.parent_id, str(space_file), "study")
+        self.client.log_dict(self.parent_id, study_config, "study/resolved_study.json")
+        self.client.log_dict(self.parent_id, teacher, "teacher/result.json")
+        params = [Param(k, str(v)[:6000]) for k, v in flatten({"study": study_config}).items()]
+        existing = self.client.get_run(self.parent_id).data.params
+        params = [p for p in params if p.key not in existing]
+        teacher_metrics = [Metric(f"teacher_{k}", float(teacher[k]), _now(), 0)
+                           for k in ("accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")]
+        for i in range(0, len(params), 100):
+            self.client.log_batch(self.parent_id, params=params[i:i + 100])
+        self.client.log_batch(self.parent_id, metrics=teacher_metrics)
+
+    def log_front(self, points: list[TrialPoint], n_finished: int, objectives: list[tuple[str, str]],
+                  teacher: dict[str, float]) -> float:
+        """Re-tag children by dominance and log the front table, plot and hypervolume."""
+        for p in points:
+            run_id = p.extra.get("mlflow_run_id")
+            if run_id:
+                self.client.set_tag(run_id, "pareto", "true" if p.on_front else "false")
+        front = [p for p in points if p.on_front]
+        hv = front_hypervolume(front, objectives, teacher)
+        now = _now()
+        self.client.log_batch(self.parent_id, metrics=[
+            Metric("hypervolume", hv, now, n_finished), Metric("front_size", float(len(front)), now, n_finished),
+            Metric("trials_finished", float(n_finished), now, n_finished)])
+        rows = sorted(front, key=lambda p: -p.metrics["accuracy"])
+        table = {"trial": [p.trial for p in rows],
+                 **{k: [p.metrics[k] for p in rows] for k in ("accuracy", "test_accuracy", "size_bytes",
+                                                               "latency_ms", "params_nonzero", "macs")},
+                 "size_ratio": [p.metrics["size_bytes"] / teacher["size_bytes"] for p in rows],
+                 "latency_ratio": [p.metrics["latency_ms"] / teacher["latency_ms"] for p in rows],
+                 "kernels": [p.extra.get("kernels") for p in rows]}
+        self.client.log_dict(self.parent_id, {"objectives": objectives, "reference_point": list(REFERENCE),
+                                              "hypervolume": hv, "front": table}, "front/front.json")
+        fig = front_figure(points, teacher, f"{self.study_name}: {len(front)} on the front of "
+                                            f"{len(points)} finished (hypervolume {hv:.3f})")
+        self.client.log_figure(self.parent_id, fig, "front/front.png")
+        plt.close(fig)
+        return hv
+
+    def finish_study(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.parent_id, status=status)
+
+    # -- children -------------------------------------------------------------------------
+    def start_trial(self, number: int, params: dict[str, Any], candidate: dict[str, Any]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:04d}",
+                                     tags={"mlflow.parentRunId": self.parent_id, TRIAL_TAG: str(number),
+                                           STUDY_TAG: self.study_name, ROLE_TAG: "trial"})
+        flat = flatten(candidate)
+        flat.update({f"optuna.{k}": v for k, v in params.items()})
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in flat.items()])
+        return run.info.run_id
+
+    def log_epoch(self, run_id: str, step: int, metrics: dict[str, float]) -> None:
+        now = _now()
+        self.client.log_batch(run_id, metrics=[Metric(f"curve_{k}", float(v), now, step)
+                                               for k, v in metrics.items()])
+
+    def finish_trial(self, run_id: str, measured: dict[str, Any] | None, error: str | None) -> None:
+        if error is not None:
+            self.client.set_tag(run_id, "error", error[:5000])
+            self.client.set_tag(run_id, "pareto", "false")
+            self.client.set_terminated(run_id, status="FAILED")
+            return
+        assert measured is not None
+        now = _now()
+        keys = ("accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")
+        self.client.log_batch(run_id, metrics=[Metric(k, float(measured[k]), now, 0) for k in keys],
+                              tags=[RunTag("kernels", str(measured.get("kernels"))),
+                                    RunTag("latency_runtime", str(measured.get("latency", {}).get("runtime")))])
+        self.client.log_dict(run_id, {k: v for k, v in measured.items() if k != "artifact_path"},
+                             "measurements.json")
+        artifact = measured.get("artifact_path")
+        if artifact and Path(artifact).exists():
+            self.client.log_artifact(run_id, artifact, "model")
+        self.client.set_terminated(run_id, status="FINISHED")
+
+
+def front_hypervolume(front: list[TrialPoint], objectives: list[tuple[str, str]],
+                      teacher: dict[str, float]) -> float:
+    if not front:
+        return 0.0
+    pts = [normalise(p.metrics, teacher, objectives) for p in front]
+    return float(hypervolume(pts, ["minimize"] * len(objectives), REFERENCE[: len(objectives)]))
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)

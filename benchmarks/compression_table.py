@@ -1,0 +1,79 @@
+"""Each compression technique alone and combined, on digits, measured side by side in one run.
+
+    .venv/bin/python benchmarks/compression_table.py [--epochs 10] [--out benchmarks/compression_table.md]
+
+Every row is a candidate evaluated by ``automl.evaluate_candidate``: accuracy (validation)
+and test accuracy of the exported ONNX artifact, its size on disk, its median batch-1
+latency in ONNX Runtime on one thread, and ratios to the teacher measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import onnxruntime
+import torch
+
+from automl import CandidateConfig, DatasetConfig, evaluate_candidate, load_or_train_teacher
+
+TEACHER = {"family": "cnn", "choices": {"stages": 2, "widths": [32, 64], "kernel_size": 3, "blocks_per_stage": 1}}
+STUDENT = {"family": "cnn", "choices": {"stages": 2, "widths": [8, 16], "kernel_size": 3, "blocks_per_stage": 1}}
+
+ROWS = {  # label -> candidate overrides on top of the teacher architecture
+    "channel 50%": {"pruning": {"ratio": 0.5, "granularity": "channel"}},
+    "unstructured 80%": {"pruning": {"ratio": 0.8, "granularity": "unstructured"}},
+    "int8 (PTQ, W8A8)": {"quant": {"weight_bits": 8, "activation_bits": 8, "mode": "ptq"}},
+    "int8 weights (W8A32)": {"quant": {"weight_bits": 8, "activation_bits": 32, "mode": "ptq"}},
+    "fp16 weights": {"quant": {"weight_bits": 16}},
+    "4-bit QAT": {"quant": {"weight_bits": 4, "activation_bits": 32, "mode": "qat"}},
+    "2-bit QAT": {"quant": {"weight_bits": 2, "activation_bits": 32, "mode": "qat"}},
+    "distilled small student": {"arch": STUDENT, "distill": {"enabled": True, "alpha": 0.3, "temperature": 4.0}},
+    "small student, no KD": {"arch": STUDENT},
+    "all together": {"arch": STUDENT, "distill": {"enabled": True, "alpha": 0.3, "temperature": 4.0},
+                     "pruning": {"ratio": 0.5, "granularity": "channel"},
+                     "quant": {"weight_bits": 8, "activation_bits": 8, "mode": "qat"}},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    data = DatasetConfig(name="digits")
+    train = {"epochs": args.epochs, "batch_size": 64, "lr": 3e-3, "seed": 0}
+    work = Path(tempfile.mkdtemp(prefix="compression_table-"))
+    t0 = time.perf_counter()
+    teacher = load_or_train_teacher(CandidateConfig.from_dict({"arch": TEACHER, "train": train}), data, work / "t")
+    rows = [("teacher (fp32)", teacher.result, time.perf_counter() - t0)]
+    for label, over in ROWS.items():
+        cfg = CandidateConfig.from_dict({"arch": TEACHER, "train": train, **over})
+        start = time.perf_counter()
+        res = evaluate_candidate(cfg, data, workdir=work / label.replace(" ", "_"), teacher=teacher)
+        rows.append((label, res, time.perf_counter() - start))
+    t = teacher.result
+    lines = [f"digits, {args.epochs} epochs, ONNX Runtime {onnxruntime.__version__} CPU, 1 thread, batch 1, "
+             f"median of {t.latency['runs']} runs; {platform.processor() or platform.machine()}, "
+             f"torch {torch.__version__}",
+             "",
+             "| candidate | val acc | test acc | size (B) | size × | latency (µs) | latency × | params≠0 | MACs | "
+             "kernels | wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, r, wall in rows:
+        lines.append(f"| {label} | {r.accuracy:.4f} | {r.test_accuracy:.4f} | {r.size_bytes:,} | "
+                     f"{r.size_bytes / t.size_bytes:.3f} | {r.latency_ms * 1000:.1f} | "
+                     f"{r.latency_ms / t.latency_ms:.2f} | {r.params_nonzero:,} | {r.macs:,} | {r.kernels} | "
+                     f"{wall:.1f} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""End to end through the command line: real local Ray, real MLflow store, real Optuna storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def automl(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run([sys.executable, "-m", "automl", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def write_study(folder: Path, name: str, space: str, trials: int) -> Path:
+    study = folder / f"{name}.yaml"
+    study.write_text(textwrap.dedent(f"""\
+        name: {name}
+        dataset: {{name: digits}}
+        teacher:
+          arch: {{family: cnn, choices: {{stages: 2, widths: [16, 32]}}}}
+          train: {{epochs: 3}}
+        space: {space}
+        sampler: nsga2
+        n_trials: {trials}
+        concurrency: 2
+        resources_per_trial: {{cpu: 1, gpu: 0}}
+        train: {{epochs: 2, batch_size: 64}}
+        seed: 0
+        """))
+    return study
+
+
+SPACE = textwrap.dedent("""\
+    name: tiny_joint
+    params:
+      arch.family: {fixed: cnn}
+      arch.choices.stages: {int: [1, 2]}
+      arch.choices.widths: {categorical: [8, 16], per_stage: arch.choices.stages}
+      pruning.ratio: {categorical: [0.0, 0.5]}
+      pruning.granularity: {categorical: [unstructured, channel], when: "pruning.ratio > 0"}
+      pruning.finetune_epochs: {fixed: 1}
+      quant.weight_bits: {categorical: [4, 8, 32]}
+      quant.activation_bits: {categorical: [8, 32], when: "quant.weight_bits <= 8"}
+      quant.mode: {fixed: ptq}
+      distill.enabled: {categorical: [true, false]}
+      distill.alpha: {float: [0.2, 0.8], when: distill.enabled}
+      distill.temperature: {float: [1.0, 4.0], when: distill.enabled}
+    """)
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    work = tmp_path_factory.mktemp("study")
+    (work / "tiny_joint.yaml").write_text(SPACE)
+    study_file = write_study(work, "e2e", "tiny_joint.yaml", trials=6)
+    first = automl("launch", str(study_file), "--quiet", cwd=work)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return work, study_file, first
+
+
+def _children(client: MlflowClient, name: str):
+    exp = client.get_experiment_by_name(name)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parent = [r for r in runs if r.data.tags.get("automl.role") == "study"]
+    return parent, [r for r in runs if r.data.tags.get("automl.role") == "trial"]
+
+
+def test_study_fills_optuna_and_mlflow(launched):
+    work, _, first = launched
+    record = json.loads((work / "runs/e2e/study.json").read_text())
+    study = optuna.load_study(study_name="e2e", storage=record["storage"])
+    assert len([t for t in study.trials if t.state == TrialState.COMPLETE]) == 6
+    client = MlflowClient(record["tracking_uri"])
+    parent, children = _children(client, "e2e")
+    assert len(parent) == 1 and len(children) == 6
+    assert all(c.data.tags["mlflow.parentRunId"] == parent[0].info.run_id for c in children)
+    for child in children:
+        assert {"accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs"} <= set(child.data.metrics)
+        assert "quant.weight_bits" in child.data.params
+        assert [a.path for a in client.list_artifacts(child.info.run_id, "model")] == ["model/model.onnx"]
+        curve = client.get_metric_history(child.info.run_id, "curve_loss")
+        assert len(curve) >= 2
+    arts = {a.path for a in client.list_artifacts(parent[0].info.run_id, "front")}
+    assert {"front/front.json", "front/front.png"} <= arts
+    hv = client.get_metric_history(parent[0].info.run_id, "hypervolume")
+    assert [m.step for m in hv] == list(range(1, 7)) and hv[-1].value > 0
+    assert "on the front" in first.stdout
+
+
+def test_pareto_tags_match_independent_dominance_check(launched):
+    work, _, _ = launched
+    record = json.loads((work / "runs/e2e/study.json").read_text())
+    _, children = _children(MlflowClient(record["tracking_uri"]), "e2e")
+    pts = np.array([[c.data.metrics["accuracy"], c.data.metrics["size_bytes"], c.data.metrics["latency_ms"]]
+                    for c in children])
+
+    def dominated(i: int) -> bool:
+        a = pts[i]
+        for j, b in enumerate(pts):
+            if j != i and b[0] >= a[0] and b[1] <= a[1] and b[2] <= a[2] and (b[0] > a[0] or b[1] < a[1] or b[2] < a[2]):
+                return True
+        return False
+
+    expected = {c.data.tags["automl.trial"]: not dominated(i) for i, c in enumerate(children)}
+    tagged = {c.data.tags["automl.trial"]: c.data.tags["pareto"] == "true" for c in children}
+    assert tagged == expected and any(expected.values())
+
+    out = automl("pareto", "e2e", "--json", cwd=work)
+    assert out.returncode == 0, out.stderr
+    front = json.loads(out.stdout)
+    assert {str(p["trial"]) for p in front} == {k for k, v in expected.items() if v}
+    by_trial = {c.data.tags["automl.trial"]: c.data.metrics for c in children}
+    for p in front:
+        assert set(p) == {"trial", "params", "accuracy", "test_accuracy", "size_bytes", "latency_ms"}
+        for key in ("accuracy", "test_accuracy", "size_bytes", "latency_ms"):
+            assert p[key] == pytest.approx(by_trial[str(p["trial"])][key])
+
+
+def test_export_gives_an_artifact_that_reproduces_test_accuracy(launched, tmp_path):
+    from automl.data import DatasetConfig, load_dataset
+    from automl.export import open_session
+    from automl.measure.accuracy import onnx_accuracy
+
+    work, _, _ = launched
+    front = json.loads(automl("pareto", "e2e", "--json", cwd=work).stdout)
+    best = front[0]
+    out = automl("export", "e2e", "--trial", str(best["trial"]), "--out", str(tmp_path / "x"), cwd=work)
+    assert out.returncode == 0, out.stderr
+    info = json.loads((tmp_path / "x/candidate.json").read_text())
+    assert info["artifact_bytes"] == best["size_bytes"] == (tmp_path / "x/model.onnx").stat().st_size
+    data = load_dataset(DatasetConfig(name="digits"))
+    acc = onnx_accuracy(open_session(tmp_path / "x/model.onnx"), data.x_test, data.y_test)
+    assert abs(acc - best["test_accuracy"]) <= 0.001
+    bad = automl("export", "e2e", "--trial", "99", "--out", str(tmp_path / "y"), cwd=work)
+    assert bad.returncode == 2 and "--trial" in bad.stderr
+
+
+def test_relaunch_resumes_and_adds_exactly_the_missing_trials(launched):
+    work, study_file, _ = launched
+    again = automl("launch", str(study_file), "--trials", "8", "--quiet", cwd=work)
+    assert again.returncode == 0, again.stderr[-3000:]
+    record = json.loads((work / "runs/e2e/study.json").read_text())
+    study = optuna.load_study(study_name="e2e", storage=record["storage"])
+    assert len([t for t in study.trials if t.state == TrialState.COMPLETE]) == 8
+    assert len(study.trials) == 8
+    _, children = _children(MlflowClient(record["tracking_uri"]), "e2e")
+    assert len(children) == 8
+
+
+def test_diverging_trial_is_recorded_failed_and_study_completes(tmp_path):
+    (tmp_path / "fn_space.yaml").write_text("name: fn\nfunction: tests.search.e2e_space:define\n")
+    study_file = write_study(tmp_path, "diverge", "fn_space.yaml", trials=3)
+    out = automl("launch", str(study_file), "--quiet", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads((tmp_path / "runs/diverge/study.json").read_text())
+    study = optuna.load_study(study_name="diverge", storage=record["storage"])
+    states = {t.number: t.state for t in study.trials}
+    assert states == {0: TrialState.COMPLETE, 1: TrialState.FAIL, 2: TrialState.COMPLETE}
+    assert "diverged" in study.trials[1].user_attrs["error"]
+    _, children = _children(MlflowClient(record["tracking_uri"]), "diverge")
+    failed = [c for c in children if c.data.tags["automl.trial"] == "1"][0]
+    assert failed.info.status == "FAILED" and "diverged" in failed.data.tags["error"]
+
+
+def test_ui_serves_the_study_store_on_loopback(launched):
+    import socket
+    import time
+    import urllib.request
+
+    work, _, _ = launched
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "automl", "ui", "e2e", "--port", str(port)], cwd=work, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=e2e"
+        deadline = time.time() + 90
+        body = None
+        while time.time() < deadline and body is None:
+            try:
+                body = json.loads(urllib.request.urlopen(url, timeout=5).read())
+            except OSError:
+                time.sleep(1)
+        assert body is not None, "mlflow server did not answer"
+        exp_id = body["experiment"]["experiment_id"]
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search",
+                                     data=json.dumps({"experiment_ids": [exp_id], "max_results": 100}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        runs = json.loads(urllib.request.urlopen(req, timeout=10).read())["runs"]
+        assert len(runs) >= 7  # the parent and its children
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
+        assert b"<html" in page.lower() or b"<!doctype" in page.lower()
+    finally:
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

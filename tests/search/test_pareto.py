@@ -1,0 +1,82 @@
+"""Pareto dominance and exact hypervolume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from automl.search.pareto import (
+    REFERENCE,
+    _hv_grid,
+    _hv_slicing,
+    hypervolume,
+    normalise,
+    normalised_hypervolume,
+    pareto_mask,
+    reference_point,
+)
+
+MIN2 = ["minimize", "minimize"]
+
+
+def test_dominance_with_ties_and_directions() -> None:
+    pts = np.array([[1, 5], [2, 2], [2, 2], [3, 3], [5, 1], [1, 6], [np.nan, 0]], dtype=float)
+    mask = pareto_mask(pts, MIN2)
+    assert mask.tolist() == [True, True, True, False, True, False, False]
+    # maximising the first objective flips which points win on it
+    acc_size = np.array([[0.9, 100], [0.95, 100], [0.95, 50], [0.99, 400]])
+    assert pareto_mask(acc_size, ["maximize", "minimize"]).tolist() == [False, False, True, True]
+    assert pareto_mask(np.zeros((0, 2)), MIN2).tolist() == []
+
+
+def test_hypervolume_2d_by_hand() -> None:
+    # boxes to (4, 4): (1,3)->3x1, (2,2) adds 2x1 (x 2..4, y 2..3), (3,1) adds 1x1 -> 3 + 2 + 1
+    pts = [[1, 3], [2, 2], [3, 1], [3.5, 3.5], [5, 0]]  # dominated and out-of-reference points add nothing
+    assert hypervolume(pts, MIN2, [4, 4]) == pytest.approx(6.0)
+    # maximised accuracy with reference accuracy 0
+    assert hypervolume([[0.5, 1.0]], ["maximize", "minimize"], [0.0, 2.0]) == pytest.approx(0.5)
+    assert hypervolume([[5, 5]], MIN2, [4, 4]) == 0.0
+    assert hypervolume(np.zeros((0, 2)), MIN2, [4, 4]) == 0.0
+
+
+def test_hypervolume_3d_by_hand() -> None:
+    # two boxes to (2,2,2): [0,1]x[0,2]x[0,2] (vol 4) and [0,2]x[0,1]x[0,2] (vol 4), overlap 1x1x2 = 2
+    pts = [[0, 1, 0], [1, 0, 0]]
+    assert hypervolume(pts, ["minimize"] * 3, [2, 2, 2]) == pytest.approx(6.0)
+    # a point equal to another adds nothing; one touching the reference adds nothing
+    assert hypervolume(pts + [[0, 1, 0], [2, 0, 0]], ["minimize"] * 3, [2, 2, 2]) == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_hypervolume_matches_brute_force(k: int) -> None:
+    rng = np.random.default_rng(k)
+    for _ in range(20):
+        pts = np.round(rng.uniform(0, 1.2, size=(rng.integers(1, 9), k)), 2)
+        ref = np.ones(k)
+        expected = _hv_grid(pts, ref)
+        assert hypervolume(pts, ["minimize"] * k, ref) == pytest.approx(expected)
+        front = pts[np.all(pts < ref, axis=1)]
+        assert _hv_slicing(front, ref) == pytest.approx(expected)
+
+
+def test_random_front_is_exactly_the_non_dominated_set() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.integers(0, 5, size=(40, 3)).astype(float)
+    mask = pareto_mask(pts, ["minimize"] * 3)
+    for i in range(len(pts)):
+        dominated = any(np.all(pts[j] <= pts[i]) and np.any(pts[j] < pts[i]) for j in range(len(pts)))
+        assert mask[i] == (not dominated)
+
+
+def test_normalise_against_the_teacher() -> None:
+    objectives = [("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize")]
+    teacher = {"accuracy": 0.98, "size_bytes": 40000, "latency_ms": 0.2}
+    assert normalise({"accuracy": 0.9, "size_bytes": 10000, "latency_ms": 0.1}, teacher, objectives) == \
+        pytest.approx([0.1, 0.25, 0.5])
+    assert list(REFERENCE[:3]) == reference_point(objectives) == [1.0, 2.0, 2.0]
+    # the teacher alone: its accuracy x 1 x 1
+    assert normalised_hypervolume([teacher], teacher, objectives) == pytest.approx(0.98)
+    assert normalised_hypervolume([{"accuracy": 1.0, "size_bytes": 1e6, "latency_ms": 0.1}], teacher,
+                                  objectives) == 0.0  # beyond twice the teacher's size
+    with pytest.raises(ValueError):
+        normalise({"macs": 1.0}, {"macs": 0}, ["macs"])

@@ -1,0 +1,81 @@
+"""Every sampler drives a constrained 3-objective ask/tell loop; infeasible trials stay off the front."""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+import pytest
+
+from automl.config import ConfigError
+from automl.study.config import parse_constraint
+from automl.study.sampler import (
+    SAMPLERS,
+    constraint_values,
+    constraints_from_trial,
+    make_sampler,
+    record_constraints,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+CONSTRAINTS = [parse_constraint("accuracy >= 0.5"), parse_constraint("size_bytes <= 300")]
+
+
+def _toy(trial: optuna.Trial) -> dict[str, float]:
+    width = trial.suggest_int("width", 1, 10)
+    bits = trial.suggest_categorical("bits", [2, 8, 32])
+    ratio = trial.suggest_float("ratio", 0.0, 0.9)
+    acc = min(1.0, 0.1 * width * (1 - ratio / 2)) * (0.8 if bits == 2 else 1.0)
+    size = width * 40 * bits / 8 * (1 - ratio)
+    return {"accuracy": acc, "size_bytes": size, "latency_ms": width * (1 - ratio) + 0.1}
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_sampler_ask_tell_with_constraints(name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the deprecation is silenced inside
+        sampler = make_sampler(name, 0, 3, True, n_trials=16, n_constraints=len(CONSTRAINTS))
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
+    n = 14 if name == "gp" else 24
+    infeasible = set()
+    for _ in range(n):
+        trial = study.ask()
+        m = _toy(trial)
+        values = constraint_values(CONSTRAINTS, m)
+        record_constraints(trial, values)
+        if any(v > 0 for v in values):
+            infeasible.add(trial.number)
+        study.tell(trial, [m["accuracy"], m["size_bytes"], m["latency_ms"]])
+    assert infeasible and len(infeasible) < n
+    front = {t.number for t in study.best_trials}
+    assert front and not (front & infeasible)
+    for t in study.trials:  # Optuna recorded the constraints the sampler read
+        assert t.constraints and (max(t.constraints.values()) > 0) == (t.number in infeasible)
+
+
+def test_unconstrained_sampler_and_population() -> None:
+    s = make_sampler("nsga2", 1, 3, False, n_trials=32)
+    assert isinstance(s, optuna.samplers.NSGAIISampler)
+    assert s._population_size == 8
+    assert isinstance(make_sampler("random", 1, 2, False), optuna.samplers.RandomSampler)
+
+
+def test_unknown_sampler_names_the_field() -> None:
+    with pytest.raises(ConfigError) as info:
+        make_sampler("cmaes", 0, 3, False)
+    assert info.value.field == "sampler" and "nsga2" in str(info.value)
+
+
+def test_constraint_values() -> None:
+    vals = constraint_values(["size_bytes <= 20000", "accuracy >= 0.8", ("macs", "<=", 0)],
+                             {"size_bytes": 10000, "accuracy": 0.7, "macs": 5})
+    assert vals == pytest.approx([-0.5, 0.125, 5.0])
+    assert constraint_values(["latency_ms <= 1"], {"latency_ms": float("nan")}) == [1.0]
+    assert constraint_values(["latency_ms <= 1"], {}) == [1.0]
+
+
+def test_missing_constraints_attr_is_infeasible() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    assert constraints_from_trial(study.trials[0], 2) == [1.0, 1.0]

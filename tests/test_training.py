@@ -1,0 +1,58 @@
+import pytest
+import torch
+from torch import nn
+
+from automl.config import DistillConfig, TrainConfig
+from automl.training import DivergedError, accuracy, train_epochs
+
+
+def _toy(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(200, 1, 4, 4, generator=g)
+    y = (x.flatten(1).sum(1) > 0).long()
+    return x, y
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def test_training_learns_and_is_deterministic():
+    x, y = _toy()
+    runs = []
+    for _ in range(2):
+        model = _net()
+        hist = train_epochs(model, x, y, epochs=5, train=TrainConfig(batch_size=32), lr=1e-2,
+                            phase="train", val=(x, y))
+        runs.append((hist, [p.detach().clone() for p in model.parameters()]))
+    assert [h["loss"] for h in runs[0][0]] == [h["loss"] for h in runs[1][0]]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    assert runs[0][0][-1]["loss"] < runs[0][0][0]["loss"]
+    assert runs[0][0][-1]["val_accuracy"] > 0.8
+
+
+def test_diverging_loss_raises_with_phase_and_epoch():
+    x, y = _toy()
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(DivergedError, match="train loss is nan in epoch 1"):
+        train_epochs(_net(), x, y, epochs=2, train=TrainConfig(), lr=1e-3, phase="train")
+
+
+def test_distillation_runs_the_teacher_only_when_needed():
+    x, y = _toy()
+    calls = {"n": 0}
+
+    class CountingTeacher(nn.Module):
+        def forward(self, inp):
+            calls["n"] += 1
+            return torch.zeros(len(inp), 2)
+
+    train_epochs(_net(), x, y, epochs=1, train=TrainConfig(batch_size=50), lr=1e-3, phase="train",
+                 distill=DistillConfig(enabled=True, alpha=1.0), teacher=CountingTeacher())
+    assert calls["n"] == 0
+    model = _net()
+    train_epochs(model, x, y, epochs=1, train=TrainConfig(batch_size=50), lr=1e-3, phase="train",
+                 distill=DistillConfig(enabled=True, alpha=0.5, temperature=2.0), teacher=CountingTeacher())
+    assert calls["n"] == 4
+    assert 0.0 <= accuracy(model, x, y) <= 1.0

@@ -23,7 +23,6 @@ from automl.data import DatasetConfig, DatasetSplits, load_dataset
 from automl.export import export_artifact, open_session
 from automl.measure.accuracy import onnx_accuracy
 from automl.measure.complexity import count_macs, count_params_nonzero
-from automl.measure.latency import measure_latency
 from automl.models.registry import create_model
 from automl.pruning.channel import prune_channels
 from automl.pruning.unstructured import prune_unstructured
@@ -44,7 +43,7 @@ FINETUNE_LR_FACTOR = 1 / 3  # recovery and QAT phases train at lr / 3
 def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | DatasetSplits, *,
                        workdir: str | Path, teacher: "Teacher | None" = None,
                        hooks: TrialHooks | None = None, threads: int = 1,
-                       latency_runs: int = 100) -> CandidateResult:
+                       latency_runs: int = 100, device: str = "cpu") -> CandidateResult:
     """Train, compress, export and measure one candidate.
 
     Args:
@@ -53,8 +52,10 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
         workdir: folder for the exported artifact (``model.onnx``).
         teacher: the trained teacher; required when ``candidate.distill.needs_teacher``.
         hooks: per-epoch reporting and timing isolation (see :class:`TrialHooks`).
-        threads: intra-op threads used for training and for the timed runtime.
+        threads: intra-op threads of the timed runtime (training uses the caller's torch setting).
         latency_runs: timed repetitions (median reported; at least 50).
+        device: where training runs ("cpu", "cuda"); export and timing are always on CPU,
+            the deployment target.
 
     Returns:
         Measurements of the exported artifact; validation accuracy is the search metric.
@@ -64,7 +65,7 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
     if candidate.distill.needs_teacher and teacher is None:
         raise ValueError("distill.enabled with alpha < 1 needs a teacher: pass teacher=")
     timer = PhaseTimer()
-    model, history = compress_model(candidate, data, teacher.model if teacher else None, hooks, timer)
+    model, history = compress_model(candidate, data, teacher.model if teacher else None, hooks, timer, device)
     metadata = {"candidate": candidate.to_dict(), "dataset": data.name,
                 "input_shape": list(data.input_shape), "num_classes": data.num_classes,
                 "normalisation": {"mean": list(data.mean), "std": list(data.std)}}
@@ -73,14 +74,14 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
 
 
 def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.Module | None,
-                   hooks: TrialHooks, timer: "PhaseTimer") -> tuple[nn.Module, list[dict]]:
-    """Build and train the candidate, then prune and quantize it (still a torch module)."""
+                   hooks: TrialHooks, timer: "PhaseTimer", device: str = "cpu") -> tuple[nn.Module, list[dict]]:
+    """Build and train the candidate, then prune and quantize it (returned on the CPU)."""
     cfg = candidate
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.arch.family, cfg.arch.choices, num_classes=data.num_classes,
-                         input_shape=data.input_shape)
+                         input_shape=data.input_shape).to(device)
     if teacher is not None:
-        teacher.eval()
+        teacher.to(device).eval()
     val = (data.x_val, data.y_val)
     fit = dict(train=cfg.train, distill=cfg.distill, teacher=teacher, val=val, hooks=hooks)
     with timer("train"):
@@ -91,7 +92,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
     if cfg.pruning.enabled:
         with timer("prune"), hooks.compute():
             if cfg.pruning.granularity == "channel":
-                model = prune_channels(model, cfg.pruning.ratio, data.x_train[:1])
+                model = prune_channels(model, cfg.pruning.ratio, data.x_train[:1].to(device))
             else:
                 masks = prune_unstructured(model, cfg.pruning.ratio)
         with timer("prune_finetune"):
@@ -108,7 +109,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
                 quantize_weights_(model, cfg.quant.weight_bits)
     if masks is not None:
         masks.reapply(model)
-    model.eval()
+    model = model.cpu().eval()
     return model, history
 
 
@@ -128,8 +129,8 @@ def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSpl
         test_acc = onnx_accuracy(session, data.x_test, data.y_test)
         macs = count_macs(model, data.input_shape)
         nonzero = count_params_nonzero(model)
-    with timer("latency"), hooks.exclusive():
-        lat = measure_latency(info.path, data.input_shape, threads=threads, runs=max(50, latency_runs))
+    with timer("latency"):
+        lat = hooks.measure_latency(info.path, data.input_shape, threads, max(50, latency_runs))
     return CandidateResult(
         accuracy=val_acc, test_accuracy=test_acc, size_bytes=info.size_bytes,
         latency_ms=lat.median_ms, params_nonzero=nonzero, macs=macs, kernels=info.kernels,

@@ -25,7 +25,8 @@ class DivergedError(RuntimeError):
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     was_training = model.training
     model.eval()
-    out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    device = next(model.parameters()).device
+    out = torch.cat([model(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
     model.train(was_training)
     return out
 
@@ -61,6 +62,7 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: 
     alpha = distill.alpha if use_teacher else 1.0
     temperature = distill.temperature if use_teacher else 1.0
     params = [p for p in model.parameters() if p.requires_grad]
+    device = params[0].device  # the caller places the model (and teacher) on its device
     opt = torch.optim.Adam(params, lr=lr, weight_decay=train.weight_decay)
     gen = torch.Generator().manual_seed(train.seed * 1000 + seed_offset)
     history = []
@@ -69,14 +71,14 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: 
             model.train()
             total, seen = 0.0, 0
             for idx in torch.randperm(len(x), generator=gen).split(train.batch_size):
-                xb, yb = x[idx], y[idx]
+                xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
                 t_logits = None
                 if use_teacher:
                     with torch.no_grad():
                         t_logits = teacher(xb)
                 loss = distillation_loss(model(xb), yb, t_logits, alpha, temperature)
                 if not math.isfinite(loss.item()):
-                    raise DivergedError(f"training diverged: {phase} loss is {float(loss)} in epoch {epoch + 1}")
+                    raise DivergedError(f"training diverged: {phase} loss is {loss.item()} in epoch {epoch + 1}")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

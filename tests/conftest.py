@@ -20,3 +20,12 @@ def candidate_dict(**overrides) -> dict:
     for group, values in overrides.items():
         base[group] = {**base.get(group, {}), **values}
     return base
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Like a trial: one intra-op thread (no OpenMP oversubscription on a 2-core machine)."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import time
@@ -18,7 +20,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.data import DatasetConfig
+from automl.data import DatasetConfig, load_dataset
+from automl.measure.latency import LatencyResult
 from automl.search.front import TrialPoint, study_points
 from automl.search.optuna_searcher import OptunaJointSearcher
 from automl.search.progress import StudyProgress
@@ -30,6 +33,7 @@ from automl.teacher import load_or_train_teacher
 from automl.tracking import StudyTracker
 from automl.tracking.study_tracker import front_hypervolume
 
+TEACHER_RUNS = 200  # timed runs of the teacher, the baseline of every latency ratio
 INTERRUPTED = "interrupted: the launch that ran this trial stopped before it finished"
 
 
@@ -58,7 +62,8 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
 
     progress.note(f"teacher: {teacher_cfg.arch.family} on {dataset.name} (cached under {run_dir / 'teachers'})")
     teacher = load_or_train_teacher(teacher_cfg, dataset, run_dir / "teachers")
-    teacher_metrics = teacher.result.metrics()
+    teacher_result = teacher.result.to_dict()
+    teacher_metrics = teacher.result.metrics()  # latency re-timed on the study's timing worker below
 
     study = optuna.create_study(
         study_name=cfg.name, storage=cfg.storage_url, load_if_exists=True,
@@ -72,19 +77,19 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
 
     record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,
                          run_dir=str(run_dir), objectives=objectives,
-                         constraints=[str(c) for c in cfg.constraints], teacher=teacher.result.to_dict(),
+                         constraints=[str(c) for c in cfg.constraints], teacher=teacher_result,
                          study_file=str(cfg.source) if cfg.source else None)
-    write_record(record)
     tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
     tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
-                      teacher.result.to_dict())
+                      teacher_result)
     progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before))
 
     hv = {"value": front_hypervolume([p for p in study_points(study, objectives) if p.on_front],
                                      objectives, teacher_metrics)}
     if remaining > 0:
         _execute(cfg, study, space, objectives, teacher_metrics, tracker, progress, remaining, ray_address,
-                 dataset, hv, run_dir)
+                 dataset, hv, run_dir, teacher_result)
+    write_record(record)
     tracker.finish_study()
     progress.stop()
     points = study_points(study, objectives)
@@ -99,11 +104,11 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
 
 def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_metrics, tracker: StudyTracker,
              progress: StudyProgress, remaining: int, ray_address: str | None, dataset: DatasetConfig,
-             hv: dict, run_dir: Path) -> None:
+             hv: dict, run_dir: Path, teacher_result: dict[str, Any]) -> None:
     import ray
     from ray import tune
 
-    from automl.search.timing_gate import TimingGate
+    from automl.search.timing_gate import ISOLATION, TimingGate, gate_measure
     from automl.search.trainable import TrialContext, run_trial
     from automl.search.tune_callback import StudyCallback
 
@@ -114,16 +119,31 @@ def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_m
              runtime_env=_local_runtime_env() if address is None else None)
     try:
         gate = TimingGate.options(name="timing-gate", namespace=namespace).remote()
+        threads = max(1, int(cfg.resources.cpu))
+        input_shape = load_dataset(dataset).input_shape
+
+        def time_teacher() -> LatencyResult:
+            return gate_measure(gate, teacher_result["artifact_path"], input_shape, threads, TEACHER_RUNS)[0]
+
+        # The baseline of every latency ratio: the teacher timed by the same worker as candidates.
+        idle = time_teacher()
+        teacher_metrics["latency_ms"] = teacher_result["latency_ms"] = idle.median_ms
+        teacher_result["latency"] = {**dataclasses.asdict(idle), "timing_isolation": ISOLATION}
+        tracker.log_reference_latency(idle.median_ms, 0)
         run_ids: dict[int, str] = {}
+        bookkeeping: dict[int, dict[str, float]] = {}  # driver seconds per trial (engine overhead)
 
         def on_asked(trial: optuna.Trial, candidate: dict) -> dict:
+            start = time.perf_counter()
             run_id = tracker.start_trial(trial.number, trial.params, candidate)
             trial.set_user_attr("mlflow_run_id", run_id)
             run_ids[trial.number] = run_id
+            bookkeeping.setdefault(trial.number, {})["mlflow_start_s"] = time.perf_counter() - start
             return {"mlflow_run_id": run_id}
 
         def on_told(frozen: optuna.trial.FrozenTrial) -> None:
             # driver-side bookkeeping also holds the gate, so it never overlaps a timing run
+            start = time.perf_counter()
             ray.get(gate.acquire_shared.remote())
             try:
                 run_id = frozen.user_attrs.get("mlflow_run_id") or run_ids.get(frozen.number)
@@ -133,14 +153,19 @@ def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_m
                     tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"))
                 points = [_with_run_id(p, study) for p in study_points(study, objectives)]
                 hv["value"] = tracker.log_front(points, len(_finished(study)), objectives, teacher_metrics)
-                progress.trial_finished(frozen.state == TrialState.COMPLETE, sum(p.on_front for p in points),
-                                        hv["value"], frozen.user_attrs.get("error"))
+                ok = frozen.state == TrialState.COMPLETE
+                progress.trial_finished(frozen.number, ok, sum(p.on_front for p in points), hv["value"],
+                                        _summary(frozen.user_attrs) if ok else frozen.user_attrs.get("error", ""))
             finally:
                 ray.get(gate.release_shared.remote())
+            logged = time.perf_counter()
+            # drift probe: the teacher re-timed while the study runs, against its idle figure
+            tracker.log_reference_latency(time_teacher().median_ms, len(_finished(study)))
+            bookkeeping.setdefault(frozen.number, {}).update(
+                mlflow_front_s=logged - start, reference_probe_s=time.perf_counter() - logged)
 
         searcher = OptunaJointSearcher(study, space, cfg.base_candidate(), objectives, cfg.constraints,
                                        remaining, on_asked=on_asked, on_told=on_told)
-        threads = max(1, int(cfg.resources.cpu))
         context = TrialContext(dataset=dataset.to_dict(), teacher=cfg.teacher,
                                teacher_cache=str(run_dir / "teachers"), artifacts_dir=str(run_dir / "artifacts"),
                                gate_name="timing-gate", gate_namespace=namespace, threads=threads)
@@ -149,14 +174,26 @@ def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_m
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining,
-                                        max_concurrent_trials=cfg.concurrency),
+                                        max_concurrent_trials=cfg.concurrency, reuse_actors=True),
             run_config=tune.RunConfig(
                 name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(run_dir / "ray_results"),
                 verbose=0, callbacks=[StudyCallback(tracker.log_epoch, progress.trial_started)],
                 failure_config=tune.FailureConfig(max_failures=1)))
         tuner.fit()
+        _append_json(run_dir / "engine_timings.json", {str(k): v for k, v in bookkeeping.items()})
     finally:
         ray.shutdown()
+
+
+def _append_json(path: Path, entries: dict[str, Any]) -> None:
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(entries)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def _summary(m: dict[str, Any]) -> str:
+    return (f"val acc {m['accuracy']:.4f}, test acc {m['test_accuracy']:.4f}, {m['size_bytes']:,} B, "
+            f"{m['latency_ms'] * 1000:.1f} µs, {m.get('kernels', '')}")
 
 
 def _with_run_id(point: TrialPoint, study: optuna.Study) -> TrialPoint:

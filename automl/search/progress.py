@@ -35,14 +35,20 @@ class StudyProgress:
             self.running += 1
             self._refresh()
 
-    def trial_finished(self, ok: bool, front_size: int, hypervolume: float, error: str | None) -> None:
+    def trial_finished(self, number: int, ok: bool, front_size: int, hypervolume: float,
+                       summary: str) -> None:
+        """One finished trial; ``summary`` is its metrics, or its error when it failed."""
         with self._lock:
             self.running = max(0, self.running - 1)
             self.done += 1
             self.failed += 0 if ok else 1
             self.front, self.hypervolume = front_size, hypervolume
-            if error and self.enabled:
-                self._progress.console.print(f"[red]trial failed:[/] {error}")
+            if self.enabled and (not ok or not self.console.is_terminal):
+                # a live bar only redraws on a terminal: in logs, one line per trial
+                style = "" if ok else "[red]"
+                self._progress.console.print(f"{style}[{self.done}/{self.total}] trial {number} "
+                                             f"{'done' if ok else 'failed'}: {summary} | {self._status()}",
+                                             highlight=False, soft_wrap=True)
             self._refresh()
 
     def stop(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ def _teacher(teacher: str, dataset: str, cache: str) -> Teacher:
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune function trainable for one candidate."""
 
+    started_at = time.time()
     torch.set_num_threads(context.threads)
     number = config["optuna_trial"]
     step = {"n": 0}
@@ -71,7 +73,8 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
         result = evaluate_candidate(
             candidate, DatasetConfig.from_dict(context.dataset),
             workdir=Path(context.artifacts_dir) / f"trial-{number:04d}", teacher=teacher,
-            hooks=GatedTrialHooks(gate, report_epoch), threads=context.threads)
+            hooks=GatedTrialHooks(gate, report_epoch), threads=context.threads,
+            device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
     except Exception as err:  # a failed candidate is data, not a crash: report it and end
         tune.report({KIND: "final", "failed": True, "step": step["n"] + 1,
                      "error": f"{type(err).__name__}: {err}".splitlines()[0][:500],
@@ -79,5 +82,6 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
         return
     final = result.to_dict()
     final.pop("history")
+    final.update(trial_started_at=started_at, trial_finished_at=time.time())  # for the overhead benchmark
     # as JSON text: Tune flattens nested result dicts
     tune.report({KIND: "final", "failed": False, "step": step["n"] + 1, RESULT: json.dumps(final)})

@@ -15,7 +15,6 @@ writers.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -112,6 +111,10 @@ class StudyTracker:
         plt.close(fig)
         return hv
 
+    def log_reference_latency(self, latency_ms: float, n_finished: int) -> None:
+        """The teacher re-timed by the study's timing worker (step 0: before any trial ran)."""
+        self.client.log_batch(self.parent_id, metrics=[Metric("reference_latency_ms", latency_ms, _now(), n_finished)])
+
     def finish_study(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.parent_id, status=status)
 
@@ -161,6 +164,3 @@ def front_hypervolume(front: list[TrialPoint], objectives: list[tuple[str, str]]
 def _now() -> int:
     return int(time.time() * 1000)
 
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)

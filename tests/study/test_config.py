@@ -119,6 +119,6 @@ def test_shipped_digits_study_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert (cfg.n_trials, cfg.concurrency) == (32, 2)
     assert cfg.space_path == str(SPACE)
     assert [str(c) for c in cfg.constraints] == ["accuracy >= 0.8"]
-    assert cfg.train["epochs"] <= 10 and cfg.teacher_config().train.epochs >= 10
+    assert cfg.train["epochs"] < cfg.teacher_config().train.epochs  # candidates train on a smaller budget
     assert cfg.dataset_config().name == "digits"
     assert load_study("digits_joint").name == "digits_joint"  # a bare name finds studies/<name>.yaml

@@ -1,0 +1,124 @@
+"""The engine's own cost on the default study, measured side by side in one run.
+
+    .venv/bin/python benchmarks/engine_overhead.py [--trials 16] [--study studies/digits_joint.yaml]
+
+Launches the study through the real command line (local Ray, MLflow, Optuna) with 1 and
+then 2 concurrent trials, and reports from the stores it wrote:
+
+- start-up: from ``automl launch`` to the first trial's code running (the 1-concurrent
+  launch trains the teacher; the 2-concurrent one finds it cached);
+- per-trial overhead: a trial's wall time from Optuna ``ask`` to ``tell`` minus its training
+  and evaluation (train, prune, fine-tune, quantize, evaluate, latency): Ray scheduling,
+  actor hand-off, artifact export, waiting for the timing worker, reporting;
+- core-time efficiency: training + evaluation seconds over (concurrency x the trial phase's
+  wall time), which also counts the driver's MLflow logging and Optuna ask/tell between
+  trials;
+- the driver's bookkeeping per trial (MLflow child run creation; tell + MLflow logging +
+  front plot; the teacher drift probe), from ``<run_dir>/engine_timings.json``;
+- trials per hour with 1 and 2 concurrent trials, and their ratio.
+
+Goals (from the project's issue): overhead <= 5 % of trial time, start-up <= 15 s,
+2 concurrent >= 1.7x of 1. This prints figures; it never fails on a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+REPO = Path(__file__).resolve().parents[1]
+WORK_PHASES = ("train", "prune", "prune_finetune", "quantize", "evaluate", "latency")
+
+
+def launch(study: Path, trials: int, concurrency: int, run_dir: Path) -> dict:
+    name = f"overhead_c{concurrency}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-m", "automl", "launch", str(study), "--trials", str(trials),
+                           "--concurrency", str(concurrency), "--name", name, "--run-dir", str(run_dir),
+                           "--quiet"], env=env, capture_output=True, text=True)
+    t_end = time.time()
+    if proc.returncode != 0:
+        raise SystemExit(f"launch failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    storage = json.loads((run_dir / "study.json").read_text())["storage"]
+    trials_done = [t for t in optuna.load_study(study_name=name, storage=storage).trials
+                   if t.state == TrialState.COMPLETE]
+    starts = [t.user_attrs["trial_started_at"] for t in trials_done]
+    asked = [t.datetime_start.timestamp() for t in trials_done]
+    told = [t.datetime_complete.timestamp() for t in trials_done]
+    walls = [c - a for a, c in zip(asked, told)]
+    work = [sum(t.user_attrs["phase_seconds"].get(k, 0.0) for k in WORK_PHASES) for t in trials_done]
+    export = [t.user_attrs["phase_seconds"].get("export", 0.0) for t in trials_done]
+    gate_wait = [t.user_attrs["latency"].get("timing_wait_s", 0.0) for t in trials_done]
+    to_code = [s - a for s, a in zip(starts, asked)]
+    after_code = [c - t.user_attrs["trial_finished_at"] for c, t in zip(told, trials_done)]
+    phase_wall = max(told) - min(asked)
+    book = json.loads((run_dir / "engine_timings.json").read_text())
+    mean = statistics.fmean
+    return {
+        "concurrency": concurrency, "trials": len(trials_done), "launch_total_s": t_end - t0,
+        "startup_s": min(starts) - t0, "phase_wall_s": phase_wall,
+        "trial_wall_s": mean(walls), "trial_work_s": mean(work),
+        "overhead_frac": 1 - sum(work) / sum(walls),
+        "efficiency": sum(work) / (concurrency * phase_wall),
+        "ask_to_code_s": mean(to_code), "code_to_tell_s": mean(after_code),
+        "export_s": mean(export), "timing_wait_s": mean(gate_wait),
+        "mlflow_start_s": mean(v.get("mlflow_start_s", 0.0) for v in book.values()),
+        "mlflow_front_s": mean(v.get("mlflow_front_s", 0.0) for v in book.values()),
+        "probe_s": mean(v.get("reference_probe_s", 0.0) for v in book.values()),
+        "trials_per_hour": len(trials_done) / phase_wall * 3600,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--study", type=Path, default=REPO / "studies/digits_joint.yaml")
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="engine_overhead-"))
+    one = launch(args.study.resolve(), args.trials, 1, work / "c1")
+    (work / "c2").mkdir()
+    shutil.copytree(work / "c1/teachers", work / "c2/teachers")  # the second launch finds the teacher cached
+    two = launch(args.study.resolve(), args.trials, 2, work / "c2")
+    rows = [
+        ("start-up: launch -> first trial code (s)", "startup_s", "{:.1f}"),
+        ("trial wall, ask -> tell (s)", "trial_wall_s", "{:.2f}"),
+        ("  of which training + evaluation (s)", "trial_work_s", "{:.2f}"),
+        ("  ask -> trial code running (s)", "ask_to_code_s", "{:.3f}"),
+        ("  trial code done -> tell (s)", "code_to_tell_s", "{:.3f}"),
+        ("  artifact export (s)", "export_s", "{:.3f}"),
+        ("  waiting for the timing worker (s)", "timing_wait_s", "{:.3f}"),
+        ("per-trial overhead (1 - work / wall)", "overhead_frac", "{:.1%}"),
+        ("driver: MLflow child run at ask (s)", "mlflow_start_s", "{:.3f}"),
+        ("driver: tell + MLflow + front plot (s)", "mlflow_front_s", "{:.3f}"),
+        ("driver: teacher drift probe (s)", "probe_s", "{:.3f}"),
+        ("core-time efficiency (work / (concurrency x wall))", "efficiency", "{:.1%}"),
+        ("trial phase wall (s)", "phase_wall_s", "{:.1f}"),
+        ("trials / hour", "trials_per_hour", "{:.0f}"),
+    ]
+    lines = [f"`{' '.join(sys.argv)}` — {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+             f"{os.cpu_count()} CPUs, {args.trials} trials per launch, study {args.study.name}", "",
+             "| measure | 1 concurrent | 2 concurrent |", "|---|---|---|"]
+    lines += [f"| {label} | {fmt.format(one[key])} | {fmt.format(two[key])} |" for label, key, fmt in rows]
+    lines += ["", f"2 concurrent / 1 concurrent throughput: **{two['trials_per_hour'] / one['trials_per_hour']:.2f}x**"]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

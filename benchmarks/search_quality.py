@@ -1,0 +1,617 @@
+"""Search quality: joint search vs. the staged pipeline practitioners use, at an equal budget.
+
+    .venv/bin/python benchmarks/search_quality.py [--trials 48] [--seeds 0,1,2] [--epochs N]
+        [--study studies/digits_joint.yaml] [--out benchmarks/RESULTS.md | -]
+
+The claim under test: searching every compression knob *jointly* (architecture x pruning x
+quantization x distillation, one multi-objective study) beats tuning them one after another.
+For each seed, four methods get the same trial budget, the same per-trial training budget
+(the study's ``train`` block; ``--epochs`` overrides its epochs), the same dataset splits
+and the same teacher (trained once with the study's ``teacher`` config through
+:func:`automl.load_or_train_teacher` into a temporary cache, shared by all methods and seeds):
+
+``joint NSGA-II``
+    the study's joint space, ``make_sampler("nsga2", seed, 3, False, n_trials=N)``.
+``joint TPE``
+    the same space, multi-objective TPE (``make_sampler("tpe", ...)``).
+``random``
+    the same space, uniform random sampling (``make_sampler("random", ...)``).
+``staged``
+    four stages, each with a quarter of the budget (the remainder of ``N / 4`` goes to the
+    earliest stages), each searching one group of the joint space -- its params filtered by
+    prefix ``arch.``, ``pruning.``, ``quant.``, ``distill.`` -- with the best of the previous
+    stage fixed through the ``base`` dict given to ``SearchSpace.suggest``. Every stage is a
+    single-objective TPE study (``make_sampler("tpe", seed, 1, False, n_trials=stage budget)``):
+
+    1. *architecture*: maximise validation accuracy; pruning, quantization and distillation
+       at the candidate defaults (no pruning, fp32, no distillation). Best: highest
+       validation accuracy (ties: smaller artifact).
+    2. *pruning* (ratio, granularity) on the stage-1 architecture, then 3. *quantization*
+       (``quant.*``) on the stage-2 result. Best: among the stage's candidates within 1 pt
+       of the previous best's validation accuracy (``acc >= prev_acc - 0.01``), the one
+       with the smallest normalised ``size x latency`` (both as ratios to the teacher; ties:
+       higher accuracy); if none qualifies, the previous best is kept. The stage's Optuna
+       objective mirrors that rule: minimise ``size_ratio x latency_ratio`` for a qualifying
+       candidate, ``1000 + (prev_acc - 0.01 - acc)`` otherwise. The 1-pt tolerance applies
+       per stage, so the pipeline may give up to 1 pt at each of stages 2 and 3.
+    4. *distillation* (enabled, alpha, T) on the stage-3 result. Best: the highest
+       validation accuracy among candidates no larger than the previous best
+       (``size_bytes <= 1.01 x`` previous: the artifact embeds its config as metadata, so
+       distillation settings move its size by a few bytes); else the previous best. Optuna
+       objective: maximise validation accuracy (0 for a larger candidate).
+
+    All the staged pipeline's candidates (every stage) count as its evaluated points.
+
+Every candidate is evaluated by :func:`automl.evaluate_candidate` (``teacher=teacher``)
+**sequentially in this one process** with ``torch.set_num_threads(1)`` and one ONNX Runtime
+thread: no two candidates ever run at once, so latency timings are free of interference from
+the benchmark's own training (other processes on the machine can still disturb them; the
+teacher's artifact is re-timed at the start and the end to show how much). Optuna runs
+in-process (ask/tell, in-memory storage). A candidate that raises is told ``FAIL`` and still
+counts towards the budget; a config proposed again within one method run is not retrained
+(its first result is reused, and it still counts). Candidates keep the study's training seed:
+a config gives the same model whichever method proposes it, and the seeds vary the samplers.
+
+Objectives are the engine's: maximise validation accuracy, minimise ``size_bytes`` and
+``latency_ms``. Reported per method (mean +- sample std over seeds, per seed in the details):
+
+* **val HV**: hypervolume of the method's validation front, normalised as in
+  :mod:`automl.search.pareto` (``1 - accuracy``; size and latency as ratios to the teacher),
+  reference point ``(1, 2, 2)`` (accuracy 0, twice the teacher's size and latency); maximum 4.
+  All finished candidates count (no accuracy constraint).
+* **test HV**: the same front points re-scored with test accuracy instead of validation.
+* **reaches staged**: the first trial (1-based) after which the method's validation
+  hypervolume is at least the staged pipeline's final validation hypervolume of the same
+  seed, ``never`` if it does not get there within the budget.
+* **best within 1 pt**: chosen on VALIDATION accuracy -- the smallest artifact among
+  candidates with ``val acc >= teacher val acc - 0.01`` (ties: lower latency) -- reported by
+  its test accuracy, test-accuracy delta to the teacher (pt), size ratio and latency ratio
+  to the teacher.
+
+Results are printed as markdown and written (with the command, date, machine and total wall
+time) to the ``## Search quality`` section of ``--out`` (replacing only that section).
+This is a benchmark, not a test: nothing asserts on times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import onnxruntime
+import optuna
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from automl import CandidateConfig, evaluate_candidate, load_dataset, load_or_train_teacher
+from automl.measure.latency import measure_latency
+from automl.search.pareto import MINIMIZE, REFERENCE, hypervolume, normalise, pareto_mask
+from automl.search.space import SearchSpace
+from automl.study.config import load_study
+from automl.study.sampler import make_sampler
+
+REPO = Path(__file__).resolve().parents[1]
+SECTION = "## Search quality"
+OBJECTIVES = ("accuracy", "size_bytes", "latency_ms")
+DIRECTIONS = ["maximize", "minimize", "minimize"]
+REF = tuple(REFERENCE[:3])  # (1.0, 2.0, 2.0)
+GROUPS = ("arch", "pruning", "quant", "distill")
+METHODS = ("joint NSGA-II", "joint TPE", "random", "staged")
+ACC_TOL = 0.01  # "within 1 pt"
+SIZE_TOL = 1.01  # distillation stage: "no larger than the previous best" (metadata jitter)
+UNQUALIFIED = 1000.0  # stage objective offset for candidates outside the 1-pt tolerance
+
+
+# --------------------------------------------------------------------------------------------
+# Candidates
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """One evaluated trial of one method."""
+
+    number: int  # 0-based position in the method's trial sequence
+    config: dict[str, Any]
+    stage: str = ""
+    val_acc: float = math.nan
+    test_acc: float = math.nan
+    size_bytes: float = math.nan
+    latency_ms: float = math.nan
+    seconds: float = 0.0
+    cached: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not math.isnan(self.val_acc)
+
+    def metrics(self, test: bool = False) -> dict[str, float]:
+        return {"accuracy": self.test_acc if test else self.val_acc,
+                "size_bytes": self.size_bytes, "latency_ms": self.latency_ms}
+
+
+@dataclass
+class Teacherish:
+    val_acc: float
+    test_acc: float
+    size_bytes: float
+    latency_ms: float
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {"accuracy": self.val_acc, "size_bytes": self.size_bytes, "latency_ms": self.latency_ms}
+
+
+class Evaluator:
+    """Runs candidates one at a time; caches identical configs within one method run."""
+
+    def __init__(self, data, teacher, workdir: Path, on_done: Callable[[], None]) -> None:
+        self.data, self.teacher, self.workdir, self.on_done = data, teacher, workdir, on_done
+        self.cache: dict[str, Record] = {}
+        self.count = 0
+        self.seconds = 0.0  # wall time of real (uncached) evaluations
+
+    def reset_cache(self) -> None:
+        self.cache = {}
+
+    def __call__(self, config: dict[str, Any], number: int, stage: str = "") -> Record:
+        rec = Record(number=number, config=config, stage=stage)
+        try:
+            cand = CandidateConfig.from_dict(config)
+        except Exception as err:  # noqa: BLE001 - an invalid config is a failed trial
+            rec.error = f"{type(err).__name__}: {err}"
+            self.on_done()
+            return rec
+        key = cand.digest()
+        hit = self.cache.get(key)
+        if hit is not None:
+            rec.val_acc, rec.test_acc, rec.size_bytes, rec.latency_ms, rec.error = (
+                hit.val_acc, hit.test_acc, hit.size_bytes, hit.latency_ms, hit.error)
+            rec.cached = True
+            self.on_done()
+            return rec
+        start = time.perf_counter()
+        self.count += 1
+        try:
+            res = evaluate_candidate(cand, self.data, workdir=self.workdir / f"c{self.count:05d}",
+                                     teacher=self.teacher, threads=1)
+            rec.val_acc, rec.test_acc = float(res.accuracy), float(res.test_accuracy)
+            rec.size_bytes, rec.latency_ms = float(res.size_bytes), float(res.latency_ms)
+        except Exception as err:  # noqa: BLE001 - a failed candidate is data
+            rec.error = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+            if os.environ.get("SEARCH_QUALITY_DEBUG"):
+                traceback.print_exc()
+        rec.seconds = time.perf_counter() - start
+        self.seconds += rec.seconds
+        self.cache[key] = rec
+        self.on_done()
+        return rec
+
+
+# --------------------------------------------------------------------------------------------
+# Methods
+# --------------------------------------------------------------------------------------------
+
+
+def _new_study(sampler, directions: list[str]) -> optuna.Study:
+    return optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=sampler,
+                               directions=directions)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | float | None) -> None:
+    if values is None:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    else:
+        study.tell(trial, values)
+
+
+def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, seed: int,
+              evaluate: Evaluator) -> list[Record]:
+    sampler = make_sampler(sampler_name, seed, 3, False, n_trials=n_trials)
+    study = _new_study(sampler, DIRECTIONS)
+    records = []
+    for i in range(n_trials):
+        trial = study.ask()
+        try:
+            config = space.suggest(trial, base)
+        except Exception as err:  # noqa: BLE001
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            records.append(Record(number=i, config={}, error=f"{type(err).__name__}: {err}"))
+            evaluate.on_done()
+            continue
+        rec = evaluate(config, i)
+        _tell(study, trial, [rec.val_acc, rec.size_bytes, rec.latency_ms] if rec.ok else None)
+        records.append(rec)
+    return records
+
+
+def subspace(space: SearchSpace, group: str) -> SearchSpace:
+    """The params of ``space`` whose path starts with ``group.``, in file order."""
+    params = {p: spec for p, spec in space.to_dict()["params"].items() if p.startswith(group + ".")}
+    if not params:
+        raise SystemExit(f"search space {space.name!r} has no {group}.* params: cannot run the staged pipeline")
+    return SearchSpace.from_dict({"name": f"{space.name}[{group}]", "params": params}, source=space.source)
+
+
+def stage_budgets(n_trials: int) -> list[int]:
+    q, r = divmod(n_trials, len(GROUPS))
+    return [q + (1 if i < r else 0) for i in range(len(GROUPS))]
+
+
+def _cost(rec: Record, teacher: Teacherish) -> float:
+    return (rec.size_bytes / teacher.size_bytes) * (rec.latency_ms / teacher.latency_ms)
+
+
+def run_staged(space: SearchSpace, base: dict, n_trials: int, seed: int, evaluate: Evaluator,
+               teacher: Teacherish) -> tuple[list[Record], list[str]]:
+    """The staged pipeline (see the module docstring); returns its records and a log per stage."""
+    records: list[Record] = []
+    log: list[str] = []
+    fixed = {k: v for k, v in base.items()}
+    best: Record | None = None
+    for group, budget in zip(GROUPS, stage_budgets(n_trials)):
+        sub = subspace(space, group)
+        prev = best
+        study = _new_study(make_sampler("tpe", seed, 1, False, n_trials=max(budget, 1)),
+                           ["minimize" if group in ("pruning", "quant") else "maximize"])
+        stage_recs: list[Record] = []
+        for _ in range(budget):
+            trial = study.ask()
+            config = sub.suggest(trial, fixed)
+            rec = evaluate(config, len(records), stage=group)
+            records.append(rec)
+            stage_recs.append(rec)
+            if not rec.ok:
+                _tell(study, trial, None)
+            elif group == "arch":
+                _tell(study, trial, rec.val_acc)
+            elif group in ("pruning", "quant"):
+                floor = prev.val_acc - ACC_TOL
+                _tell(study, trial, _cost(rec, teacher) if rec.val_acc >= floor
+                      else UNQUALIFIED + (floor - rec.val_acc))
+            else:  # distill
+                _tell(study, trial, rec.val_acc if rec.size_bytes <= prev.size_bytes * SIZE_TOL else 0.0)
+        ok = [r for r in stage_recs if r.ok]
+        if group == "arch":
+            chosen = max(ok, key=lambda r: (r.val_acc, -r.size_bytes)) if ok else None
+        elif group in ("pruning", "quant"):
+            good = [r for r in ok if r.val_acc >= prev.val_acc - ACC_TOL]
+            chosen = min(good, key=lambda r: (_cost(r, teacher), -r.val_acc)) if good else None
+        else:
+            good = [r for r in ok if r.size_bytes <= prev.size_bytes * SIZE_TOL]
+            chosen = max(good, key=lambda r: (r.val_acc, -r.size_bytes)) if good else None
+        if chosen is None:
+            if prev is None:
+                raise RuntimeError("staged: every architecture candidate failed")
+            log.append(f"{group}: none qualified, kept the previous best")
+            chosen = prev
+        else:
+            log.append(f"{group}: trial {chosen.number} (val {chosen.val_acc:.4f}, "
+                       f"size x{chosen.size_bytes / teacher.size_bytes:.3f}, "
+                       f"lat x{chosen.latency_ms / teacher.latency_ms:.2f})")
+        best = chosen
+        # fix the chosen values of this group for the later stages
+        fixed = _merge(fixed, {group: chosen.config.get(group, {})} if group in chosen.config else {})
+    return records, log
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in a.items()}
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------
+
+
+def _points(records: list[Record], teacher: Teacherish, test: bool = False) -> np.ndarray:
+    pts = [normalise(r.metrics(test), teacher.metrics, OBJECTIVES) for r in records if r.ok]
+    return np.asarray(pts, dtype=float).reshape(-1, 3)
+
+
+def val_hv(records: list[Record], teacher: Teacherish) -> float:
+    pts = _points(records, teacher)
+    return hypervolume(pts, [MINIMIZE] * 3, REF) if len(pts) else 0.0
+
+
+def test_hv(records: list[Record], teacher: Teacherish) -> float:
+    ok = [r for r in records if r.ok]
+    if not ok:
+        return 0.0
+    mask = pareto_mask(_points(ok, teacher), [MINIMIZE] * 3)
+    front = [r for r, m in zip(ok, mask) if m]
+    return hypervolume(_points(front, teacher, test=True), [MINIMIZE] * 3, REF)
+
+
+def hv_trace(records: list[Record], teacher: Teacherish) -> list[float]:
+    return [val_hv(records[: i + 1], teacher) for i in range(len(records))]
+
+
+def reach_trial(trace: list[float], target: float) -> int | None:
+    """First 1-based trial whose running hypervolume reaches ``target`` (a zero HV reaches nothing)."""
+    for i, hv in enumerate(trace):
+        if hv > 0 and hv >= target - 1e-12:
+            return i + 1
+    return None
+
+
+def best_within_1pt(records: list[Record], teacher: Teacherish) -> Record | None:
+    good = [r for r in records if r.ok and r.val_acc >= teacher.val_acc - ACC_TOL]
+    return min(good, key=lambda r: (r.size_bytes, r.latency_ms, -r.val_acc)) if good else None
+
+
+@dataclass
+class Outcome:
+    method: str
+    seed: int
+    records: list[Record]
+    val_hv: float
+    test_hv: float
+    trace: list[float]
+    seconds: float
+    best: Record | None
+    reach: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def _ms(values: list[float], fmt: str) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+
+
+def _summary_arch(cfg: dict) -> str:
+    ch = cfg.get("arch", {}).get("choices", {})
+    parts = [f"w{'-'.join(str(w) for w in ch.get('widths', []))} k{ch.get('kernel_size', '?')}"
+             f" b{ch.get('blocks_per_stage', 1)}"]
+    pr = cfg.get("pruning", {})
+    if pr.get("ratio", 0) > 0:
+        parts.append(f"{'ch' if pr.get('granularity') == 'channel' else 'unstr'} {pr['ratio']:.2f}")
+    q = cfg.get("quant", {})
+    wb = q.get("weight_bits", 32)
+    if wb < 32:
+        parts.append(f"W{wb}A{q.get('activation_bits', 32)}" + (f" {q.get('mode')}" if wb <= 8 else ""))
+    d = cfg.get("distill", {})
+    if d.get("enabled"):
+        parts.append(f"KD a{d.get('alpha', 0.5):.2f} T{d.get('temperature', 4.0):.1f}")
+    return ", ".join(parts)
+
+
+def render(outcomes: list[Outcome], teacher: Teacherish, seeds: list[int]) -> tuple[str, str]:
+    """(main table, details table) as markdown."""
+    def some(cell: str, bests: list) -> str:  # say when only some seeds had a candidate
+        have = sum(b is not None for b in bests)
+        return cell if have in (0, len(bests)) or cell == "–" else f"{cell} ({have}/{len(bests)} seeds)"
+
+    main = ["| method | val HV ↑ | test HV ↑ | reaches staged HV at trial (per seed) | "
+            "best ≤1 pt: test acc | Δ test vs teacher (pt) | size × | latency × |",
+            "|---|---|---|---|---|---|---|---|"]
+    for m in METHODS:
+        rows = [o for o in outcomes if o.method == m]
+        bests = [o.best for o in rows]
+        main.append(
+            f"| {m} | {_ms([o.val_hv for o in rows], '.4f')} | {_ms([o.test_hv for o in rows], '.4f')} | "
+            f"{', '.join(str(o.reach) if o.reach else 'never' for o in rows)} | "
+            f"{some(_ms([b.test_acc for b in bests if b], '.4f'), bests)} | "
+            f"{_ms([(b.test_acc - teacher.test_acc) * 100 for b in bests if b], '+.2f')} | "
+            f"{_ms([b.size_bytes / teacher.size_bytes for b in bests if b], '.3f')} | "
+            f"{_ms([b.latency_ms / teacher.latency_ms for b in bests if b], '.2f')} |")
+    details = ["| seed | method | val HV | test HV | reaches staged HV | front | failed | reused | "
+               "best ≤1 pt (val acc / test acc) | size × | latency × | best config | wall (s) |",
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for seed in seeds:
+        for m in METHODS:
+            o = next(o for o in outcomes if o.method == m and o.seed == seed)
+            ok = [r for r in o.records if r.ok]
+            front = int(pareto_mask(_points(ok, teacher), [MINIMIZE] * 3).sum()) if ok else 0
+            b = o.best
+            best = (f"{b.val_acc:.4f} / {b.test_acc:.4f} | {b.size_bytes / teacher.size_bytes:.3f} | "
+                    f"{b.latency_ms / teacher.latency_ms:.2f} | {_summary_arch(b.config)}") if b else "none | – | – | –"
+            details.append(
+                f"| {seed} | {m} | {o.val_hv:.4f} | {o.test_hv:.4f} | {o.reach or 'never'} | {front} | "
+                f"{sum(not r.ok for r in o.records)} | {sum(r.cached for r in o.records)} | {best} | "
+                f"{o.seconds:.0f} |")
+    return "\n".join(main), "\n".join(details)
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace (or append) the ``## Search quality`` section of ``path``; create it if absent."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    section = f"{SECTION}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=48, help="trials per method and seed (default 48)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated sampler seeds (default 0,1,2)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="per-trial training epochs (default: the study's train.epochs)")
+    p.add_argument("--study", default="studies/digits_joint.yaml", help="study file (default digits_joint)")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"),
+                   help="markdown file whose '## Search quality' section is (re)written; '-': don't write")
+    args = p.parse_args(argv)
+    if args.trials < len(GROUPS):
+        p.error(f"--trials must be at least {len(GROUPS)} (one per staged-pipeline stage)")
+    try:
+        args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
+    if not args.seed_list:
+        p.error("--seeds: give at least one seed")
+    if args.epochs is not None and args.epochs < 0:
+        p.error("--epochs must be >= 0")
+    return args
+
+
+def _retime_teacher(path: str, input_shape, repeats: int = 5) -> list[float]:
+    return [measure_latency(path, input_shape, threads=1, runs=200).median_ms for _ in range(repeats)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wall0 = time.perf_counter()
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    console = Console(highlight=False, soft_wrap=True)
+
+    study_path = Path(args.study)
+    if not study_path.exists() and (REPO / study_path).exists():
+        study_path = REPO / study_path
+    study = load_study(study_path)
+    if list(study.objective_names) != list(OBJECTIVES):
+        console.print(f"note: the study's objectives are {study.objective_names}; this benchmark always "
+                      f"uses {list(OBJECTIVES)}")
+    space = study.space
+    if space.function is not None:
+        raise SystemExit("the staged pipeline needs a YAML space with params, not a function space")
+    base = study.base_candidate()
+    if args.epochs is not None:
+        base["train"]["epochs"] = args.epochs
+    dataset = study.dataset_config()
+    data = load_dataset(dataset)
+
+    work = Path(tempfile.mkdtemp(prefix="search_quality-"))
+    t0 = time.perf_counter()
+    teacher_obj = load_or_train_teacher(study.teacher_config(), dataset, work / "teacher-cache", threads=1)
+    tr = teacher_obj.result
+    teacher = Teacherish(tr.accuracy, tr.test_accuracy, float(tr.size_bytes), tr.latency_ms)
+    console.print(f"teacher: val {tr.accuracy:.4f}, test {tr.test_accuracy:.4f}, {tr.size_bytes:,} B, "
+                  f"{tr.latency_ms * 1000:.1f} µs ({time.perf_counter() - t0:.1f} s)")
+    retime_start = _retime_teacher(tr.artifact_path, data.input_shape)
+
+    n, seeds = args.trials, args.seed_list
+    outcomes: list[Outcome] = []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    with progress:
+        task = progress.add_task("candidates", total=n * len(seeds) * len(METHODS))
+        evaluate = Evaluator(data, teacher_obj, work / "candidates", lambda: progress.advance(task))
+        for seed in seeds:
+            for method in METHODS:
+                progress.update(task, description=f"seed {seed} {method}")
+                evaluate.reset_cache()
+                start = time.perf_counter()
+                notes: list[str] = []
+                if method == "staged":
+                    records, notes = run_staged(space, base, n, seed, evaluate, teacher)
+                else:
+                    sampler = {"joint NSGA-II": "nsga2", "joint TPE": "tpe", "random": "random"}[method]
+                    records = run_joint(sampler, space, base, n, seed, evaluate)
+                secs = time.perf_counter() - start
+                o = Outcome(method, seed, records, val_hv(records, teacher), test_hv(records, teacher),
+                            hv_trace(records, teacher), secs, best_within_1pt(records, teacher), notes=notes)
+                outcomes.append(o)
+                fails = sum(not r.ok for r in records)
+                progress.console.print(
+                    f"seed {seed} {method:<13} done in {secs:6.1f} s (total {time.perf_counter() - wall0:6.0f} s): "
+                    f"val HV {o.val_hv:.4f}, test HV {o.test_hv:.4f}"
+                    + (f", {fails} failed" if fails else "")
+                    + (f"  [{'; '.join(notes)}]" if notes else ""))
+            staged_hv = next(o.val_hv for o in outcomes if o.seed == seed and o.method == "staged")
+            for o in outcomes:
+                if o.seed == seed:
+                    o.reach = reach_trial(o.trace, staged_hv)
+    retime_end = _retime_teacher(tr.artifact_path, data.input_shape)
+    total = time.perf_counter() - wall0
+
+    main_table, details = render(outcomes, teacher, seeds)
+    n_eval = evaluate.count
+    per_cand = evaluate.seconds / max(n_eval, 1)
+    all_lat = retime_start + retime_end
+    staged_logs = [f"- seed {o.seed}: " + "; ".join(o.notes) for o in outcomes if o.method == "staged"]
+    exe = sys.executable
+    if not os.path.relpath(exe).startswith(".."):
+        exe = os.path.relpath(exe)
+    cmd = shlex.join([exe, os.path.relpath(Path(__file__).resolve())]
+                     + (list(argv) if argv is not None else sys.argv[1:]))
+    budgets = stage_budgets(n)
+    body = f"""Joint search vs. a staged pipeline at an equal budget: {n} trials per method and seed,
+seeds {', '.join(map(str, seeds))}, study `{os.path.relpath(study_path.resolve(), REPO)}` (dataset
+`{study.dataset.get('name')}`, per-trial training {base['train'].get('epochs')} epochs, teacher
+{study.teacher['arch'].get('family')} {json.dumps(study.teacher['arch'].get('choices'))}, trained once and shared). Staged: architecture → pruning →
+quantization → distillation, {'/'.join(map(str, budgets))} trials, best of each stage fixed for the
+next. Definitions (and how the staged pipeline chooses its "best"): the docstring of
+`benchmarks/search_quality.py`.
+
+- command: `{cmd}`
+- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
+- machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs;
+  Python {platform.python_version()}, torch {torch.__version__}, onnxruntime {onnxruntime.__version__},
+  optuna {optuna.__version__}
+- total wall time: {total / 60:.1f} min ({total:.0f} s); {n_eval} candidates trained and measured
+  ({sum(len(o.records) for o in outcomes) - n_eval} repeats reused), {per_cand:.2f} s per candidate on average
+- teacher: val acc {teacher.val_acc:.4f}, test acc {teacher.test_acc:.4f}, {int(teacher.size_bytes):,} B,
+  {teacher.latency_ms * 1000:.1f} µs; its artifact re-timed 5× at the start and 5× at the end:
+  {min(all_lat) * 1000:.1f}–{max(all_lat) * 1000:.1f} µs (median {statistics.median(all_lat) * 1000:.1f} µs)
+
+Candidates run one at a time in one process (`torch.set_num_threads(1)`, ONNX Runtime 1 thread),
+so no candidate is timed while another trains; other load on the machine is not controlled.
+HV: normalised hypervolume (1 − accuracy, size and latency as ratios to the teacher), reference
+point (1, 2, 2), maximum 4; test HV re-scores the validation front with test accuracy. "best ≤1 pt":
+smallest artifact with val acc ≥ teacher val acc − 0.01, reported on test. Mean ± std over seeds.
+
+{main_table}
+
+<details><summary>Per seed</summary>
+
+{details}
+
+Staged pipeline, chosen per stage:
+{chr(10).join(staged_logs)}
+
+</details>
+"""
+    console.print()
+    console.print(main_table, markup=False)
+    console.print()
+    console.print(details, markup=False)
+    console.print(f"\ntotal wall time {total:.0f} s; {per_cand:.2f} s per candidate on average"
+                  + ("  (> 2 s per candidate)" if per_cand > 2 else ""))
+    if args.out != "-":
+        write_section(Path(args.out), body)
+        console.print(f"wrote the '{SECTION}' section of {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

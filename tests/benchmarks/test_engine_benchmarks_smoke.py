@@ -1,0 +1,43 @@
+"""Each benchmark script runs at a tiny budget, so none can rot. No figure is asserted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_compression_table_smoke(tmp_path):
+    out = run("compression_table.py", "--epochs", "1", "--out", str(tmp_path / "t.md"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    table = (tmp_path / "t.md").read_text()
+    for label in ("teacher (fp32)", "channel 50%", "int8 (PTQ, W8A8)", "4-bit QAT", "all together"):
+        assert f"| {label} |" in table
+
+
+@pytest.mark.e2e
+def test_engine_overhead_smoke(tmp_path):
+    out = run("engine_overhead.py", "--trials", "2", "--out", str(tmp_path / "o.md"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = (tmp_path / "o.md").read_text()
+    assert "| trials / hour |" in text and "throughput" in text
+
+
+@pytest.mark.e2e
+def test_latency_isolation_smoke(tmp_path):
+    out = run("latency_isolation.py", "--trials", "2", "--out", str(tmp_path / "l.md"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = (tmp_path / "l.md").read_text()
+    assert "timing worker (gated), after each trial" in text

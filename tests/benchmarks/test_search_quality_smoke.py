@@ -1,0 +1,31 @@
+"""Smoke test: ``benchmarks/search_quality.py`` still runs end to end at a tiny budget.
+
+A benchmark, not a test of its figures: nothing here asserts on times or on which method wins.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "search_quality.py"
+METHODS = ("joint NSGA-II", "joint TPE", "random", "staged")
+
+
+def test_search_quality_runs_at_a_tiny_budget(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmark results\n\n## Other\n\nkept as is\n")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--trials", "4", "--seeds", "0", "--epochs", "1", "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = out.read_text()
+    assert "## Other\n\nkept as is" in text  # only the benchmark's own section is touched
+    section = text.split("## Search quality", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    for method in METHODS:
+        assert any(line.startswith(f"| {method} |") for line in rows), f"no row for {method}"
+        assert f"| {method} |" in proc.stdout
+    assert "search_quality.py --trials 4 --seeds 0 --epochs 1" in section  # the exact command

@@ -19,6 +19,7 @@ import onnxruntime
 import torch
 
 from automl import CandidateConfig, DatasetConfig, evaluate_candidate, load_or_train_teacher
+from report import emit  # benchmarks/report.py (this folder is on sys.path when run as a script)
 
 TEACHER = {"family": "cnn", "choices": {"stages": 2, "widths": [32, 64], "kernel_size": 3, "blocks_per_stage": 1}}
 STUDENT = {"family": "cnn", "choices": {"stages": 2, "widths": [8, 16], "kernel_size": 3, "blocks_per_stage": 1}}
@@ -69,10 +70,7 @@ def main() -> None:
                      f"{r.size_bytes / t.size_bytes:.3f} | {r.latency_ms * 1000:.1f} | "
                      f"{r.latency_ms / t.latency_ms:.2f} | {r.params_nonzero:,} | {r.macs:,} | {r.kernels} | "
                      f"{wall:.1f} |")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

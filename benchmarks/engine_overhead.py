@@ -37,6 +37,7 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from report import emit  # benchmarks/report.py (this folder is on sys.path when run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 WORK_PHASES = ("train", "prune", "prune_finetune", "quantize", "evaluate", "latency")
@@ -114,10 +115,7 @@ def main() -> None:
              "| measure | 1 concurrent | 2 concurrent |", "|---|---|---|"]
     lines += [f"| {label} | {fmt.format(one[key])} | {fmt.format(two[key])} |" for label, key, fmt in rows]
     lines += ["", f"2 concurrent / 1 concurrent throughput: **{two['trials_per_hour'] / one['trials_per_hour']:.2f}x**"]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from automl.export.artifact import read_metadata
 from automl.measure.latency import measure_latency
+from report import emit  # benchmarks/report.py (this folder is on sys.path when run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,10 +79,7 @@ def main() -> None:
         lines.append(f"| {label} | {len(vals)} | {statistics.median(vals) * 1000:.2f} | "
                      f"{min(vals) * 1000:.2f}–{max(vals) * 1000:.2f} | {statistics.median(vals) / base:.3f} | "
                      f"{max(vals, key=lambda v: abs(v / base - 1)) / base:.3f} |")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

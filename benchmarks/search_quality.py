@@ -385,7 +385,7 @@ def _ms(values: list[float], fmt: str) -> str:
         return "–"
     if len(values) == 1:
         return format(values[0], fmt)
-    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt.lstrip('+'))}"
 
 
 def _summary_arch(cfg: dict) -> str:
@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"seed {seed} {method:<13} done in {secs:6.1f} s (total {time.perf_counter() - wall0:6.0f} s): "
                     f"val HV {o.val_hv:.4f}, test HV {o.test_hv:.4f}"
                     + (f", {fails} failed" if fails else "")
-                    + (f"  [{'; '.join(notes)}]" if notes else ""))
+                    + (f"  [{'; '.join(notes)}]" if notes else ""), markup=False)
             staged_hv = next(o.val_hv for o in outcomes if o.seed == seed and o.method == "staged")
             for o in outcomes:
                 if o.seed == seed:

@@ -8,7 +8,6 @@ classifier, so the same choices fit 1x8x8 digits, 1x28x28 and 3x32x32 images.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from torch import nn
 

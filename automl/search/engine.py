@@ -71,7 +71,6 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
         sampler=make_sampler(cfg.sampler, cfg.seed, len(objectives), bool(cfg.constraints),
                              n_trials=cfg.n_trials, n_constraints=len(cfg.constraints)))
     _check_directions(study, objectives, cfg)
-    _close_interrupted(study)
     finished_before = _finished(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
 
@@ -79,7 +78,9 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
                          run_dir=str(run_dir), objectives=objectives,
                          constraints=[str(c) for c in cfg.constraints], teacher=teacher_result,
                          study_file=str(cfg.source) if cfg.source else None)
+    write_record(record)  # written again at the end with the teacher re-timed by the timing worker
     tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
+    _close_interrupted(study, tracker)
     tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
                       teacher_result)
     progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before))
@@ -87,10 +88,18 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     hv = {"value": front_hypervolume([p for p in study_points(study, objectives) if p.on_front],
                                      objectives, teacher_metrics)}
     if remaining > 0:
-        _execute(cfg, study, space, objectives, teacher_metrics, tracker, progress, remaining, ray_address,
-                 dataset, hv, run_dir, teacher_result)
+        try:
+            _execute(cfg, study, space, objectives, teacher_metrics, tracker, progress, remaining, ray_address,
+                     dataset, hv, run_dir, teacher_result)
+        except BaseException:
+            progress.stop()
+            _close_interrupted(study, tracker)
+            tracker.finish_study("FAILED")
+            raise
     write_record(record)
-    tracker.finish_study()
+    # trials still running here were cut off (Ctrl-C): closed now, re-sampled on the next launch
+    interrupted = _close_interrupted(study, tracker)
+    tracker.finish_study("KILLED" if interrupted else "FINISHED")
     progress.stop()
     points = study_points(study, objectives)
     finished = _finished(study)
@@ -209,11 +218,15 @@ def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
             or (t.state == TrialState.FAIL and t.user_attrs.get("error") != INTERRUPTED)]
 
 
-def _close_interrupted(study: optuna.Study) -> None:
-    """Trials left RUNNING by a launch that stopped are failed (and will be re-sampled)."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+def _close_interrupted(study: optuna.Study, tracker: StudyTracker) -> int:
+    """Fail the trials a stopped launch left RUNNING (in Optuna and MLflow); they are re-sampled."""
+    cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    for t in cut:
         study._storage.set_trial_user_attr(t._trial_id, "error", INTERRUPTED)
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if t.user_attrs.get("mlflow_run_id"):
+            tracker.finish_trial(t.user_attrs["mlflow_run_id"], None, INTERRUPTED)
+    return len(cut)
 
 
 def _check_directions(study: optuna.Study, objectives: list[tuple[str, str]], cfg: StudyConfig) -> None:

@@ -40,7 +40,8 @@ from typing import Any, Mapping
 from automl.config import fields as F
 from automl.config.candidate import CandidateConfig, TrainConfig
 from automl.config.errors import ConfigError
-from automl.search.space import SearchSpace, load_space, read_yaml_mapping
+from automl.config.yaml_file import read_yaml_mapping
+from automl.search.space import SearchSpace, load_space
 from automl.study.sampler import SAMPLERS, check_sampler
 
 METRICS = ("accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")

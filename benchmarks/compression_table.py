@@ -34,9 +34,13 @@ ROWS = {  # label -> candidate overrides on top of the teacher architecture
     "2-bit QAT": {"quant": {"weight_bits": 2, "activation_bits": 32, "mode": "qat"}},
     "distilled small student": {"arch": STUDENT, "distill": {"enabled": True, "alpha": 0.3, "temperature": 4.0}},
     "small student, no KD": {"arch": STUDENT},
-    "all together": {"arch": STUDENT, "distill": {"enabled": True, "alpha": 0.3, "temperature": 4.0},
-                     "pruning": {"ratio": 0.5, "granularity": "channel"},
-                     "quant": {"weight_bits": 8, "activation_bits": 8, "mode": "qat"}},
+    "all together (KD + channel 50% + W8A8 QAT)": {
+        "distill": {"enabled": True, "alpha": 0.3, "temperature": 4.0},
+        "pruning": {"ratio": 0.5, "granularity": "channel"},
+        "quant": {"weight_bits": 8, "activation_bits": 8, "mode": "qat"}},
+    "small student, all together": {"arch": STUDENT, "distill": {"enabled": True, "alpha": 0.3, "temperature": 4.0},
+                                    "pruning": {"ratio": 0.5, "granularity": "channel"},
+                                    "quant": {"weight_bits": 8, "activation_bits": 8, "mode": "qat"}},
 }
 
 

@@ -9,7 +9,7 @@ then 2 concurrent trials, and reports from the stores it wrote:
   launch trains the teacher; the 2-concurrent one finds it cached);
 - per-trial overhead: a trial's wall time from Optuna ``ask`` to ``tell`` minus its training
   and evaluation (train, prune, fine-tune, quantize, evaluate, latency): Ray scheduling,
-  actor hand-off, artifact export, waiting for the timing worker, reporting;
+  actor hand-off, artifact export, waiting for the timing worker, blocking in ``tune.report``;
 - core-time efficiency: training + evaluation seconds over (concurrency x the trial phase's
   wall time), which also counts the driver's MLflow logging and Optuna ask/tell between
   trials;
@@ -60,7 +60,9 @@ def launch(study: Path, trials: int, concurrency: int, run_dir: Path) -> dict:
     asked = [t.datetime_start.timestamp() for t in trials_done]
     told = [t.datetime_complete.timestamp() for t in trials_done]
     walls = [c - a for a, c in zip(asked, told)]
-    work = [sum(t.user_attrs["phase_seconds"].get(k, 0.0) for k in WORK_PHASES) for t in trials_done]
+    report_wait = [t.user_attrs.get("report_wait_s", 0.0) for t in trials_done]  # blocked in tune.report
+    work = [sum(t.user_attrs["phase_seconds"].get(k, 0.0) for k in WORK_PHASES) - w
+            for t, w in zip(trials_done, report_wait)]
     export = [t.user_attrs["phase_seconds"].get("export", 0.0) for t in trials_done]
     gate_wait = [t.user_attrs["latency"].get("timing_wait_s", 0.0) for t in trials_done]
     to_code = [s - a for s, a in zip(starts, asked)]
@@ -75,7 +77,7 @@ def launch(study: Path, trials: int, concurrency: int, run_dir: Path) -> dict:
         "overhead_frac": 1 - sum(work) / sum(walls),
         "efficiency": sum(work) / (concurrency * phase_wall),
         "ask_to_code_s": mean(to_code), "code_to_tell_s": mean(after_code),
-        "export_s": mean(export), "timing_wait_s": mean(gate_wait),
+        "export_s": mean(export), "timing_wait_s": mean(gate_wait), "report_wait_s": mean(report_wait),
         "mlflow_start_s": mean(v.get("mlflow_start_s", 0.0) for v in book.values()),
         "mlflow_front_s": mean(v.get("mlflow_front_s", 0.0) for v in book.values()),
         "probe_s": mean(v.get("reference_probe_s", 0.0) for v in book.values()),
@@ -102,6 +104,7 @@ def main() -> None:
         ("  trial code done -> tell (s)", "code_to_tell_s", "{:.3f}"),
         ("  artifact export (s)", "export_s", "{:.3f}"),
         ("  waiting for the timing worker (s)", "timing_wait_s", "{:.3f}"),
+        ("  blocked in tune.report (curve points) (s)", "report_wait_s", "{:.3f}"),
         ("per-trial overhead (1 - work / wall)", "overhead_frac", "{:.1%}"),
         ("driver: MLflow child run at ask (s)", "mlflow_start_s", "{:.3f}"),
         ("driver: tell + MLflow + front plot (s)", "mlflow_front_s", "{:.3f}"),

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch import nn
-from torchvision.models import MobileNetV2
-from torchvision.ops.misc import Conv2dNormActivation
 
 from automl.config import fields as F
 from automl.config.errors import ConfigError
@@ -52,6 +50,10 @@ class MobileNetV2Choices:
 
 def build(choices: MobileNetV2Choices, num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
     """A :class:`~torchvision.models.MobileNetV2` for ``input_shape`` (C, H, W)."""
+    # imported here: torchvision costs ~1 s to import, paid only by studies that use this family
+    from torchvision.models import MobileNetV2
+    from torchvision.ops.misc import Conv2dNormActivation
+
     channels, height, width = input_shape
     size = min(height, width)
     setting = []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from automl.measure.latency import LatencyResult
 from automl.search.front import TrialPoint, study_points
 from automl.search.optuna_searcher import OptunaJointSearcher
 from automl.search.progress import StudyProgress
+from automl.search.ray_boot import RayBoot
 from automl.search.space import load_space
 from automl.study.config import StudyConfig
 from automl.study.record import StudyRecord, write_record
@@ -33,6 +33,7 @@ from automl.teacher import load_or_train_teacher
 from automl.tracking import StudyTracker
 from automl.tracking.study_tracker import front_hypervolume
 
+PLOT_EVERY_S = 10.0  # the front figure is re-rendered at most this often (and once at the end)
 TEACHER_RUNS = 200  # timed runs of the teacher, the baseline of every latency ratio
 INTERRUPTED = "interrupted: the launch that ran this trial stopped before it finished"
 
@@ -60,11 +61,6 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     teacher_cfg = cfg.teacher_config()
     objectives = [(o.name, o.direction) for o in cfg.objectives]
 
-    progress.note(f"teacher: {teacher_cfg.arch.family} on {dataset.name} (cached under {run_dir / 'teachers'})")
-    teacher = load_or_train_teacher(teacher_cfg, dataset, run_dir / "teachers")
-    teacher_result = teacher.result.to_dict()
-    teacher_metrics = teacher.result.metrics()  # latency re-timed on the study's timing worker below
-
     study = optuna.create_study(
         study_name=cfg.name, storage=cfg.storage_url, load_if_exists=True,
         directions=[d for _, d in objectives],
@@ -73,6 +69,12 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     _check_directions(study, objectives, cfg)
     finished_before = _finished(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
+    boot = RayBoot(f"automl-{cfg.name}", ray_address) if remaining > 0 else None
+
+    progress.note(f"teacher: {teacher_cfg.arch.family} on {dataset.name} (cached under {run_dir / 'teachers'})")
+    teacher = load_or_train_teacher(teacher_cfg, dataset, run_dir / "teachers")
+    teacher_result = teacher.result.to_dict()
+    teacher_metrics = teacher.result.metrics()  # latency re-timed on the study's timing worker below
 
     record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,
                          run_dir=str(run_dir), objectives=objectives,
@@ -87,15 +89,17 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
 
     hv = {"value": front_hypervolume([p for p in study_points(study, objectives) if p.on_front],
                                      objectives, teacher_metrics)}
-    if remaining > 0:
+    if boot is not None:
         try:
-            _execute(cfg, study, space, objectives, teacher_metrics, tracker, progress, remaining, ray_address,
+            _execute(cfg, study, space, objectives, teacher_metrics, tracker, progress, remaining, boot,
                      dataset, hv, run_dir, teacher_result)
         except BaseException:
             progress.stop()
             _close_interrupted(study, tracker)
             tracker.finish_study("FAILED")
             raise
+        finally:
+            boot.shutdown()
     write_record(record)
     # trials still running here were cut off (Ctrl-C): closed now, re-sampled on the next launch
     interrupted = _close_interrupted(study, tracker)
@@ -112,86 +116,86 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
 
 
 def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_metrics, tracker: StudyTracker,
-             progress: StudyProgress, remaining: int, ray_address: str | None, dataset: DatasetConfig,
+             progress: StudyProgress, remaining: int, boot: RayBoot, dataset: DatasetConfig,
              hv: dict, run_dir: Path, teacher_result: dict[str, Any]) -> None:
     import ray
     from ray import tune
 
-    from automl.search.timing_gate import ISOLATION, TimingGate, gate_measure
+    from automl.search.timing_gate import ISOLATION, gate_measure
     from automl.search.trainable import TrialContext, run_trial
     from automl.search.tune_callback import StudyCallback
 
-    namespace = f"automl-{cfg.name}"
-    address = ray_address or os.environ.get("RAY_ADDRESS") or None
-    ray.init(address=address, namespace=namespace, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR, configure_logging=True,
-             runtime_env=_local_runtime_env() if address is None else None)
-    try:
-        gate = TimingGate.options(name="timing-gate", namespace=namespace).remote()
-        threads = max(1, int(cfg.resources.cpu))
-        input_shape = load_dataset(dataset).input_shape
+    gate = boot.gate()
+    # Optuna's storage is this study's state (resume goes through it): Tune's own experiment
+    # checkpoints and per-result log files would only cost driver time between trials.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    threads = max(1, int(cfg.resources.cpu))
+    input_shape = load_dataset(dataset).input_shape
 
-        def time_teacher() -> LatencyResult:
-            return gate_measure(gate, teacher_result["artifact_path"], input_shape, threads, TEACHER_RUNS)[0]
+    def time_teacher() -> LatencyResult:
+        return gate_measure(gate, teacher_result["artifact_path"], input_shape, threads, TEACHER_RUNS)[0]
 
-        # The baseline of every latency ratio: the teacher timed by the same worker as candidates.
-        idle = time_teacher()
-        teacher_metrics["latency_ms"] = teacher_result["latency_ms"] = idle.median_ms
-        teacher_result["latency"] = {**dataclasses.asdict(idle), "timing_isolation": ISOLATION}
-        tracker.log_reference_latency(idle.median_ms, 0)
-        run_ids: dict[int, str] = {}
-        bookkeeping: dict[int, dict[str, float]] = {}  # driver seconds per trial (engine overhead)
+    # The baseline of every latency ratio: the teacher timed by the same worker as candidates.
+    idle = time_teacher()
+    teacher_metrics["latency_ms"] = teacher_result["latency_ms"] = idle.median_ms
+    teacher_result["latency"] = {**dataclasses.asdict(idle), "timing_isolation": ISOLATION}
+    tracker.log_reference_latency(idle.median_ms, 0)
+    run_ids: dict[int, str] = {}
+    bookkeeping: dict[int, dict[str, float]] = {}  # driver seconds per trial (engine overhead)
+    last_plot = [float("-inf")]
 
-        def on_asked(trial: optuna.Trial, candidate: dict) -> dict:
-            start = time.perf_counter()
-            run_id = tracker.start_trial(trial.number, trial.params, candidate)
-            trial.set_user_attr("mlflow_run_id", run_id)
-            run_ids[trial.number] = run_id
-            bookkeeping.setdefault(trial.number, {})["mlflow_start_s"] = time.perf_counter() - start
-            return {"mlflow_run_id": run_id}
+    def on_asked(trial: optuna.Trial, candidate: dict) -> dict:
+        start = time.perf_counter()
+        run_id = tracker.start_trial(trial.number, trial.params, candidate)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        run_ids[trial.number] = run_id
+        bookkeeping.setdefault(trial.number, {})["mlflow_start_s"] = time.perf_counter() - start
+        return {"mlflow_run_id": run_id}
 
-        def on_told(frozen: optuna.trial.FrozenTrial) -> None:
-            # driver-side bookkeeping also holds the gate, so it never overlaps a timing run
-            start = time.perf_counter()
-            ray.get(gate.acquire_shared.remote())
-            try:
-                run_id = frozen.user_attrs.get("mlflow_run_id") or run_ids.get(frozen.number)
-                if frozen.state == TrialState.COMPLETE:
-                    tracker.finish_trial(run_id, dict(frozen.user_attrs), None)
-                elif run_id:
-                    tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"))
-                points = [_with_run_id(p, study) for p in study_points(study, objectives)]
-                hv["value"] = tracker.log_front(points, len(_finished(study)), objectives, teacher_metrics)
-                ok = frozen.state == TrialState.COMPLETE
-                progress.trial_finished(frozen.number, ok, sum(p.on_front for p in points), hv["value"],
-                                        _summary(frozen.user_attrs) if ok else frozen.user_attrs.get("error", ""))
-            finally:
-                ray.get(gate.release_shared.remote())
-            logged = time.perf_counter()
-            # drift probe: the teacher re-timed while the study runs, against its idle figure
-            tracker.log_reference_latency(time_teacher().median_ms, len(_finished(study)))
-            bookkeeping.setdefault(frozen.number, {}).update(
-                mlflow_front_s=logged - start, reference_probe_s=time.perf_counter() - logged)
+    def on_told(frozen: optuna.trial.FrozenTrial) -> None:
+        # driver-side bookkeeping also holds the gate, so it never overlaps a timing run
+        start = time.perf_counter()
+        ray.get(gate.acquire_shared.remote())
+        try:
+            run_id = frozen.user_attrs.get("mlflow_run_id") or run_ids.get(frozen.number)
+            if frozen.state == TrialState.COMPLETE:
+                tracker.finish_trial(run_id, dict(frozen.user_attrs), None)
+            elif run_id:
+                tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"))
+            points = [_with_run_id(p, study) for p in study_points(study, objectives)]
+            plot = time.monotonic() - last_plot[0] >= PLOT_EVERY_S
+            hv["value"] = tracker.log_front(points, len(_finished(study)), objectives, teacher_metrics, plot)
+            last_plot[0] = time.monotonic() if plot else last_plot[0]
+            ok = frozen.state == TrialState.COMPLETE
+            progress.trial_finished(frozen.number, ok, sum(p.on_front for p in points), hv["value"],
+                                    _summary(frozen.user_attrs) if ok else frozen.user_attrs.get("error", ""))
+        finally:
+            ray.get(gate.release_shared.remote())
+        logged = time.perf_counter()
+        # drift probe: the teacher re-timed while the study runs, against its idle figure
+        tracker.log_reference_latency(time_teacher().median_ms, len(_finished(study)))
+        bookkeeping.setdefault(frozen.number, {}).update(
+            mlflow_front_s=logged - start, reference_probe_s=time.perf_counter() - logged)
 
-        searcher = OptunaJointSearcher(study, space, cfg.base_candidate(), objectives, cfg.constraints,
-                                       remaining, on_asked=on_asked, on_told=on_told)
-        context = TrialContext(dataset=dataset.to_dict(), teacher=cfg.teacher,
-                               teacher_cache=str(run_dir / "teachers"), artifacts_dir=str(run_dir / "artifacts"),
-                               gate_name="timing-gate", gate_namespace=namespace, threads=threads)
-        trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
-                                        {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining,
-                                        max_concurrent_trials=cfg.concurrency, reuse_actors=True),
-            run_config=tune.RunConfig(
-                name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(run_dir / "ray_results"),
-                verbose=0, callbacks=[StudyCallback(tracker.log_epoch, progress.trial_started)],
-                failure_config=tune.FailureConfig(max_failures=1)))
-        tuner.fit()
-        _append_json(run_dir / "engine_timings.json", {str(k): v for k, v in bookkeeping.items()})
-    finally:
-        ray.shutdown()
+    searcher = OptunaJointSearcher(study, space, cfg.base_candidate(), objectives, cfg.constraints,
+                                   remaining, on_asked=on_asked, on_told=on_told)
+    context = TrialContext(dataset=dataset.to_dict(), teacher=cfg.teacher,
+                           teacher_cache=str(run_dir / "teachers"), artifacts_dir=str(run_dir / "artifacts"),
+                           gate_name="timing-gate", gate_namespace=boot.namespace, threads=threads)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
+                                    {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining,
+                                    max_concurrent_trials=cfg.concurrency, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(run_dir / "ray_results"),
+            verbose=0, callbacks=[StudyCallback(tracker.log_epoch, progress.trial_started)],
+            failure_config=tune.FailureConfig(max_failures=1)))
+    tuner.fit()
+    _append_json(run_dir / "engine_timings.json", {str(k): v for k, v in bookkeeping.items()})
+    tracker.plot_front(study_points(study, objectives), teacher_metrics, hv["value"])  # the final figure
 
 
 def _append_json(path: Path, entries: dict[str, Any]) -> None:
@@ -237,9 +241,3 @@ def _check_directions(study: optuna.Study, objectives: list[tuple[str, str]], cf
     if have != want:
         raise ConfigError("objectives", f"study '{cfg.name}' in {cfg.storage_url} was created with directions "
                           f"{have}, this file asks for {want}; use another --name", str(cfg.source or ""))
-
-
-def _local_runtime_env() -> dict:
-    """Local workers import user families/datasets/spaces from where ``automl`` was launched."""
-    path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)
-    return {"env_vars": {"PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}}

@@ -26,7 +26,9 @@ from automl.pipeline import evaluate_candidate
 from automl.search.timing_gate import GatedTrialHooks
 from automl.teacher import Teacher, load_or_train_teacher
 
-KIND = "kind"  # result key: "epoch" for a curve point, "final" for the last report
+KIND = "kind"  # result key: "epochs" for a batch of curve points, "final" for the last report
+EPOCHS = "epochs_json"  # result key: the epochs since the last report, as JSON rows
+REPORT_EVERY_S = 1.0  # curve points reach the driver (and MLflow) at most this often
 RESULT = "result_json"  # result key of the final report: the CandidateResult as JSON
 
 
@@ -57,11 +59,7 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     started_at = time.time()
     torch.set_num_threads(context.threads)
     number = config["optuna_trial"]
-    step = {"n": 0}
-
-    def report_epoch(phase: str, epoch: int, metrics: dict[str, float]) -> None:
-        step["n"] += 1
-        tune.report({KIND: "epoch", "phase": phase, "epoch": epoch, "step": step["n"], **metrics})
+    curves = _CurveReporter()
 
     try:
         candidate = CandidateConfig.from_dict(config["candidate"])
@@ -73,15 +71,43 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
         result = evaluate_candidate(
             candidate, DatasetConfig.from_dict(context.dataset),
             workdir=Path(context.artifacts_dir) / f"trial-{number:04d}", teacher=teacher,
-            hooks=GatedTrialHooks(gate, report_epoch), threads=context.threads,
+            hooks=GatedTrialHooks(gate, curves.add), threads=context.threads,
             device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
     except Exception as err:  # a failed candidate is data, not a crash: report it and end
-        tune.report({KIND: "final", "failed": True, "step": step["n"] + 1,
+        tune.report({KIND: "final", "failed": True, EPOCHS: curves.drain(),
                      "error": f"{type(err).__name__}: {err}".splitlines()[0][:500],
                      "traceback": traceback.format_exc()[-4000:]})
         return
     final = result.to_dict()
     final.pop("history")
-    final.update(trial_started_at=started_at, trial_finished_at=time.time())  # for the overhead benchmark
+    final.update(trial_started_at=started_at, trial_finished_at=time.time(),  # for the overhead benchmark
+                 report_wait_s=curves.waited)
     # as JSON text: Tune flattens nested result dicts
-    tune.report({KIND: "final", "failed": False, "step": step["n"] + 1, RESULT: json.dumps(final)})
+    tune.report({KIND: "final", "failed": False, EPOCHS: curves.drain(), RESULT: json.dumps(final)})
+
+
+class _CurveReporter:
+    """Per-epoch metrics to Tune, at most once per ``REPORT_EVERY_S`` (every epoch is kept).
+
+    ``tune.report`` blocks until the driver has taken the result, so reporting each epoch of
+    a short candidate would spend much of its time waiting on the driver; epochs are batched.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, Any]] = []
+        self.step = 0
+        self.waited = 0.0
+        self._last = time.monotonic()
+
+    def add(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
+        self.step += 1
+        self.pending.append({"phase": phase, "epoch": epoch, "step": self.step, **metrics})
+        if time.monotonic() - self._last >= REPORT_EVERY_S:
+            start = time.perf_counter()
+            tune.report({KIND: "epochs", EPOCHS: self.drain()})
+            self.waited += time.perf_counter() - start
+            self._last = time.monotonic()
+
+    def drain(self) -> str:
+        out, self.pending = json.dumps(self.pending), []
+        return out

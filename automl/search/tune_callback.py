@@ -1,12 +1,13 @@
-"""Ray Tune callback: live per-epoch curves to MLflow and trial counts for the progress view."""
+"""Ray Tune callback: per-epoch curves to MLflow as trials report them, and trial starts for the progress view."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 from ray.tune import Callback
 
-from automl.search.trainable import KIND
+from automl.search.trainable import EPOCHS
 
 
 class StudyCallback(Callback):
@@ -22,7 +23,6 @@ class StudyCallback(Callback):
         self._on_start()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if result.get(KIND) != "epoch":
-            return
-        metrics = {k: float(result[k]) for k in ("loss", "val_accuracy") if k in result}
-        self._log_epoch(trial.config["mlflow_run_id"], int(result["step"]), metrics)
+        for row in json.loads(result.get(EPOCHS) or "[]"):
+            metrics = {k: float(row[k]) for k in ("loss", "val_accuracy") if k in row}
+            self._log_epoch(trial.config["mlflow_run_id"], int(row["step"]), metrics)

@@ -84,8 +84,8 @@ class StudyTracker:
         self.client.log_batch(self.parent_id, metrics=teacher_metrics)
 
     def log_front(self, points: list[TrialPoint], n_finished: int, objectives: list[tuple[str, str]],
-                  teacher: dict[str, float]) -> float:
-        """Re-tag children by dominance and log the front table, plot and hypervolume."""
+                  teacher: dict[str, float], plot: bool = True) -> float:
+        """Re-tag children by dominance and log the front table, hypervolume and (if ``plot``) figure."""
         for p in points:
             run_id = p.extra.get("mlflow_run_id")
             if run_id:
@@ -105,11 +105,16 @@ class StudyTracker:
                  "kernels": [p.extra.get("kernels") for p in rows]}
         self.client.log_dict(self.parent_id, {"objectives": objectives, "reference_point": list(REFERENCE),
                                               "hypervolume": hv, "front": table}, "front/front.json")
-        fig = front_figure(points, teacher, f"{self.study_name}: {len(front)} on the front of "
-                                            f"{len(points)} finished (hypervolume {hv:.3f})")
+        if plot:
+            self.plot_front(points, teacher, hv)
+        return hv
+
+    def plot_front(self, points: list[TrialPoint], teacher: dict[str, float], hv: float) -> None:
+        """(Re-)render ``front/front.png`` on the parent run."""
+        fig = front_figure(points, teacher, f"{self.study_name}: {sum(p.on_front for p in points)} on the front "
+                                            f"of {len(points)} finished (hypervolume {hv:.3f})")
         self.client.log_figure(self.parent_id, fig, "front/front.png")
         plt.close(fig)
-        return hv
 
     def log_reference_latency(self, latency_ms: float, n_finished: int) -> None:
         """The teacher re-timed by the study's timing worker (step 0: before any trial ran)."""

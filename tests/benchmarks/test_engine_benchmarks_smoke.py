@@ -23,7 +23,7 @@ def test_compression_table_smoke(tmp_path):
     out = run("compression_table.py", "--epochs", "1", "--out", str(tmp_path / "t.md"))
     assert out.returncode == 0, out.stderr[-2000:]
     table = (tmp_path / "t.md").read_text()
-    for label in ("teacher (fp32)", "channel 50%", "int8 (PTQ, W8A8)", "4-bit QAT", "all together"):
+    for label in ("teacher (fp32)", "channel 50%", "int8 (PTQ, W8A8)", "4-bit QAT", "all together (KD + channel 50% + W8A8 QAT)"):
         assert f"| {label} |" in table
 
 

@@ -213,3 +213,42 @@ def test_ui_serves_the_study_store_on_loopback(launched):
 
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_interrupted_launch_keeps_finished_trials_and_resumes(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "tiny_joint.yaml").write_text(SPACE)
+    study_file = write_study(tmp_path, "cut", "tiny_joint.yaml", trials=6)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "automl", "launch", str(study_file), "--quiet"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record_file = tmp_path / "runs/cut/study.json"
+    deadline = time.time() + 300
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        if record_file.exists():
+            storage = json.loads(record_file.read_text())["storage"]
+            try:
+                done = sum(t.state == TrialState.COMPLETE for t in optuna.load_study(study_name="cut", storage=storage).trials)
+            except Exception:  # the storage is being created
+                done = 0
+            if done >= 2:
+                break
+        time.sleep(0.5)
+    assert done >= 2 and proc.poll() is None, "the study ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)  # Ctrl-C to the launcher
+    proc.communicate(timeout=300)
+    study = optuna.load_study(study_name="cut", storage=storage)
+    kept = [t.number for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(kept) >= 2
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    again = automl("launch", str(study_file), "--quiet", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="cut", storage=storage)
+    complete = [t.number for t in study.trials if t.state == TrialState.COMPLETE]
+    assert set(kept) <= set(complete)  # nothing finished was lost or re-run
+    assert len(complete) + len([t for t in study.trials if t.state == TrialState.FAIL
+                                and "interrupted" not in t.user_attrs.get("error", "")]) == 6

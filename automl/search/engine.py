@@ -112,7 +112,7 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
                         failed=sum(t.state == TrialState.FAIL for t in finished),
                         ran_now=len(finished) - len(finished_before), front=front,
                         hypervolume=front_hypervolume(front, objectives, teacher_metrics),
-                        teacher=teacher.result.to_dict(), record=record)
+                        teacher=teacher_result, record=record)
 
 
 def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_metrics, tracker: StudyTracker,
@@ -141,7 +141,6 @@ def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_m
     teacher_metrics["latency_ms"] = teacher_result["latency_ms"] = idle.median_ms
     teacher_result["latency"] = {**dataclasses.asdict(idle), "timing_isolation": ISOLATION}
     tracker.log_reference_latency(idle.median_ms, 0)
-    run_ids: dict[int, str] = {}
     bookkeeping: dict[int, dict[str, float]] = {}  # driver seconds per trial (engine overhead)
     last_plot = [float("-inf")]
 
@@ -149,7 +148,6 @@ def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_m
         start = time.perf_counter()
         run_id = tracker.start_trial(trial.number, trial.params, candidate)
         trial.set_user_attr("mlflow_run_id", run_id)
-        run_ids[trial.number] = run_id
         bookkeeping.setdefault(trial.number, {})["mlflow_start_s"] = time.perf_counter() - start
         return {"mlflow_run_id": run_id}
 
@@ -158,12 +156,12 @@ def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_m
         start = time.perf_counter()
         ray.get(gate.acquire_shared.remote())
         try:
-            run_id = frozen.user_attrs.get("mlflow_run_id") or run_ids.get(frozen.number)
+            run_id = frozen.user_attrs.get("mlflow_run_id")
             if frozen.state == TrialState.COMPLETE:
                 tracker.finish_trial(run_id, dict(frozen.user_attrs), None)
             elif run_id:
                 tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"))
-            points = [_with_run_id(p, study) for p in study_points(study, objectives)]
+            points = study_points(study, objectives)
             plot = time.monotonic() - last_plot[0] >= PLOT_EVERY_S
             hv["value"] = tracker.log_front(points, len(_finished(study)), objectives, teacher_metrics, plot)
             last_plot[0] = time.monotonic() if plot else last_plot[0]
@@ -207,12 +205,6 @@ def _append_json(path: Path, entries: dict[str, Any]) -> None:
 def _summary(m: dict[str, Any]) -> str:
     return (f"val acc {m['accuracy']:.4f}, test acc {m['test_accuracy']:.4f}, {m['size_bytes']:,} B, "
             f"{m['latency_ms'] * 1000:.1f} µs, {m.get('kernels', '')}")
-
-
-def _with_run_id(point: TrialPoint, study: optuna.Study) -> TrialPoint:
-    run_id = study.trials[point.trial].user_attrs.get("mlflow_run_id") if point.trial < len(study.trials) else None
-    return TrialPoint(point.trial, point.params, point.metrics, point.feasible, point.on_front,
-                      {**point.extra, "mlflow_run_id": run_id})
 
 
 def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

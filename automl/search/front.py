@@ -25,7 +25,7 @@ class TrialPoint:
     metrics: dict[str, float]  # accuracy, test_accuracy, size_bytes, latency_ms, params_nonzero, macs
     feasible: bool
     on_front: bool
-    extra: dict[str, Any] = field(default_factory=dict)  # kernels, artifact_path, latency details
+    extra: dict[str, Any] = field(default_factory=dict)  # kernels, artifact path, latency, MLflow run id
 
     def summary(self) -> dict[str, Any]:
         """The object ``automl pareto --json`` prints."""
@@ -49,7 +49,8 @@ def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
     return [TrialPoint(trial=t.number, params=dict(t.params),
                        metrics={k: t.user_attrs[k] for k in METRIC_ATTRS},
                        feasible=ok, on_front=bool(m),
-                       extra={k: t.user_attrs.get(k) for k in ("kernels", "artifact_path", "latency", "encodings")})
+                       extra={k: t.user_attrs.get(k) for k in ("kernels", "artifact_path", "latency", "encodings",
+                                                              "mlflow_run_id")})
             for t, ok, m in zip(done, feasible, mask)]
 
 

@@ -119,7 +119,8 @@ class Param:
         if self.kind == "float":
             if self.log:
                 return trial.suggest_float(name, self.low, self.high, log=True)
-            return trial.suggest_float(name, self.low, self.high, step=self.step)
+            value = trial.suggest_float(name, self.low, self.high, step=self.step)
+            return round(value, 10) if self.step else value  # 0.30000000000000004 -> 0.3
         return copy.deepcopy(self.fixed)
 
     def to_dict(self) -> dict[str, Any]:

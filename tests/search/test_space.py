@@ -184,3 +184,14 @@ def test_condition_semantics() -> None:
     assert not parse_condition("x > 0").holds({})  # absent: comparisons are false
     assert parse_condition("not x").holds({})
     assert not parse_condition("x > 0").holds({"x": "text"})  # incomparable: false
+
+
+def test_stepped_floats_are_exact_grid_values() -> None:
+    space = load_space(REPO / "search_spaces" / "cnn_joint.yaml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    ratios = []
+    for _ in range(40):
+        ratios.append(space.suggest(study.ask())["pruning"]["ratio"])
+    # step 0.05: every value is a clean multiple, no 0.30000000000000004
+    assert all(r == round(round(r / 0.05) * 0.05, 10) for r in ratios)
+    assert all(len(repr(r)) <= 4 for r in ratios) and len(set(ratios)) > 5  # e.g. 0.3, 0.85

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,15 +135,9 @@ def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSpl
     return CandidateResult(
         accuracy=val_acc, test_accuracy=test_acc, size_bytes=info.size_bytes,
         latency_ms=lat.median_ms, params_nonzero=nonzero, macs=macs, kernels=info.kernels,
-        int8_kernels=info.int8_kernels, latency={**_as_dict(lat), **hooks.info()},
+        int8_kernels=info.int8_kernels, latency={**dataclasses.asdict(lat), **hooks.info()},
         artifact_path=str(info.path), encodings=dict(info.encodings), history=list(history or []),
         phase_seconds=dict(timer.seconds))
-
-
-def _as_dict(obj) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
 
 
 class PhaseTimer:

@@ -85,13 +85,6 @@ def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
     return out.reshape(-1, 1)
 
 
-def unpack_bits_np(packed: np.ndarray, bits: int, n: int) -> np.ndarray:
-    per = 8 // bits
-    shifts = np.array([bits * i for i in range(per)], np.uint8)
-    vals = (packed.reshape(-1, 1) >> shifts) & np.uint8(2**bits - 1)
-    return vals.reshape(-1)[:n]
-
-
 def _unpack(b: _Builder, packed_name: str, bits: int, n: int, padded: int) -> str:
     per = 8 // bits
     left = b.const(np.array([[8 - bits * (i + 1) for i in range(per)]], np.uint8))

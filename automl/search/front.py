@@ -14,8 +14,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from automl.result import METRICS
 from automl.search.pareto import pareto_mask
-from automl.search.optuna_searcher import CONSTRAINTS_ATTR
+from automl.study.sampler import CONSTRAINTS_ATTR
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,6 @@ class TrialPoint:
                 **{k: self.metrics[k] for k in ("accuracy", "test_accuracy", "size_bytes", "latency_ms")}}
 
 
-METRIC_ATTRS = ("accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")
-
-
 def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:
     """Every completed trial with its metrics, feasibility and front membership."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
@@ -47,7 +45,7 @@ def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
     if idx:
         mask[idx] = pareto_mask(values[idx], [d for _, d in objectives])
     return [TrialPoint(trial=t.number, params=dict(t.params),
-                       metrics={k: t.user_attrs[k] for k in METRIC_ATTRS},
+                       metrics={k: t.user_attrs[k] for k in METRICS},
                        feasible=ok, on_front=bool(m),
                        extra={k: t.user_attrs.get(k) for k in ("kernels", "artifact_path", "latency", "encodings",
                                                               "mlflow_run_id")})

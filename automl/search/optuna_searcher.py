@@ -21,9 +21,7 @@ from ray.tune.search import Searcher
 from automl.config import CandidateConfig, ConfigError
 from automl.search.space import SearchSpace
 from automl.search.trainable import KIND, RESULT
-from automl.study.sampler import constraint_values
-
-CONSTRAINTS_ATTR = "constraints"  # read by the samplers' constraints_func
+from automl.study.sampler import constraint_values, record_constraints
 
 
 class OptunaJointSearcher(Searcher):
@@ -84,7 +82,7 @@ class OptunaJointSearcher(Searcher):
             return
         for key, value in measured.items():
             trial.set_user_attr(key, value)
-        trial.set_user_attr(CONSTRAINTS_ATTR, constraint_values(self.constraints, measured))
+        record_constraints(trial, constraint_values(self.constraints, measured))  # read by the sampler
         self._notify(self.study.tell(trial, values))
 
     def _tell_failed(self, trial: optuna.Trial, message: str) -> None:

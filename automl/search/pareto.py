@@ -20,7 +20,6 @@ reference the hypervolume of the teacher alone is ``accuracy_teacher * 1 * 1`` f
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -137,22 +136,6 @@ def _hv_slicing(loss: np.ndarray, ref: np.ndarray) -> float:
             continue
         total += depth * _hv_slicing(loss[: i + 1, :-1], ref[:-1])
     return float(total)
-
-
-def _hv_grid(loss: np.ndarray, ref: np.ndarray) -> float:
-    """Brute force: sum the grid cells dominated by some point (tests only; O(n^k * n))."""
-    loss = loss[np.all(loss < ref, axis=1)]
-    if loss.shape[0] == 0:
-        return 0.0
-    k = loss.shape[1]
-    axes = [np.unique(np.append(loss[:, d], ref[d])) for d in range(k)]
-    total = 0.0
-    for idx in itertools.product(*(range(len(a) - 1) for a in axes)):
-        low = np.array([axes[d][i] for d, i in enumerate(idx)])
-        high = np.array([axes[d][i + 1] for d, i in enumerate(idx)])
-        if np.any(np.all(loss <= low, axis=1)):
-            total += float(np.prod(high - low))
-    return total
 
 
 def _objective_name(obj: Any) -> str:

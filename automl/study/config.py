@@ -41,11 +41,13 @@ from automl.config import fields as F
 from automl.config.candidate import CandidateConfig, TrainConfig
 from automl.config.errors import ConfigError
 from automl.config.yaml_file import read_yaml_mapping
+from automl.result import METRICS as RESULT_METRICS
 from automl.search.space import SearchSpace, load_space
 from automl.study.sampler import SAMPLERS, check_sampler
 
-METRICS = ("accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")
-"""Metric names a study may optimise or constrain."""
+# what a study may optimise or constrain: every measured metric but test accuracy, which the
+# search never sees
+METRICS = tuple(m for m in RESULT_METRICS if m != "test_accuracy")
 NATURAL_DIRECTION = {"accuracy": "maximize", "size_bytes": "minimize", "latency_ms": "minimize",
                      "params_nonzero": "minimize", "macs": "minimize"}
 DIRECTIONS = ("maximize", "minimize")

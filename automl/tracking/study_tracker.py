@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from automl.result import METRICS
 from automl.search.front import TrialPoint
 from automl.search.pareto import REFERENCE, hypervolume, normalise
 from automl.tracking.front_plot import front_figure
@@ -78,7 +79,7 @@ class StudyTracker:
         existing = self.client.get_run(self.parent_id).data.params
         params = [p for p in params if p.key not in existing]
         teacher_metrics = [Metric(f"teacher_{k}", float(teacher[k]), _now(), 0)
-                           for k in ("accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")]
+                           for k in METRICS]
         for i in range(0, len(params), 100):
             self.client.log_batch(self.parent_id, params=params[i:i + 100])
         self.client.log_batch(self.parent_id, metrics=teacher_metrics)
@@ -146,8 +147,7 @@ class StudyTracker:
             return
         assert measured is not None
         now = _now()
-        keys = ("accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs")
-        self.client.log_batch(run_id, metrics=[Metric(k, float(measured[k]), now, 0) for k in keys],
+        self.client.log_batch(run_id, metrics=[Metric(k, float(measured[k]), now, 0) for k in METRICS],
                               tags=[RunTag("kernels", str(measured.get("kernels"))),
                                     RunTag("latency_runtime", str(measured.get("latency", {}).get("runtime")))])
         self.client.log_dict(run_id, {k: v for k, v in measured.items() if k != "artifact_path"},

@@ -14,7 +14,7 @@ from torch import nn
 from automl.config.candidate import QuantConfig
 from automl.export import export_artifact, open_session, optimized_graph, read_metadata
 from automl.export.artifact import unfolded_decode_ops
-from automl.export.weight_encoding import pack_bits, unpack_bits_np
+from automl.export.weight_encoding import pack_bits
 from automl.quantization import quantize_weights_
 
 INT8_OPS = {"QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger",
@@ -214,3 +214,10 @@ def test_metadata_roundtrip_and_determinism(base, data, tmp_path):
     assert sess.get_modelmeta().custom_metadata_map["automl"]
     assert sess.get_inputs()[0].shape[0] != 1  # dynamic batch axis
     assert _run(a, data[:3]).shape == (3, 10)
+
+
+def unpack_bits_np(packed: np.ndarray, bits: int, n: int) -> np.ndarray:
+    per = 8 // bits
+    shifts = np.array([bits * i for i in range(per)], np.uint8)
+    vals = (packed.reshape(-1, 1) >> shifts) & np.uint8(2**bits - 1)
+    return vals.reshape(-1)[:n]

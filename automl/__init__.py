@@ -6,20 +6,24 @@ core is :func:`evaluate_candidate`, which trains, compresses, exports and honest
 one candidate.
 """
 
-from automl.config import (
-    ArchConfig,
-    CandidateConfig,
-    ConfigError,
-    DistillConfig,
-    PruningConfig,
-    QuantConfig,
-    TrainConfig,
-)
-from automl.data import DatasetConfig, DatasetSplits, load_dataset
-from automl.pipeline import evaluate_candidate
-from automl.result import CandidateResult
-from automl.teacher import Teacher, load_or_train_teacher
-from automl.trial_hooks import TrialHooks
+from importlib import import_module
+from typing import Any
+
+# Public names, imported on first use (PEP 562): the command line starts Ray before torch loads.
+_EXPORTS = {
+    "ArchConfig": "automl.config", "CandidateConfig": "automl.config", "ConfigError": "automl.config",
+    "DistillConfig": "automl.config", "PruningConfig": "automl.config", "QuantConfig": "automl.config",
+    "TrainConfig": "automl.config", "DatasetConfig": "automl.data", "DatasetSplits": "automl.data",
+    "load_dataset": "automl.data", "evaluate_candidate": "automl.pipeline", "CandidateResult": "automl.result",
+    "Teacher": "automl.teacher", "load_or_train_teacher": "automl.teacher", "TrialHooks": "automl.trial_hooks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'automl' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)
+
 
 __all__ = [
     "ArchConfig",

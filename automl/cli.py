@@ -120,7 +120,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
 
-    from automl.search.front import study_points
+    from automl.search.front import measurements, study_points
 
     record, study, _ = _front(args.name, args.run_dir)
     if not 0 <= args.trial < len(study.trials):
@@ -132,7 +132,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     artifact = out / "model.onnx"
-    source = Path(trial.user_attrs["artifact_path"])
+    source = Path(measurements(trial)["artifact_path"])
     if source.exists():
         shutil.copyfile(source, artifact)
     else:  # ran on another node: fetch the copy logged to MLflow
@@ -149,7 +149,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                                   "latency": point.metrics["latency_ms"] / teacher["latency_ms"],
                                   "test_accuracy_delta_pt": 100 * (point.metrics["test_accuracy"]
                                                                    - teacher["test_accuracy"])},
-            "kernels": trial.user_attrs.get("kernels"), "latency": trial.user_attrs.get("latency"),
+            "kernels": measurements(trial).get("kernels"), "latency": measurements(trial).get("latency"),
             "artifact": artifact.name, "artifact_bytes": artifact.stat().st_size,
             "mlflow_run_id": trial.user_attrs.get("mlflow_run_id")}
     (out / "candidate.json").write_text(json.dumps(info, indent=1))

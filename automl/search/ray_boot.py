@@ -1,5 +1,8 @@
-"""Start Ray and the study's timing worker in the background while the driver prepares.
+"""Start Ray and the study's actors in the background while the driver prepares.
 
+The actors are the timing worker (:class:`~automl.search.timing_gate.TimingGate`) and the
+workers' mailboxes (:class:`~automl.search.candidate_queue.CandidateQueue`), named
+``GATE_NAME`` and ``QUEUE_NAME`` in the study's namespace.
 Ray's start (GCS, raylet) and the timing worker's first import of torch and ONNX Runtime take
 seconds of mostly other processes' time; doing them while the driver loads or trains the
 teacher and opens MLflow cuts the time from ``automl launch`` to the first trial.
@@ -12,12 +15,15 @@ import os
 import threading
 from typing import Any
 
+GATE_NAME = "timing-gate"
+QUEUE_NAME = "candidate-queue"
+
 
 class RayBoot:
     def __init__(self, namespace: str, address: str | None) -> None:
         self.namespace = namespace
         self.address = address or os.environ.get("RAY_ADDRESS") or None
-        self._gate: Any = None
+        self._handles: tuple[Any, Any] | None = None
         self._error: BaseException | None = None
         self._ready = threading.Event()
         self._release = threading.Event()
@@ -28,26 +34,30 @@ class RayBoot:
         try:
             import ray
 
+            from automl.search.candidate_queue import CandidateQueue
             from automl.search.timing_gate import TimingGate
 
             ray.init(address=self.address, namespace=self.namespace, include_dashboard=False,
                      log_to_driver=False, logging_level=logging.ERROR, configure_logging=True,
                      runtime_env=_local_runtime_env() if self.address is None else None)
-            self._gate = TimingGate.options(name="timing-gate", namespace=self.namespace).remote()
-            ray.get(self._gate.stats.remote())  # wait until the worker has booted
-        except BaseException as err:  # re-raised in the driver's thread by gate()
+            gate = TimingGate.options(name=GATE_NAME, namespace=self.namespace).remote()
+            queue = CandidateQueue.options(name=QUEUE_NAME, namespace=self.namespace).remote()
+            ray.get([gate.stats.remote(), queue.put.remote("boot", None)])  # wait until both have booted
+            self._handles = gate, queue
+        except BaseException as err:  # re-raised in the driver's thread by handles()
             self._error = err
         self._ready.set()
         # Ray's GCS and raylet die with the thread that spawned them (Linux PDEATHSIG is
         # per thread): this thread lives until shutdown().
         self._release.wait()
 
-    def gate(self) -> Any:
-        """The timing worker's handle, once Ray is up (re-raises a start-up failure)."""
+    def handles(self) -> tuple[Any, Any]:
+        """The timing worker's and the mailboxes' handles, once Ray is up (re-raises a start-up failure)."""
         self._ready.wait()
         if self._error is not None:
             raise self._error
-        return self._gate
+        assert self._handles is not None
+        return self._handles
 
     def shutdown(self) -> None:
         import ray

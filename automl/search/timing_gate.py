@@ -31,6 +31,8 @@ class TimingGate:
     """Counts shared (compute) holders and times artifacts when none is inside a chunk."""
 
     def __init__(self) -> None:
+        from automl.export.artifact import open_session  # noqa: F401  (loaded now, during Ray's boot, not at the first timing)
+
         self._cond = asyncio.Condition()
         self._shared = 0
         self._waiting = 0  # measurements queued: new compute chunks wait behind them
@@ -73,7 +75,18 @@ class TimingGate:
 def gate_measure(gate: Any, path: str | Path, input_shape: tuple[int, ...], threads: int,
                  runs: int) -> tuple[LatencyResult, float]:
     """Time the artifact at ``path`` on the study's timing worker; returns (result, wait s)."""
-    raw = ray.get(gate.measure.remote(Path(path).read_bytes(), tuple(input_shape), threads, runs))
+    return latency_of(ray.get(start_measure(gate, path, input_shape, threads, runs)))
+
+
+def start_measure(gate: Any, path: str | Path, input_shape: tuple[int, ...], threads: int,
+                  runs: int) -> ray.ObjectRef:
+    """Queue a timing run of the artifact at ``path``; read its reference with :func:`latency_of`."""
+    return gate.measure.remote(Path(path).read_bytes(), tuple(input_shape), threads, runs)
+
+
+def latency_of(raw: dict[str, Any]) -> tuple[LatencyResult, float]:
+    """A finished timing run as (result, seconds it waited for the gate)."""
+    raw = dict(raw)
     waited = raw.pop("timing_wait_s")
     return LatencyResult(**raw), waited
 

@@ -1,28 +1,85 @@
-"""Ray Tune callback: per-epoch curves to MLflow as trials report them, and trial starts for the progress view."""
+"""The driver's end of the worker pool, as a Ray Tune callback.
+
+Workers report through Tune (see :mod:`automl.search.trainable`). A worker is blocked in
+``tune.report`` until Tune has run these callbacks, so only what decides its next candidate
+runs here: tell Optuna the result, ask the next candidate, put it in the worker's mailbox.
+Everything else (MLflow runs and curves, the front, the progress view) is queued and done
+at the end of the Tune step, while the worker is already training.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Callable
 
+import optuna
 from ray.tune import Callback
 
-from automl.search.trainable import EPOCHS
+from automl.search.dispatcher import CandidateDispatcher
+from automl.search.trainable import EPOCHS, KIND, NUMBER
 
 
-class StudyCallback(Callback):
-    def __init__(self, log_epoch: Callable[[str, int, dict[str, float]], None],
-                 on_start: Callable[[], None]) -> None:
-        self._log_epoch = log_epoch
-        self._on_start = on_start
+class WorkerPoolCallback(Callback):
+    def __init__(self, dispatcher: CandidateDispatcher, queue: Any, *,
+                 on_asked: Callable[[optuna.Trial, dict[str, Any]], None],
+                 on_told: Callable[[optuna.trial.FrozenTrial], None],
+                 on_epochs: Callable[[int, list[dict[str, Any]]], None]) -> None:
+        self.dispatcher = dispatcher
+        self.queue = queue
+        self._on_asked = on_asked
+        self._on_told = on_told
+        self._on_epochs = on_epochs
+        self._deferred: list[Callable[[], None]] = []
+        self._unannounced: set[int] = set()  # handed out, on_asked not run yet
 
     def __getstate__(self) -> dict[str, Any]:
-        return {}  # Tune pickles callbacks for its experiment restore; these live in the driver only
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._on_start()
+        return {}  # Tune pickles callbacks for its experiment restore; this one lives in the driver only
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        for row in json.loads(result.get(EPOCHS) or "[]"):
-            metrics = {k: float(row[k]) for k in ("loss", "val_accuracy") if k in row}
-            self._log_epoch(trial.config["mlflow_run_id"], int(row["step"]), metrics)
+        kind, worker = result.get(KIND), trial.trial_id
+        if result.get(EPOCHS):
+            rows = json.loads(result[EPOCHS])
+            if rows:
+                self._deferred.append(lambda n=result[NUMBER]: self._on_epochs(n, rows))
+        if kind == "final":
+            if result.get(NUMBER) in self._unannounced:
+                self.flush()  # its MLflow run must exist before it is told
+            self._told(self.dispatcher.finished(worker, result))
+        if kind in ("ready", "final"):
+            self._hand_out(worker)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._told(self.dispatcher.lost(trial.trial_id))  # Tune restarts the worker; it reports ready
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._told(self.dispatcher.lost(trial.trial_id))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._told(self.dispatcher.lost(trial.trial_id, "the worker stopped before reporting its result"))
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.flush()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Run the queued bookkeeping, in the order it was queued."""
+        while self._deferred:
+            self._deferred.pop(0)()
+        self._unannounced.clear()
+
+    def _hand_out(self, worker: str) -> None:
+        asked = self.dispatcher.next_job(worker)
+        job = None if asked is None else {NUMBER: asked[0].number, "candidate": asked[1]}
+        self.queue.put.remote(worker, job)
+        for frozen in self.dispatcher.rejected:
+            self._told(frozen)
+        self.dispatcher.rejected.clear()
+        if asked is not None:
+            self._unannounced.add(asked[0].number)
+            self._deferred.append(lambda: self._on_asked(*asked))
+
+    def _told(self, frozen: optuna.trial.FrozenTrial | None) -> None:
+        if frozen is not None:
+            self._deferred.append(lambda: self._on_told(frozen))

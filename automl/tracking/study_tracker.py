@@ -56,6 +56,7 @@ class StudyTracker:
             exp_id = exp.experiment_id
         self.experiment_id = exp_id
         self.parent_id = self._parent_run()
+        self._pareto_tags: dict[str, str] = {}  # run id -> the "pareto" tag this tracker last set
 
     def _parent_run(self) -> str:
         runs = self.client.search_runs([self.experiment_id], f"tags.`{ROLE_TAG}` = 'study'", max_results=1)
@@ -86,11 +87,15 @@ class StudyTracker:
 
     def log_front(self, points: list[TrialPoint], n_finished: int, objectives: list[tuple[str, str]],
                   teacher: dict[str, float], plot: bool = True) -> float:
-        """Re-tag children by dominance and log the front table, hypervolume and (if ``plot``) figure."""
+        """Re-tag children by dominance and log the front table, hypervolume and (if ``plot``) figure.
+
+        Only tags that changed are written (one MLflow call each).
+        """
         for p in points:
-            run_id = p.extra.get("mlflow_run_id")
-            if run_id:
-                self.client.set_tag(run_id, "pareto", "true" if p.on_front else "false")
+            run_id, tag = p.extra.get("mlflow_run_id"), "true" if p.on_front else "false"
+            if run_id and self._pareto_tags.get(run_id) != tag:
+                self.client.set_tag(run_id, "pareto", tag)
+                self._pareto_tags[run_id] = tag
         front = [p for p in points if p.on_front]
         hv = front_hypervolume(front, objectives, teacher)
         now = _now()
@@ -143,6 +148,7 @@ class StudyTracker:
         if error is not None:
             self.client.set_tag(run_id, "error", error[:5000])
             self.client.set_tag(run_id, "pareto", "false")
+            self._pareto_tags[run_id] = "false"
             self.client.set_terminated(run_id, status="FAILED")
             return
         assert measured is not None

@@ -40,4 +40,4 @@ def test_latency_isolation_smoke(tmp_path):
     out = run("latency_isolation.py", "--trials", "2", "--out", str(tmp_path / "l.md"))
     assert out.returncode == 0, out.stderr[-2000:]
     text = (tmp_path / "l.md").read_text()
-    assert "timing worker (gated), after each trial" in text
+    assert "timing worker (gated), study running" in text

@@ -163,19 +163,23 @@ def test_relaunch_resumes_and_adds_exactly_the_missing_trials(launched):
     assert len(children) == 8
 
 
-def test_diverging_trial_is_recorded_failed_and_study_completes(tmp_path):
-    (tmp_path / "fn_space.yaml").write_text("name: fn\nfunction: tests.search.e2e_space:define\n")
-    study_file = write_study(tmp_path, "diverge", "fn_space.yaml", trials=3)
+@pytest.mark.parametrize("space_fn, trials, needle", [
+    ("define", 3, "diverged"),  # trial 1's loss is NaN: a failed candidate, the worker goes on
+    ("define_crash", 4, "crashed"),  # trial 1 kills its worker process: Tune restarts the worker
+])
+def test_failing_candidate_is_recorded_failed_and_study_completes(tmp_path, space_fn, trials, needle):
+    (tmp_path / "fn_space.yaml").write_text(f"name: fn\nfunction: tests.search.e2e_space:{space_fn}\n")
+    study_file = write_study(tmp_path, "failing", "fn_space.yaml", trials=trials)
     out = automl("launch", str(study_file), "--quiet", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    record = json.loads((tmp_path / "runs/diverge/study.json").read_text())
-    study = optuna.load_study(study_name="diverge", storage=record["storage"])
+    record = json.loads((tmp_path / "runs/failing/study.json").read_text())
+    study = optuna.load_study(study_name="failing", storage=record["storage"])
     states = {t.number: t.state for t in study.trials}
-    assert states == {0: TrialState.COMPLETE, 1: TrialState.FAIL, 2: TrialState.COMPLETE}
-    assert "diverged" in study.trials[1].user_attrs["error"]
-    _, children = _children(MlflowClient(record["tracking_uri"]), "diverge")
+    assert states == {n: TrialState.FAIL if n == 1 else TrialState.COMPLETE for n in range(trials)}
+    assert needle in study.trials[1].user_attrs["error"]
+    _, children = _children(MlflowClient(record["tracking_uri"]), "failing")
     failed = [c for c in children if c.data.tags["automl.trial"] == "1"][0]
-    assert failed.info.status == "FAILED" and "diverged" in failed.data.tags["error"]
+    assert failed.info.status == "FAILED" and needle in failed.data.tags["error"]
 
 
 def test_ui_serves_the_study_store_on_loopback(launched):

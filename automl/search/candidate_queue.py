@@ -1,0 +1,27 @@
+"""The driver's hand-out channel to long-lived Tune workers: one mailbox per worker.
+
+A worker tells the driver it is free through ``tune.report`` (its previous candidate's
+result, or "ready"); the driver answers by putting the next candidate, or ``None`` for
+"no more work", in that worker's mailbox, where the worker is already waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import ray
+
+
+@ray.remote(num_cpus=0)
+class CandidateQueue:
+    def __init__(self) -> None:
+        self._boxes: defaultdict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
+
+    async def put(self, worker: str, job: dict[str, Any] | None) -> None:
+        self._boxes[worker].put_nowait(job)
+
+    async def take(self, worker: str) -> dict[str, Any] | None:
+        """The next job for ``worker`` (waits until the driver has put one)."""
+        return await self._boxes[worker].get()

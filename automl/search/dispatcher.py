@@ -1,0 +1,86 @@
+"""Optuna's side of the worker pool: ask a candidate for each free worker, tell its result.
+
+Optuna stays the decision-maker of a multi-objective study (Ray's own ``OptunaSearch`` turns
+Optuna's pruner off and drops intermediate results when a study has several objectives);
+Ray Tune only runs the workers. Each hand-out is an Optuna ``ask`` compiled through the joint
+search space; each finished candidate is an Optuna ``tell`` with its objective values, or
+``FAIL`` with the error, and its full measurements and constraint values are kept as Optuna
+user attributes. Everything here runs in the driver, the only writer of the study.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.config import CandidateConfig, ConfigError
+from automl.search.front import RESULT_ATTR
+from automl.search.space import SearchSpace
+from automl.search.trainable import NUMBER, RESULT
+from automl.study.sampler import constraint_values, record_constraints
+
+WORKER_LOST = "the trial's worker crashed before reporting (see the Ray logs)"
+
+
+class CandidateDispatcher:
+    """Hands out up to ``n_trials`` candidates to workers (keyed by any string id)."""
+
+    def __init__(self, study: optuna.Study, space: SearchSpace, base: dict[str, Any],
+                 objectives: list[tuple[str, str]], constraints: list, n_trials: int) -> None:
+        self.study = study
+        self.space = space
+        self.base = base
+        self.objectives = objectives
+        self.constraints = constraints
+        self.remaining = n_trials
+        self.live: dict[str, optuna.Trial] = {}  # worker -> the candidate it is running
+        self.rejected: list[optuna.trial.FrozenTrial] = []  # invalid combinations told FAIL at ask
+
+    def next_job(self, worker: str) -> tuple[optuna.Trial, dict[str, Any]] | None:
+        """Ask Optuna for the next candidate for ``worker``; ``None`` when the budget is spent.
+
+        A combination the space produces but the config rejects is told ``FAIL`` (it counts
+        toward the budget, like any finished trial) and the next one is asked.
+        """
+        while self.remaining > 0:
+            self.remaining -= 1
+            trial = self.study.ask()
+            try:
+                candidate = CandidateConfig.from_dict(self.space.suggest(trial, self.base)).to_dict()
+            except ConfigError as err:
+                self.rejected.append(self.fail(trial, f"invalid candidate: {err}"))
+                continue
+            trial.set_user_attr("candidate", candidate)
+            self.live[worker] = trial
+            return trial, candidate
+        return None
+
+    def finished(self, worker: str, report: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
+        """Tell Optuna the result ``worker`` reported for its candidate (see ``run_worker``)."""
+        trial = self.live.get(worker)
+        if trial is None or report.get(NUMBER) != trial.number:
+            return None  # not the candidate this worker holds (e.g. a report from before a restart)
+        del self.live[worker]
+        if report.get("failed"):
+            trial.set_user_attr("traceback", report.get("traceback", ""))
+            return self.fail(trial, report.get("error", "unknown error"))
+        measured = json.loads(report[RESULT])
+        values = [float(measured[name]) for name, _ in self.objectives]
+        if not all(math.isfinite(v) for v in values):
+            return self.fail(trial, f"non-finite objective values {values}")
+        trial.set_user_attr(RESULT_ATTR, measured)
+        record_constraints(trial, constraint_values(self.constraints, measured))  # read by the sampler
+        return self.study.tell(trial, values)
+
+    def lost(self, worker: str, message: str = WORKER_LOST) -> optuna.trial.FrozenTrial | None:
+        """``worker`` died: its candidate, if any, is a failed trial (its result never came)."""
+        trial = self.live.pop(worker, None)
+        return None if trial is None else self.fail(trial, message)
+
+    def fail(self, trial: optuna.Trial, message: str) -> optuna.trial.FrozenTrial:
+        trial.set_user_attr("error", message)
+        return self.study.tell(trial, state=TrialState.FAIL)

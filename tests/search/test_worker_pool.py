@@ -1,0 +1,95 @@
+"""The driver's side of the worker pool, without Ray: Optuna ask/tell and the hand-out order."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
+from automl.search.front import RESULT_ATTR, measurements
+from automl.search.space import load_space
+from automl.search.trainable import EPOCHS, KIND, NUMBER, RESULT
+from automl.search.tune_callback import WorkerPoolCallback
+from automl.study.config import parse_constraint
+from automl.study.sampler import CONSTRAINTS_ATTR
+
+OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize")]
+
+
+@pytest.fixture()
+def dispatcher(tmp_path: Path) -> CandidateDispatcher:
+    (tmp_path / "space.yaml").write_text(textwrap.dedent("""\
+        name: small
+        params:
+          arch.family: {fixed: cnn}
+          arch.choices.stages: {fixed: 1}
+          arch.choices.widths: {categorical: [8, 16], per_stage: arch.choices.stages}
+          quant.weight_bits: {categorical: [4, 8, 32]}
+        """))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    return CandidateDispatcher(study, load_space(tmp_path / "space.yaml"), {}, OBJECTIVES,
+                               [parse_constraint("accuracy >= 0.8")], n_trials=3)
+
+
+def final(number: int, accuracy: float, size: int) -> dict:
+    return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: "[]",
+            RESULT: json.dumps({"accuracy": accuracy, "size_bytes": size, "kernels": "fp32"})}
+
+
+def test_dispatcher_asks_tells_and_stops_at_the_budget(dispatcher: CandidateDispatcher) -> None:
+    a, cand_a = dispatcher.next_job("w1")
+    b, _ = dispatcher.next_job("w2")
+    assert a.number != b.number and cand_a["quant"]["weight_bits"] in (4, 8, 32)
+    assert dispatcher.finished("w2", final(a.number, 0.9, 100)) is None  # another worker's number: ignored
+    done = dispatcher.finished("w1", final(a.number, 0.7, 100))
+    assert done.state == TrialState.COMPLETE and done.values == [0.7, 100.0]
+    assert measurements(done) == {"accuracy": 0.7, "size_bytes": 100, "kernels": "fp32"}
+    assert done.user_attrs[CONSTRAINTS_ATTR][0] > 0  # 0.7 < 0.8: infeasible, for the sampler
+    lost = dispatcher.lost("w2")
+    assert lost.state == TrialState.FAIL and lost.user_attrs["error"] == WORKER_LOST
+    assert dispatcher.lost("w2") is None  # nothing in flight any more
+    c, _ = dispatcher.next_job("w1")
+    failed = dispatcher.finished("w1", {KIND: "final", NUMBER: c.number, "failed": True, "error": "DivergedError: nan"})
+    assert failed.state == TrialState.FAIL and "nan" in failed.user_attrs["error"]
+    assert RESULT_ATTR not in failed.user_attrs
+    assert dispatcher.next_job("w1") is None  # 3 handed out: the budget is spent
+    assert len(dispatcher.study.trials) == 3
+
+
+class FakeQueue:
+    def __init__(self, log: list) -> None:
+        self.put = SimpleNamespace(remote=lambda worker, job: log.append(("put", worker, job)))
+
+
+def test_callback_hands_out_before_any_bookkeeping(dispatcher: CandidateDispatcher) -> None:
+    log: list = []
+    pool = WorkerPoolCallback(
+        dispatcher, FakeQueue(log),
+        on_asked=lambda trial, cand: log.append(("asked", trial.number)),
+        on_told=lambda frozen: log.append(("told", frozen.number, frozen.state.name)),
+        on_epochs=lambda number, rows: log.append(("epochs", number, len(rows))))
+    w1, w2 = SimpleNamespace(trial_id="w1"), SimpleNamespace(trial_id="w2")
+    pool.on_trial_result(0, [], w1, {KIND: "ready"})
+    pool.on_trial_result(0, [], w2, {KIND: "ready"})
+    assert [e[0] for e in log] == ["put", "put"]  # jobs out, MLflow not touched yet
+    first = log[0][2][NUMBER]
+    pool.on_step_end(0, [])
+    assert [e[0] for e in log[2:]] == ["asked", "asked"]
+    log.clear()
+    pool.on_trial_result(1, [], w1, {KIND: "epochs", NUMBER: first, EPOCHS: json.dumps([{"step": 1, "loss": 1.0}])})
+    pool.on_trial_result(1, [], w1, final(first, 0.9, 50))
+    assert log[0][0] == "put" and log[0][1] == "w1" and log[0][2][NUMBER] not in (0, 1)
+    pool.on_trial_error(1, [], w2)  # w2's worker died
+    pool.on_step_end(1, [])
+    assert [e[0] for e in log[1:]] == ["epochs", "told", "asked", "told"]
+    assert ("told", first, "COMPLETE") in log and ("told", 1 - first, "FAIL") in log
+    log.clear()
+    pool.on_trial_result(2, [], w2, {KIND: "ready"})  # restarted w2: the budget is spent
+    assert log == [("put", "w2", None)]

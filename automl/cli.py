@@ -20,6 +20,7 @@ from typing import Any, Sequence
 from automl.config import ConfigError
 
 EXIT_BAD_INPUT = 2
+EXIT_NOT_VERIFIED = 3  # automl verify: a figure is outside its tolerance
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,13 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
     pareto = sub.add_parser("pareto", help="print a study's Pareto front")
     pareto.add_argument("name")
     pareto.add_argument("--json", action="store_true", help="machine-readable list of front points")
+    pareto.add_argument("--retime", action="store_true",
+                        help="re-time every front point with the teacher, interleaved, before showing it")
     pareto.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
 
-    export = sub.add_parser("export", help="export one trial as a deployable artifact")
+    export = sub.add_parser("export", help="export one trial (or the teacher) as a deployable artifact")
     export.add_argument("name")
-    export.add_argument("--trial", type=int, required=True, help="Optuna trial number")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trial", type=int, help="Optuna trial number")
+    which.add_argument("--teacher", action="store_true", help="the teacher: the baseline every ratio refers to")
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
+
+    verify = sub.add_parser("verify", help="re-measure every front point from its exported file")
+    verify.add_argument("name")
+    verify.add_argument("--json", action="store_true", help="machine-readable checks")
+    verify.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
 
     ui = sub.add_parser("ui", help="the MLflow UI on a study's tracking store, on 127.0.0.1")
     ui.add_argument("name")
@@ -62,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    handler = {"launch": cmd_launch, "pareto": cmd_pareto, "export": cmd_export, "ui": cmd_ui}[args.command]
+    handler = {"launch": cmd_launch, "pareto": cmd_pareto, "export": cmd_export, "verify": cmd_verify,
+               "ui": cmd_ui}[args.command]
     try:
         return handler(args)
     except ConfigError as err:
@@ -109,7 +120,9 @@ def _front(name: str, run_dir: str | None):
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    record, _, front = _front(args.name, args.run_dir)
+    record, study, front = _front(args.name, args.run_dir)
+    if args.retime:
+        front = _retime(record, study)
     if args.json:
         print(json.dumps([p.summary() for p in front], indent=1))
     else:
@@ -117,44 +130,122 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retime(record, study) -> list:
+    from automl.data import DatasetConfig, load_dataset
+    from automl.search.front import pareto_front
+    from automl.search.retime import retime_front
+    from automl.study.artifacts import local_artifact
+
+    if record.dataset is None:
+        raise ConfigError("--retime", f"study '{record.name}' was launched by an older version that did not "
+                          "record its dataset; launch it again to resume and record it")
+    shape = load_dataset(DatasetConfig.from_dict(record.dataset)).input_shape
+    scratch = Path(record.run_dir) / "retime"
+    retime_front(study, record.objectives, record.teacher["artifact_path"], record.teacher["latency_ms"], shape,
+                 lambda p: local_artifact(p.extra.get("artifact_path"), record.tracking_uri,
+                                          p.extra.get("mlflow_run_id"), scratch / str(p.trial)),
+                 threads=record.threads, fresh=True,
+                 on_pass=lambda n: print(f"re-timing {n} front point(s) interleaved with the teacher ...",
+                                         file=sys.stderr, flush=True))
+    return pareto_front(study, record.objectives)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
 
-    from automl.search.front import measurements, study_points
+    from automl.search.front import measurements, study_points, trial_error
+    from automl.study.artifacts import local_artifact
 
+    out = Path(args.out)
+    if args.teacher:
+        return _export_teacher(args.name, args.run_dir, out)
     record, study, _ = _front(args.name, args.run_dir)
     if not 0 <= args.trial < len(study.trials):
         raise ConfigError("--trial", f"study '{args.name}' has no trial {args.trial} (0..{len(study.trials) - 1})")
     trial = study.trials[args.trial]
     if trial.state != TrialState.COMPLETE:
+        error = trial_error(study, trial)
         raise ConfigError("--trial", f"trial {args.trial} is {trial.state.name}, only finished trials export"
-                          + (f" ({trial.user_attrs['error']})" if "error" in trial.user_attrs else ""))
-    out = Path(args.out)
+                          + (f" ({error})" if error else ""))
     out.mkdir(parents=True, exist_ok=True)
     artifact = out / "model.onnx"
-    source = Path(measurements(trial)["artifact_path"])
-    if source.exists():
-        shutil.copyfile(source, artifact)
-    else:  # ran on another node: fetch the copy logged to MLflow
-        from mlflow.tracking import MlflowClient
-
-        fetched = MlflowClient(record.tracking_uri).download_artifacts(
-            trial.user_attrs["mlflow_run_id"], "model/model.onnx", str(out))
-        Path(fetched).replace(artifact)
+    source = local_artifact(measurements(trial)["artifact_path"], record.tracking_uri,
+                            trial.user_attrs.get("mlflow_run_id"), out / ".fetched")
+    shutil.copyfile(source, artifact)
+    shutil.rmtree(out / ".fetched", ignore_errors=True)
     point = next(p for p in study_points(study, record.objectives) if p.trial == args.trial)
     teacher = record.teacher
     info = {"study": args.name, "trial": args.trial, "on_front": point.on_front, "params": trial.params,
             "candidate": trial.user_attrs["candidate"], "metrics": point.metrics,
             "ratios_to_teacher": {"size": point.metrics["size_bytes"] / teacher["size_bytes"],
-                                  "latency": point.metrics["latency_ms"] / teacher["latency_ms"],
+                                  "latency": point.latency_ratio,
                                   "test_accuracy_delta_pt": 100 * (point.metrics["test_accuracy"]
                                                                    - teacher["test_accuracy"])},
+            "latency_retimed": point.extra.get("retimed"), "search_latency_ms": point.extra.get("search_latency_ms"),
             "kernels": measurements(trial).get("kernels"), "latency": measurements(trial).get("latency"),
+            "teacher_latency_ms": teacher["latency_ms"],
             "artifact": artifact.name, "artifact_bytes": artifact.stat().st_size,
             "mlflow_run_id": trial.user_attrs.get("mlflow_run_id")}
     (out / "candidate.json").write_text(json.dumps(info, indent=1))
     print(f"exported trial {args.trial} of {args.name}: {artifact} ({artifact.stat().st_size} bytes), "
           f"{out / 'candidate.json'}")
+    return 0
+
+
+def _export_teacher(name: str, run_dir: str | None, out: Path) -> int:
+    from automl.study.record import read_record
+
+    record = read_record(name, run_dir)
+    source = Path(record.teacher["artifact_path"])
+    if not source.exists():
+        raise ConfigError("--teacher", f"the teacher's artifact {source} is missing (launch the study again "
+                          "to rebuild the teacher cache)")
+    out.mkdir(parents=True, exist_ok=True)
+    artifact = out / "model.onnx"
+    shutil.copyfile(source, artifact)
+    info = {"study": name, "role": "teacher", "metrics": {k: record.teacher[k] for k in
+                                                           ("accuracy", "test_accuracy", "size_bytes", "latency_ms",
+                                                            "params_nonzero", "macs")},
+            "latency": record.teacher.get("latency"), "kernels": record.teacher.get("kernels"),
+            "artifact": artifact.name, "artifact_bytes": artifact.stat().st_size}
+    (out / "teacher.json").write_text(json.dumps(info, indent=1))
+    print(f"exported the teacher of {name}: {artifact} ({artifact.stat().st_size} bytes), {out / 'teacher.json'}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from automl.verify import TOLERANCES, verify_study
+
+    checks = verify_study(args.name, args.run_dir)
+    failed = [c for c in checks if c.failures()]
+    if args.json:
+        print(json.dumps({"tolerances": TOLERANCES, "checks": [c.to_dict() for c in checks]}, indent=1))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{args.name}: {len(checks) - 1} front point(s) and the teacher re-measured from their "
+                            f"files (tolerances: size exact, accuracy {TOLERANCES['accuracy_pt']} pt, "
+                            f"latency ratio {TOLERANCES['latency_ratio_rel']:.0%})")
+        for col in ("trial", "size reported", "size on disk", "val acc rep / now", "test acc rep / now",
+                    "latency × rep / now", "verdict"):
+            table.add_column(col, justify="left" if col == "verdict" else "right")
+        for c in checks:
+            ratio = ("1 (baseline)" if c.ratio_reported is None
+                     else f"{c.ratio_reported:.3f} / {c.ratio_measured:.3f}")
+            table.add_row(c.trial, f"{c.size_reported:,}", f"{c.size_on_disk:,}",
+                          f"{c.val_reported:.4f} / {c.val_measured:.4f}",
+                          f"{c.test_reported:.4f} / {c.test_measured:.4f}", ratio,
+                          "; ".join(c.failures()) or "ok")
+        Console(width=160).print(table)
+        teacher = checks[0]
+        print(f"teacher latency: {teacher.latency_ms_reported * 1000:.1f} µs (the study's figure), "
+              f"{teacher.latency_ms_measured * 1000:.1f} µs now (absolute figures move with the machine's load; "
+              "ratios should not)")
+    if failed:
+        print(f"automl verify: {len(failed)} of {len(checks)} outside tolerance: "
+              + ", ".join(c.trial for c in failed), file=sys.stderr)
+        return EXIT_NOT_VERIFIED
     return 0
 
 
@@ -179,11 +270,18 @@ def print_front(front: list, teacher: dict[str, Any], title: str) -> None:
                   f"{teacher['size_bytes']:,}", "1.00", f"{teacher['latency_ms']:.4f}", "1.00",
                   str(teacher.get("kernels", "")), style="dim")
     for p in front:
-        m = p.metrics
+        m, again = p.metrics, p.extra.get("retimed")
+        ratio = "" if p.latency_ratio is None else f"{p.latency_ratio:.3f}"
+        if again is not None:  # re-timed: the spread of its per-round ratios
+            ratio += f" ({again['ratio_p25']:.2f}–{again['ratio_p75']:.2f})"
         table.add_row(str(p.trial), f"{m['accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['size_bytes']:,}",
-                      f"{m['size_bytes'] / teacher['size_bytes']:.3f}", f"{m['latency_ms']:.4f}",
-                      f"{m['latency_ms'] / teacher['latency_ms']:.3f}", str(p.extra.get("kernels", "")))
-    Console(width=140).print(table)
+                      f"{m['size_bytes'] / teacher['size_bytes']:.3f}", f"{m['latency_ms']:.4f}", ratio,
+                      str(p.extra.get("kernels", "")))
+    Console(width=150).print(table)
+    if any(p.extra.get("retimed") is None for p in front):
+        print("latency ×: timed during the search (not re-timed yet: automl pareto NAME --retime)")
+    else:
+        print("latency ×: re-timed at the end, interleaved with the teacher (25th–75th percentile of the rounds)")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from automl.data import DatasetConfig, DatasetSplits, load_dataset
 from automl.export import export_artifact, open_session
 from automl.measure.accuracy import onnx_accuracy
 from automl.measure.complexity import count_macs, count_params_nonzero
+from automl.measure.latency import LatencySettings
 from automl.models.registry import create_model
 from automl.pruning.channel import prune_channels
 from automl.pruning.unstructured import prune_unstructured
@@ -44,7 +45,7 @@ FINETUNE_LR_FACTOR = 1 / 3  # recovery and QAT phases train at lr / 3
 def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | DatasetSplits, *,
                        workdir: str | Path, teacher: "Teacher | None" = None,
                        hooks: TrialHooks | None = None, threads: int = 1,
-                       latency_runs: int = 100, device: str = "cpu") -> CandidateResult:
+                       device: str = "cpu") -> CandidateResult:
     """Train, compress, export and measure one candidate.
 
     Args:
@@ -54,7 +55,6 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
         teacher: the trained teacher; required when ``candidate.distill.needs_teacher``.
         hooks: per-epoch reporting and timing isolation (see :class:`TrialHooks`).
         threads: intra-op threads of the timed runtime (training uses the caller's torch setting).
-        latency_runs: timed repetitions (median reported; at least 50).
         device: where training runs ("cpu", "cuda"); export and timing are always on CPU,
             the deployment target.
 
@@ -67,11 +67,8 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
         raise ValueError("distill.enabled with alpha < 1 needs a teacher: pass teacher=")
     timer = PhaseTimer()
     model, history = compress_model(candidate, data, teacher.model if teacher else None, hooks, timer, device)
-    metadata = {"candidate": candidate.to_dict(), "dataset": data.name,
-                "input_shape": list(data.input_shape), "num_classes": data.num_classes,
-                "normalisation": {"mean": list(data.mean), "std": list(data.std)}}
     return measure_model(model, candidate, data, Path(workdir), hooks=hooks, threads=threads,
-                         latency_runs=latency_runs, metadata=metadata, history=history, timer=timer)
+                         history=history, timer=timer)
 
 
 def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.Module | None,
@@ -115,15 +112,15 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
 
 
 def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSplits, workdir: Path, *,
-                  hooks: TrialHooks, threads: int, latency_runs: int, metadata: dict,
-                  history: list[dict] | None = None, timer: "PhaseTimer | None" = None) -> CandidateResult:
+                  hooks: TrialHooks, threads: int, history: list[dict] | None = None,
+                  timer: "PhaseTimer | None" = None, latency: LatencySettings | None = None) -> CandidateResult:
     """Export ``model`` as the deployable artifact and measure that artifact."""
     timer = timer or PhaseTimer()
     workdir.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(candidate.train.seed)
     calib = data.x_train[torch.randperm(len(data.x_train), generator=gen)[:CALIBRATION_SAMPLES]]
     with timer("export"), hooks.compute():
-        info = export_artifact(model, candidate.quant, calib, workdir / ARTIFACT_NAME, metadata)
+        info = export_artifact(model, candidate.quant, calib, workdir / ARTIFACT_NAME, deploy_metadata(data))
     with timer("evaluate"), hooks.compute():
         session = open_session(info.path, threads=threads)
         val_acc = onnx_accuracy(session, data.x_val, data.y_val)
@@ -131,13 +128,20 @@ def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSpl
         macs = count_macs(model, data.input_shape)
         nonzero = count_params_nonzero(model)
     with timer("latency"):
-        lat = hooks.measure_latency(info.path, data.input_shape, threads, max(50, latency_runs))
+        lat = hooks.measure_latency(info.path, data.input_shape, latency or LatencySettings(threads=threads))
     return CandidateResult(
         accuracy=val_acc, test_accuracy=test_acc, size_bytes=info.size_bytes,
-        latency_ms=lat.median_ms, params_nonzero=nonzero, macs=macs, kernels=info.kernels,
+        latency_ms=lat.latency_ms, latency_ratio=lat.ratio, params_nonzero=nonzero, macs=macs, kernels=info.kernels,
         int8_kernels=info.int8_kernels, latency={**dataclasses.asdict(lat), **hooks.info()},
         artifact_path=str(info.path), encodings=dict(info.encodings), history=list(history or []),
         phase_seconds=dict(timer.seconds))
+
+
+def deploy_metadata(data: DatasetSplits) -> dict:
+    """What a user needs to run the artifact, stored in it (compact; the candidate's config
+    lives in MLflow and beside an exported file, not in the deployable bytes)."""
+    return {"input_shape": list(data.input_shape), "num_classes": data.num_classes,
+            "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std]}
 
 
 class PhaseTimer:

@@ -22,7 +22,7 @@ class CandidateResult:
     accuracy: float  # validation accuracy of the artifact, in [0, 1]
     test_accuracy: float  # test accuracy of the artifact, in [0, 1]
     size_bytes: int  # bytes of the artifact file on disk
-    latency_ms: float  # median batch-1 CPU latency of the artifact in ONNX Runtime
+    latency_ms: float  # batch-1 CPU latency in ONNX Runtime; in a study: latency_ratio x the study's teacher figure
     params_nonzero: int  # non-zero parameters of the compressed network
     macs: int  # multiply-accumulates per sample of the (physically pruned) network
     kernels: str  # which kernels the timed model ran (int8, or fp32 on decoded weights)
@@ -32,6 +32,7 @@ class CandidateResult:
     encodings: dict[str, int] = field(default_factory=dict)  # weight encodings in the artifact
     history: list[dict[str, Any]] = field(default_factory=list)  # per-epoch curves
     phase_seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
+    latency_ratio: float | None = None  # latency / the teacher's, timed interleaved with it (None: timed alone)
 
     def metrics(self) -> dict[str, float]:
         """The scalar metrics, keyed by the names in :data:`METRICS`."""

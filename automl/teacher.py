@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -18,12 +18,13 @@ from torch import nn
 
 from automl.config import CandidateConfig, ConfigError
 from automl.data import DatasetConfig, load_dataset
+from automl.measure.latency import FINAL
 from automl.models.registry import create_model
 from automl.pipeline import PhaseTimer, compress_model, measure_model
 from automl.result import CandidateResult
 from automl.trial_hooks import TrialHooks
 
-CACHE_VERSION = 1  # bump when training or measurement changes, to invalidate old teachers
+CACHE_VERSION = 2  # bump when training or measurement changes, to invalidate old teachers
 
 
 @dataclass
@@ -72,11 +73,8 @@ def load_or_train_teacher(config: CandidateConfig, dataset: DatasetConfig, cache
         hooks = hooks or TrialHooks()
         timer = PhaseTimer()
         model, history = compress_model(config, data, None, hooks, timer)
-        metadata = {"candidate": config.to_dict(), "dataset": data.name, "role": "teacher",
-                    "input_shape": list(data.input_shape), "num_classes": data.num_classes,
-                    "normalisation": {"mean": list(data.mean), "std": list(data.std)}}
-        result = measure_model(model, config, data, folder, hooks=hooks, threads=threads,
-                               latency_runs=200, metadata=metadata, history=history, timer=timer)
+        result = measure_model(model, config, data, folder, hooks=hooks, threads=threads, history=history,
+                               timer=timer, latency=replace(FINAL, threads=threads))
         torch.save(model.state_dict(), folder / "weights.pt")
         (folder / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
         return Teacher(config, model.eval(), result, key)

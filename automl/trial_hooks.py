@@ -13,7 +13,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from automl.measure.latency import LatencyResult, measure_latency
+from automl.measure.latency import LatencyResult, LatencySettings, measure_latency
 
 
 class TrialHooks:
@@ -27,9 +27,9 @@ class TrialHooks:
         """Wraps each chunk of CPU work (an epoch, an export, an evaluation)."""
         yield
 
-    def measure_latency(self, path: Path, input_shape: tuple[int, ...], threads: int, runs: int) -> LatencyResult:
-        """Time the deployable artifact at ``path`` (batch 1, ONNX Runtime CPU)."""
-        return measure_latency(path, input_shape, threads=threads, runs=runs)
+    def measure_latency(self, path: Path, input_shape: tuple[int, ...], settings: LatencySettings) -> LatencyResult:
+        """Time the deployable artifact at ``path`` (batch 1, ONNX Runtime CPU), here and alone."""
+        return measure_latency(path, input_shape, settings)
 
     def info(self) -> dict[str, Any]:
         """Facts about how timing was isolated, recorded with the result."""

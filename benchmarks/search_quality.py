@@ -11,7 +11,7 @@ and the same teacher (trained once with the study's ``teacher`` config through
 :func:`automl.load_or_train_teacher` into a temporary cache, shared by all methods and seeds):
 
 ``joint NSGA-II``
-    the study's joint space, ``make_sampler("nsga2", seed, 3, False, n_trials=N)``.
+    the study's joint space, ``make_sampler("nsga2", seed, 3, n_trials=N)``.
 ``joint TPE``
     the same space, multi-objective TPE (``make_sampler("tpe", ...)``).
 ``random``
@@ -21,7 +21,7 @@ and the same teacher (trained once with the study's ``teacher`` config through
     earliest stages), each searching one group of the joint space -- its params filtered by
     prefix ``arch.``, ``pruning.``, ``quant.``, ``distill.`` -- with the best of the previous
     stage fixed through the ``base`` dict given to ``SearchSpace.suggest``. Every stage is a
-    single-objective TPE study (``make_sampler("tpe", seed, 1, False, n_trials=stage budget)``):
+    single-objective TPE study (``make_sampler("tpe", seed, 1, n_trials=stage budget)``):
 
     1. *architecture*: maximise validation accuracy; pruning, quantization and distillation
        at the candidate defaults (no pruning, fp32, no distillation). Best: highest
@@ -101,7 +101,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from automl import CandidateConfig, evaluate_candidate, load_dataset, load_or_train_teacher
 from automl.measure.latency import measure_latency
-from automl.search.pareto import MINIMIZE, REFERENCE, hypervolume, normalise, pareto_mask
+from automl.search.pareto import MINIMIZE, hypervolume, normalise, pareto_mask, reference_point
 from automl.search.space import SearchSpace
 from automl.study.config import load_study
 from automl.study.sampler import make_sampler
@@ -110,7 +110,7 @@ REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Search quality"
 OBJECTIVES = ("accuracy", "size_bytes", "latency_ms")
 DIRECTIONS = ["maximize", "minimize", "minimize"]
-REF = tuple(REFERENCE[:3])  # (1.0, 2.0, 2.0)
+REF = tuple(reference_point(OBJECTIVES))  # (1.0, 2.0, 2.0)
 GROUPS = ("arch", "pruning", "quant", "distill")
 METHODS = ("joint NSGA-II", "joint TPE", "random", "staged")
 ACC_TOL = 0.01  # "within 1 pt"
@@ -224,7 +224,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | float 
 
 def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, seed: int,
               evaluate: Evaluator) -> list[Record]:
-    sampler = make_sampler(sampler_name, seed, 3, False, n_trials=n_trials)
+    sampler = make_sampler(sampler_name, seed, 3, n_trials=n_trials)
     study = _new_study(sampler, DIRECTIONS)
     records = []
     for i in range(n_trials):
@@ -269,7 +269,7 @@ def run_staged(space: SearchSpace, base: dict, n_trials: int, seed: int, evaluat
     for group, budget in zip(GROUPS, stage_budgets(n_trials)):
         sub = subspace(space, group)
         prev = best
-        study = _new_study(make_sampler("tpe", seed, 1, False, n_trials=max(budget, 1)),
+        study = _new_study(make_sampler("tpe", seed, 1, n_trials=max(budget, 1)),
                            ["minimize" if group in ("pruning", "quant") else "maximize"])
         stage_recs: list[Record] = []
         for _ in range(budget):
@@ -484,7 +484,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _retime_teacher(path: str, input_shape, repeats: int = 5) -> list[float]:
-    return [measure_latency(path, input_shape, threads=1, runs=200).median_ms for _ in range(repeats)]
+    return [measure_latency(path, input_shape).median_ms for _ in range(repeats)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,8 +136,9 @@ def export_artifact(model: nn.Module, quant: QuantConfig, calib_x: Tensor, path:
     """Export ``model`` to the single-file ONNX artifact at ``path`` (see module doc).
 
     ``calib_x``: training inputs (N, C, H, W) used for the example shape and, for 8-bit
-    activations, MinMax calibration (all rows are used; pass ~256). ``metadata`` (JSON-able)
-    is stored under ``metadata_props["automl"]``. Deterministic for the same inputs.
+    activations, MinMax calibration (all rows are used; pass ~256). ``metadata`` (JSON-able,
+    keep it to what running the model needs: it counts in the artifact's bytes) is stored,
+    compact, under ``metadata_props["automl"]``. Deterministic for the same inputs.
     """
     path = Path(path)
     proto, encodings = build_model(model, quant, calib_x)
@@ -145,7 +146,7 @@ def export_artifact(model: nn.Module, quant: QuantConfig, calib_x: Tensor, path:
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY
-    entry.value = json.dumps(metadata, sort_keys=True, default=str)
+    entry.value = json.dumps(metadata, sort_keys=True, separators=(",", ":"), default=str)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(proto.SerializeToString())

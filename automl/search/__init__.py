@@ -1,7 +1,6 @@
 """Joint search spaces (YAML data compiled to Optuna suggestions) and Pareto utilities."""
 
 from automl.search.pareto import (
-    REFERENCE,
     REFERENCE_BY_METRIC,
     hypervolume,
     normalise,
@@ -20,7 +19,6 @@ from automl.search.space import (
 
 __all__ = [
     "GROUPS",
-    "REFERENCE",
     "REFERENCE_BY_METRIC",
     "Condition",
     "Param",

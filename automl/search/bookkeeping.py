@@ -1,14 +1,14 @@
 """The driver's records of a running study: MLflow runs and curves, the front, progress, drift.
 
 Called by :class:`~automl.search.tune_callback.WorkerPoolCallback` after the candidates are
-handed out, so none of it delays a worker. Nothing here waits on a timing run: the teacher's
-drift probe is queued on the timing worker and logged when it is done.
+handed out, so none of it delays a worker. Drift: every candidate is timed interleaved with
+the teacher, so each result carries the teacher's own figure in that window; it is logged
+as the parent run's ``reference_latency_ms``, stepped by finished trials.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -17,18 +17,14 @@ from optuna.trial import TrialState
 
 from automl.search.front import finished_trials, measurements, study_points
 from automl.search.progress import StudyProgress
-from automl.search.timing_gate import latency_of, start_measure
 from automl.tracking import StudyTracker
 
 PLOT_EVERY_S = 10.0  # the front figure is re-rendered at most this often (and once at the end)
-TEACHER_RUNS = 200  # timed runs of the teacher, the baseline of every latency ratio
-PROBE_EVERY_S = 10.0  # the teacher is re-timed (drift probe) at most this often while trials run
 
 
 class StudyBookkeeper:
     def __init__(self, study: optuna.Study, objectives: list[tuple[str, str]], tracker: StudyTracker,
-                 progress: StudyProgress, gate: Any, teacher_artifact: str | Path,
-                 input_shape: tuple[int, ...], threads: int, teacher_metrics: dict[str, float],
+                 progress: StudyProgress, gate: Any, teacher_metrics: dict[str, float],
                  hypervolume: float) -> None:
         self.study = study
         self.objectives = objectives
@@ -38,15 +34,8 @@ class StudyBookkeeper:
         self.teacher_metrics = teacher_metrics
         self.hypervolume = hypervolume
         self.seconds: dict[int, dict[str, float]] = {}  # driver seconds per trial (engine overhead)
-        self._probe_args = (teacher_artifact, input_shape, threads, TEACHER_RUNS)
-        self._probe: tuple[ray.ObjectRef, int] | None = None
-        self._last_probe = float("-inf")
         self._run_ids: dict[int, str] = {}
         self._last_plot = float("-inf")
-
-    def time_teacher(self) -> tuple[Any, float]:
-        """The teacher timed now by the timing worker (the baseline of every latency ratio)."""
-        return latency_of(ray.get(start_measure(self.gate, *self._probe_args)))
 
     def asked(self, trial: optuna.Trial, candidate: dict[str, Any]) -> None:
         start = time.perf_counter()
@@ -67,43 +56,23 @@ class StudyBookkeeper:
         try:
             run_id = frozen.user_attrs.get("mlflow_run_id")
             ok = frozen.state == TrialState.COMPLETE
+            n_finished = len(finished_trials(self.study))
             if ok:
-                self.tracker.finish_trial(run_id, measurements(frozen), None)
+                self.tracker.finish_trial(run_id, measurements(frozen), None, self.teacher_metrics)
+                teacher_now = measurements(frozen).get("latency", {}).get("reference_ms")
+                if teacher_now:
+                    self.tracker.log_reference_latency(teacher_now, n_finished)
             elif run_id:
                 self.tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"))
             points = study_points(self.study, self.objectives)
             plot = time.monotonic() - self._last_plot >= PLOT_EVERY_S
-            self.hypervolume = self.tracker.log_front(points, len(finished_trials(self.study)), self.objectives,
-                                                      self.teacher_metrics, plot)
+            self.hypervolume = self.tracker.log_front(points, n_finished, self.objectives, self.teacher_metrics, plot)
             self._last_plot = time.monotonic() if plot else self._last_plot
             self.progress.trial_finished(frozen.number, ok, sum(p.on_front for p in points), self.hypervolume,
                                          _summary(measurements(frozen)) if ok else frozen.user_attrs.get("error", ""))
         finally:
             ray.get(self.gate.release_shared.remote())
         self.seconds.setdefault(frozen.number, {})["mlflow_front_s"] = time.perf_counter() - start
-        self.probe_drift(block=False)
-
-    def probe_drift(self, block: bool) -> None:
-        """Log the teacher's latest re-timing if it is done, and queue the next one if it is due.
-
-        The drift probe: the teacher re-timed while the study runs, against its idle figure.
-        Each timing run pauses every trial at its next chunk boundary, so it runs at most
-        every ``PROBE_EVERY_S``.
-        """
-        if self._probe is not None:
-            ref, n_finished = self._probe
-            if not block and not ray.wait([ref], timeout=0)[0]:
-                return
-            self.tracker.log_reference_latency(latency_of(ray.get(ref))[0].median_ms, n_finished)
-            self._probe = None
-        if not block and time.monotonic() - self._last_probe >= PROBE_EVERY_S:
-            self._probe = start_measure(self.gate, *self._probe_args), len(finished_trials(self.study))
-            self._last_probe = time.monotonic()
-
-    def finish(self) -> None:
-        """Log the last drift probe and the final front figure."""
-        self.probe_drift(block=True)
-        self.tracker.plot_front(study_points(self.study, self.objectives), self.teacher_metrics, self.hypervolume)
 
 
 def _summary(m: dict[str, Any]) -> str:

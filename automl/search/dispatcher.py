@@ -73,7 +73,7 @@ class CandidateDispatcher:
         if not all(math.isfinite(v) for v in values):
             return self.fail(trial, f"non-finite objective values {values}")
         trial.set_user_attr(RESULT_ATTR, measured)
-        record_constraints(trial, constraint_values(self.constraints, measured))  # read by the sampler
+        record_constraints(trial, self.constraints, constraint_values(self.constraints, measured))  # read by the sampler
         return self.study.tell(trial, values)
 
     def lost(self, worker: str, message: str = WORKER_LOST) -> optuna.trial.FrozenTrial | None:

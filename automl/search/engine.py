@@ -6,6 +6,8 @@
       -> per finished candidate: tell Optuna, ask and hand out the next; then close the
          MLflow child run, re-tag the front, log front table/plot/hypervolume to the parent
          run, refresh the progress view.
+      -> at the end: the front re-timed interleaved with the teacher (retime.py), logged as
+         the final front.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.search.front import INTERRUPTED, TrialPoint, finished_trials, study_points
+from automl.result import METRICS
+from automl.search.front import (
+    INTERRUPTED,
+    INTERRUPTED_ATTR,
+    TEACHER_LATENCY_ATTR,
+    TrialPoint,
+    finished_trials,
+    study_points,
+)
+from automl.search.pareto import normalised_hypervolume
 from automl.search.ray_boot import RayBoot
 from automl.study.config import StudyConfig
 from automl.study.record import StudyRecord, write_record
@@ -59,18 +70,17 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     study = optuna.create_study(
         study_name=cfg.name, storage=cfg.storage_url, load_if_exists=True,
         directions=[d for _, d in objectives],
-        sampler=make_sampler(cfg.sampler, cfg.seed, len(objectives), bool(cfg.constraints),
-                             n_trials=cfg.n_trials, n_constraints=len(cfg.constraints)))
+        sampler=make_sampler(cfg.sampler, cfg.seed, len(objectives), n_trials=cfg.n_trials))
     _check_directions(study, objectives, cfg)
     finished_before = finished_trials(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
     # first, so that Ray starts while the driver imports torch and loads the space and teacher
     boot = RayBoot(f"automl-{cfg.name}", ray_address) if remaining > 0 else None
+    from automl.data import load_dataset
     from automl.search.progress import StudyProgress
     from automl.search.space import load_space
     from automl.teacher import load_or_train_teacher
     from automl.tracking import StudyTracker
-    from automl.tracking.study_tracker import front_hypervolume
 
     progress = StudyProgress(cfg.name, cfg.n_trials, enabled=show_progress)
     space = load_space(cfg.space_path)
@@ -79,25 +89,29 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
 
     progress.note(f"teacher: {teacher_cfg.arch.family} on {dataset.name} (cached under {run_dir / 'teachers'})")
     teacher = load_or_train_teacher(teacher_cfg, dataset, run_dir / "teachers")
-    teacher_result = teacher.result.to_dict()
-    teacher_metrics = teacher.result.metrics()  # latency re-timed on the study's timing worker below
+    tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
+    _close_interrupted(study, tracker)
+    run = StudyRun(cfg=cfg, study=study, objectives=objectives, tracker=tracker, progress=progress,
+                   run_dir=run_dir, input_shape=tuple(load_dataset(dataset).input_shape),
+                   threads=max(1, int(cfg.resources.cpu)), teacher_result=teacher.result.to_dict())
+    gate = boot.handles()[0] if boot is not None else None
+    run.teacher_result["latency"] = teacher_latency = study_teacher_latency(study, run.teacher_result, gate,
+                                                                            run.input_shape, run.threads)
+    run.teacher_result["latency_ms"] = teacher_latency["latency_ms"]
 
     record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,
                          run_dir=str(run_dir), objectives=objectives,
-                         constraints=[str(c) for c in cfg.constraints], teacher=teacher_result,
-                         study_file=str(cfg.source) if cfg.source else None)
-    write_record(record)  # written again at the end with the teacher re-timed by the timing worker
-    tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
-    _close_interrupted(study, tracker)
+                         constraints=[str(c) for c in cfg.constraints], teacher=run.teacher_result,
+                         study_file=str(cfg.source) if cfg.source else None, dataset=dataset.to_dict(),
+                         threads=run.threads)
+    write_record(record)
     tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
-                      teacher_result)
+                      run.teacher_result)
     progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before))
 
-    hv = front_hypervolume([p for p in study_points(study, objectives) if p.on_front], objectives, teacher_metrics)
     if boot is not None:
         try:
-            _execute(cfg, study, space, objectives, teacher_metrics, tracker, progress, remaining, boot,
-                     dataset, hv, run_dir, teacher_result)
+            _execute(run, space, remaining, boot, dataset)
         except BaseException:
             progress.stop()
             _close_interrupted(study, tracker)
@@ -105,56 +119,96 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
             raise
         finally:
             boot.shutdown()
-    write_record(record)
     # trials still running here were cut off (Ctrl-C): closed now, re-sampled on the next launch
     interrupted = _close_interrupted(study, tracker)
+    points = _final_view(run, record)
     tracker.finish_study("KILLED" if interrupted else "FINISHED")
     progress.stop()
-    points = study_points(study, objectives)
     finished = finished_trials(study)
     front = sorted((p for p in points if p.on_front), key=lambda p: -p.metrics["accuracy"])
     return StudyOutcome(name=cfg.name, finished=len(finished),
                         failed=sum(t.state == TrialState.FAIL for t in finished),
                         ran_now=len(finished) - len(finished_before), front=front,
-                        hypervolume=front_hypervolume(front, objectives, teacher_metrics),
-                        teacher=teacher_result, record=record)
+                        hypervolume=normalised_hypervolume([p.metrics for p in front], run.teacher_metrics,
+                                                           objectives),
+                        teacher=run.teacher_result, record=record)
 
 
-def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_metrics, tracker: StudyTracker,
-             progress: StudyProgress, remaining: int, boot: RayBoot, dataset: DatasetConfig,
-             hv: float, run_dir: Path, teacher_result: dict[str, Any]) -> None:
+@dataclass
+class StudyRun:
+    """What the parts of one launch share (built once in :func:`run_study`)."""
+
+    cfg: StudyConfig
+    study: optuna.Study
+    objectives: list[tuple[str, str]]
+    tracker: "StudyTracker"
+    progress: "StudyProgress"
+    run_dir: Path
+    input_shape: tuple[int, ...]
+    threads: int  # intra-op threads of training and of every timing run
+    teacher_result: dict[str, Any]  # the teacher's CandidateResult, latency = the study's one figure
+
+    @property
+    def teacher_metrics(self) -> dict[str, float]:
+        return {k: self.teacher_result[k] for k in METRICS}
+
+
+def study_teacher_latency(study: optuna.Study, teacher_result: dict[str, Any], gate: Any,
+                          input_shape: tuple[int, ...], threads: int) -> dict[str, Any]:
+    """The study's one teacher figure: timed once, at its first launch, then read back.
+
+    It is the baseline of every ``latency_ms`` (a ratio times it) and is written, the same,
+    to ``study.json``, MLflow's ``teacher_latency_ms`` and ``teacher/result.json``. With a
+    ``gate`` (the timing worker) the teacher becomes its reference for the candidates.
+    """
+    import ray
+
+    from automl.measure.latency import FINAL
+    from automl.search.timing_gate import ISOLATION, gate_measure
+
+    figure = study.user_attrs.get(TEACHER_LATENCY_ATTR)
+    if gate is not None:
+        ray.get(gate.set_reference.remote(Path(teacher_result["artifact_path"]).read_bytes(),
+                                          None if figure is None else figure["latency_ms"]))
+    if figure is None:
+        if gate is not None:
+            lat, _ = gate_measure(gate, None, input_shape, dataclasses.replace(FINAL, threads=threads))
+            figure = {**dataclasses.asdict(lat), "timing_isolation": ISOLATION,
+                      "source": "the study's timing worker, at its first launch"}
+            ray.get(gate.set_reference.remote(Path(teacher_result["artifact_path"]).read_bytes(), lat.latency_ms))
+        else:  # a study that never ran a trial here: the cached teacher's own figure
+            figure = {**teacher_result["latency"], "latency_ms": teacher_result["latency_ms"],
+                      "source": "the teacher cache"}
+        study.set_user_attr(TEACHER_LATENCY_ATTR, figure)
+    return figure
+
+
+def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: DatasetConfig) -> None:
     """Run the remaining trials on a pool of long-lived Tune workers fed by the dispatcher."""
     from ray import tune
 
-    from automl.data import load_dataset
     from automl.search.bookkeeping import StudyBookkeeper
     from automl.search.dispatcher import CandidateDispatcher
     from automl.search.ray_boot import GATE_NAME, QUEUE_NAME
-    from automl.search.timing_gate import ISOLATION
     from automl.search.trainable import WorkerContext, run_worker
     from automl.search.tune_callback import WorkerPoolCallback
 
+    cfg = run.cfg
     gate, queue = boot.handles()
     # Optuna's storage is this study's state (resume goes through it): Tune's own experiment
     # checkpoints and per-result log files would only cost driver time between trials.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    threads = max(1, int(cfg.resources.cpu))
-    books = StudyBookkeeper(study, objectives, tracker, progress, gate, teacher_result["artifact_path"],
-                            load_dataset(dataset).input_shape, threads, teacher_metrics, hv)
-
-    # The baseline of every latency ratio: the teacher timed by the same worker as candidates.
-    idle, _ = books.time_teacher()
-    teacher_metrics["latency_ms"] = teacher_result["latency_ms"] = idle.median_ms
-    teacher_result["latency"] = {**dataclasses.asdict(idle), "timing_isolation": ISOLATION}
-    tracker.log_reference_latency(idle.median_ms, 0)
-
-    dispatcher = CandidateDispatcher(study, space, cfg.base_candidate(), objectives, cfg.constraints, remaining)
+    books = StudyBookkeeper(run.study, run.objectives, run.tracker, run.progress, gate, run.teacher_metrics,
+                            normalised_hypervolume([p.metrics for p in study_points(run.study, run.objectives)
+                                                    if p.on_front], run.teacher_metrics, run.objectives))
+    dispatcher = CandidateDispatcher(run.study, space, cfg.base_candidate(), run.objectives, cfg.constraints,
+                                     remaining)
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs)
     context = WorkerContext(dataset=dataset.to_dict(), teacher=cfg.teacher,
-                            teacher_cache=str(run_dir / "teachers"), artifacts_dir=str(run_dir / "artifacts"),
-                            gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,
-                            threads=threads)
+                            teacher_cache=str(run.run_dir / "teachers"),
+                            artifacts_dir=str(run.run_dir / "artifacts"), gate_name=GATE_NAME,
+                            queue_name=QUEUE_NAME, namespace=boot.namespace, threads=run.threads)
     trainable = tune.with_resources(tune.with_parameters(run_worker, context=context),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     workers = min(cfg.concurrency, remaining)
@@ -162,14 +216,31 @@ def _execute(cfg: StudyConfig, study: optuna.Study, space, objectives, teacher_m
         trainable,
         tune_config=tune.TuneConfig(num_samples=workers, max_concurrent_trials=workers),
         run_config=tune.RunConfig(
-            name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(run_dir / "ray_results"),
+            name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(run.run_dir / "ray_results"),
             verbose=0, callbacks=[pool], failure_config=tune.FailureConfig(max_failures=WORKER_RESTARTS)))
     try:
         tuner.fit()
     finally:
         pool.flush()  # what Tune's last step left (also after Ctrl-C)
-        _append_json(run_dir / "engine_timings.json", {str(k): v for k, v in books.seconds.items()})
-    books.finish()
+        _append_json(run.run_dir / "engine_timings.json", {str(k): v for k, v in books.seconds.items()})
+
+
+def _final_view(run: StudyRun, record: StudyRecord) -> list[TrialPoint]:
+    """Re-time the front with the teacher (see retime.py), then log the final front."""
+    from automl.search.retime import retime_front
+    from automl.study.artifacts import local_artifact
+
+    def artifact_of(p: TrialPoint) -> Path:
+        return local_artifact(p.extra.get("artifact_path"), record.tracking_uri, p.extra.get("mlflow_run_id"),
+                              run.run_dir / "retime" / str(p.trial))
+
+    points = retime_front(run.study, run.objectives, run.teacher_result["artifact_path"],
+                          run.teacher_result["latency_ms"], run.input_shape, artifact_of, threads=run.threads,
+                          on_pass=lambda n: run.progress.note(f"re-timing {n} front point(s) interleaved "
+                                                              "with the teacher"))
+    run.tracker.log_retimed(points)
+    run.tracker.log_front(points, len(finished_trials(run.study)), run.objectives, run.teacher_metrics)
+    return points
 
 
 def _append_json(path: Path, entries: dict[str, Any]) -> None:
@@ -181,9 +252,11 @@ def _append_json(path: Path, entries: dict[str, Any]) -> None:
 def _close_interrupted(study: optuna.Study, tracker: StudyTracker) -> int:
     """Fail the trials a stopped launch left RUNNING (in Optuna and MLflow); they are re-sampled."""
     cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    if cut:
+        study.set_user_attr(INTERRUPTED_ATTR, sorted({*study.user_attrs.get(INTERRUPTED_ATTR, []),
+                                                      *(t.number for t in cut)}))
     for t in cut:
-        study._storage.set_trial_user_attr(t._trial_id, "error", INTERRUPTED)
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.tell(t.number, state=TrialState.FAIL)
         if t.user_attrs.get("mlflow_run_id"):
             tracker.finish_trial(t.user_attrs["mlflow_run_id"], None, INTERRUPTED)
     return len(cut)

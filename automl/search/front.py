@@ -1,8 +1,15 @@
 """The Pareto front of a study, and the trials it is made of, read from its Optuna storage.
 
-The front is the set of finished, feasible trials (every constraint satisfied) that no
-other feasible trial dominates on the study's *validation* objectives. Test accuracy rides
-along for reporting and is never used to rank.
+The front is the set of finished, feasible trials (every constraint satisfied, by
+:func:`~automl.study.sampler.is_feasible`, the sampler's own rule) that no other feasible
+trial dominates on the study's *validation* objectives. Test accuracy rides along for
+reporting and is never used to rank.
+
+Two views of latency (see :mod:`automl.search.retime`): the figure timed during the search
+is what Optuna was told and what the sampler learns from; it is never rewritten. When the
+study ends the front is re-timed, and those figures (study user attributes
+``retimed:<trial>``) replace the search figures in every point this module returns, the
+front included; the search figures stay beside them in ``extra``.
 """
 
 from __future__ import annotations
@@ -16,12 +23,19 @@ from optuna.trial import TrialState
 
 from automl.result import METRICS
 from automl.search.pareto import pareto_mask
-from automl.study.sampler import CONSTRAINTS_ATTR
+from automl.study.sampler import is_feasible
 
 INTERRUPTED = "interrupted: the launch that ran this trial stopped before it finished"
+INTERRUPTED_ATTR = "interrupted_trials"
+"""Study user attribute: numbers of the trials a stopped launch left running (failed, not counted)."""
 RESULT_ATTR = "result"
 """Optuna user attribute holding a finished trial's measurements (CandidateResult fields and
 timings), one attribute so that telling a result is one storage write, not one per field."""
+RETIMED_PREFIX = "retimed:"
+"""Study user attribute ``retimed:<trial>``: the trial's final re-timing (see retime.py)."""
+TEACHER_LATENCY_ATTR = "teacher_latency"
+"""Study user attribute: the teacher's latency, timed once per study: the study's one teacher
+figure, the baseline every ``latency_ms`` is a ratio of."""
 
 
 def measurements(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -33,33 +47,57 @@ def measurements(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 class TrialPoint:
     trial: int
     params: dict[str, Any]
-    metrics: dict[str, float]  # accuracy, test_accuracy, size_bytes, latency_ms, params_nonzero, macs
+    metrics: dict[str, float]  # accuracy, test_accuracy, size_bytes, latency_ms (final view), params_nonzero, macs
     feasible: bool
     on_front: bool
-    extra: dict[str, Any] = field(default_factory=dict)  # kernels, artifact path, latency, MLflow run id
+    extra: dict[str, Any] = field(default_factory=dict)  # kernels, artifact path, latency, MLflow run id, ...
+
+    @property
+    def latency_ratio(self) -> float | None:
+        """Latency over the teacher's, timed interleaved with it (re-timed if it was)."""
+        return self.extra.get("latency_ratio")
 
     def summary(self) -> dict[str, Any]:
         """The object ``automl pareto --json`` prints."""
         return {"trial": self.trial, "params": self.params,
-                **{k: self.metrics[k] for k in ("accuracy", "test_accuracy", "size_bytes", "latency_ms")}}
+                **{k: self.metrics[k] for k in ("accuracy", "test_accuracy", "size_bytes", "latency_ms")},
+                "latency_ratio": self.latency_ratio, "retimed": self.extra.get("retimed") is not None,
+                "search_latency_ms": self.extra.get("search_latency_ms"),
+                "search_latency_ratio": self.extra.get("search_latency_ratio")}
+
+
+def retimed_figures(study: optuna.Study) -> dict[int, dict[str, Any]]:
+    """Trial number -> its final re-timing, for the trials that have one."""
+    return {int(k[len(RETIMED_PREFIX):]): v for k, v in study.user_attrs.items() if k.startswith(RETIMED_PREFIX)}
 
 
 def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:
-    """Every completed trial with its metrics, feasibility and front membership."""
+    """Every completed trial with its metrics (re-timed latency where there is one),
+    feasibility and front membership."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    feasible = [all(c <= 0 for c in t.user_attrs.get(CONSTRAINTS_ATTR, [])) for t in done]
-    values = np.array([[float(measurements(t)[name]) for name, _ in objectives] for t in done],
-                      dtype=float).reshape(len(done), len(objectives))
-    mask = np.zeros(len(done), dtype=bool)
+    retimed = retimed_figures(study)
+    points: list[tuple[optuna.trial.FrozenTrial, dict[str, float], dict[str, Any]]] = []
+    for t in done:
+        m = measurements(t)
+        metrics = {k: m[k] for k in METRICS}
+        again = retimed.get(t.number)
+        if again is not None:
+            metrics["latency_ms"] = again["latency_ms"]
+        extra = {**{k: m.get(k) for k in ("kernels", "artifact_path", "latency", "encodings")},
+                 "mlflow_run_id": t.user_attrs.get("mlflow_run_id"), "retimed": again,
+                 "search_latency_ms": m["latency_ms"], "search_latency_ratio": m.get("latency_ratio"),
+                 "latency_ratio": again["ratio"] if again is not None else m.get("latency_ratio")}
+        points.append((t, metrics, extra))
+    feasible = [is_feasible(t) for t, _, _ in points]
+    values = np.array([[float(metrics[name]) for name, _ in objectives] for _, metrics, _ in points],
+                      dtype=float).reshape(len(points), len(objectives))
+    mask = np.zeros(len(points), dtype=bool)
     idx = [i for i, ok in enumerate(feasible) if ok]
     if idx:
         mask[idx] = pareto_mask(values[idx], [d for _, d in objectives])
-    return [TrialPoint(trial=t.number, params=dict(t.params),
-                       metrics={k: measurements(t)[k] for k in METRICS},
-                       feasible=ok, on_front=bool(m),
-                       extra={**{k: measurements(t).get(k) for k in ("kernels", "artifact_path", "latency", "encodings")},
-                              "mlflow_run_id": t.user_attrs.get("mlflow_run_id")})
-            for t, ok, m in zip(done, feasible, mask)]
+    return [TrialPoint(trial=t.number, params=dict(t.params), metrics=metrics, feasible=ok, on_front=bool(on),
+                       extra=extra)
+            for (t, metrics, extra), ok, on in zip(points, feasible, mask)]
 
 
 def pareto_front(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:
@@ -70,6 +108,13 @@ def pareto_front(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Complete and failed trials; trials cut off by an earlier stopped launch do not count."""
+    cut = set(study.user_attrs.get(INTERRUPTED_ATTR, []))
     return [t for t in study.get_trials(deepcopy=False)
-            if t.state == TrialState.COMPLETE
-            or (t.state == TrialState.FAIL and t.user_attrs.get("error") != INTERRUPTED)]
+            if t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and t.number not in cut)]
+
+
+def trial_error(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str | None:
+    """Why a trial failed (``None`` if it did not)."""
+    if trial.number in study.user_attrs.get(INTERRUPTED_ATTR, []):
+        return INTERRUPTED
+    return trial.user_attrs.get("error")

@@ -1,6 +1,6 @@
 """Pareto fronts and hypervolume for the study's objectives.
 
-Normalisation (what :func:`normalise` does, and what :data:`REFERENCE` is expressed in)
+Normalisation (what :func:`normalise` does, and what the reference point is expressed in)
 ----------------------------------------------------------------------------------------
 Every objective is turned into a *minimised, unit-free* number so that hypervolumes are
 comparable across studies, datasets and teachers:
@@ -11,7 +11,8 @@ comparable across studies, datasets and teachers:
   become ratios to the teacher's value: 1.0 is "as big / as slow as the teacher", 0.25 a
   quarter of it.
 
-The reference point is fixed in that space (:data:`REFERENCE`): error 1.0 (accuracy 0) and a
+The reference point is fixed in that space (:data:`REFERENCE_BY_METRIC`, looked up by objective
+name with :func:`reference_point`, never by position): error 1.0 (accuracy 0) and a
 ratio of 2.0 (twice the teacher) for every cost. A candidate beyond the reference in any
 objective (for example three times the teacher's latency) contributes no volume. With this
 reference the hypervolume of the teacher alone is ``accuracy_teacher * 1 * 1`` for the
@@ -35,11 +36,6 @@ REFERENCE_BY_METRIC: dict[str, float] = {
     "macs": 2.0,  # twice the teacher's multiply-accumulates
 }
 """Reference coordinate per objective name, in the normalised (minimised) space of :func:`normalise`."""
-
-REFERENCE: tuple[float, ...] = tuple(REFERENCE_BY_METRIC.values())
-"""``(1.0, 2.0, 2.0, 2.0, 2.0)``: the reference point for objectives in the order accuracy,
-size_bytes, latency_ms, params_nonzero, macs. ``REFERENCE[:3]`` is the point for the default
-objectives (accuracy, size_bytes, latency_ms); for any other list use :func:`reference_point`."""
 
 _MAXIMIZED_BY_NATURE = ("accuracy",)
 
@@ -110,17 +106,12 @@ def hypervolume(points: Any, directions: Sequence[str], reference: Sequence[floa
     if loss.shape[0] == 0:
         return 0.0
     loss = loss[pareto_mask(loss, [MINIMIZE] * k)]
-    loss = np.unique(loss, axis=0)
-    try:  # Optuna's exact WFG (private module: no public hypervolume API in Optuna 5)
-        from optuna._hypervolume import compute_hypervolume
-
-        return float(compute_hypervolume(loss, ref, assume_pareto=True))
-    except ImportError:  # pragma: no cover - depends on the Optuna build
-        return _hv_slicing(loss, ref)
+    return _hv_slicing(np.unique(loss, axis=0), ref)
 
 
 def _hv_slicing(loss: np.ndarray, ref: np.ndarray) -> float:
-    """Exact hypervolume by slicing along the last objective (fine for small fronts, any k)."""
+    """Exact hypervolume by slicing along the last objective (HSO; any k, fine for the few
+    dozen points of a study's front). Optuna 5 has no public hypervolume function."""
     if loss.shape[0] == 0:
         return 0.0
     k = loss.shape[1]
@@ -187,7 +178,9 @@ def reference_point(objectives: Iterable[Any]) -> list[float]:
 
 def normalised_hypervolume(candidates: Iterable[Mapping[str, float]], teacher: Mapping[str, float],
                            objectives: Sequence[Any]) -> float:
-    """Hypervolume of candidate metric dicts, normalised against the teacher, at :data:`REFERENCE`."""
+    """Hypervolume of candidate metric dicts, normalised against the teacher, at :func:`reference_point`.
+
+    The one owner of the study's hypervolume: the tracker, the engine and the benchmarks call it."""
     objectives = list(objectives)
     pts = [normalise(m, teacher, objectives) for m in candidates]
     if not pts:

@@ -20,15 +20,21 @@ from typing import Any, Iterator
 
 import ray
 
-from automl.measure.latency import LatencyResult, measure_latency
+from automl.measure.latency import LatencyResult, LatencySettings, measure_interleaved, measure_latency
 from automl.trial_hooks import TrialHooks
 
-ISOLATION = "timing worker: measurements queued one at a time, other trials paused between compute chunks"
+ISOLATION = ("timing worker: interleaved with the teacher, measurements queued one at a time, "
+             "other trials paused between compute chunks")
 
 
 @ray.remote(num_cpus=0)
 class TimingGate:
-    """Counts shared (compute) holders and times artifacts when none is inside a chunk."""
+    """Counts shared (compute) holders and times artifacts when none is inside a chunk.
+
+    Candidates are timed interleaved with the study's reference (the teacher, see
+    :meth:`set_reference`): their ratio to it is the measurement, and their ``latency_ms`` is
+    that ratio times the study's one teacher figure.
+    """
 
     def __init__(self) -> None:
         from automl.export.artifact import open_session  # noqa: F401  (loaded now, during Ray's boot, not at the first timing)
@@ -36,8 +42,17 @@ class TimingGate:
         self._cond = asyncio.Condition()
         self._shared = 0
         self._waiting = 0  # measurements queued: new compute chunks wait behind them
+        self._folder = tempfile.TemporaryDirectory(prefix="automl-timing-")
+        self._reference: Path | None = None
+        self._baseline_ms: float | None = None
         self.measurements = 0
         self.wait_s = 0.0
+
+    async def set_reference(self, artifact: bytes, baseline_ms: float | None) -> None:
+        """The teacher's artifact, and the study's teacher figure (``None``: not known yet)."""
+        self._reference = Path(self._folder.name) / "reference.onnx"
+        self._reference.write_bytes(artifact)
+        self._baseline_ms = baseline_ms
 
     async def acquire_shared(self) -> None:
         async with self._cond:
@@ -49,8 +64,10 @@ class TimingGate:
             self._shared -= 1
             self._cond.notify_all()
 
-    async def measure(self, artifact: bytes, input_shape: tuple[int, ...], threads: int,
-                      runs: int) -> dict[str, Any]:
+    async def measure(self, artifact: bytes | None, input_shape: tuple[int, ...],
+                      settings: LatencySettings) -> dict[str, Any]:
+        """Time ``artifact`` interleaved with the reference, or (``None``) the reference alone."""
+        assert self._reference is not None, "set_reference first"
         start = time.perf_counter()
         async with self._cond:
             self._waiting += 1
@@ -58,35 +75,32 @@ class TimingGate:
             waited = time.perf_counter() - start
             # Blocking on purpose: the event loop (every other call to this actor) waits
             # until the measurement is done, so no compute chunk starts meanwhile.
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "model.onnx"
-                path.write_bytes(artifact)
-                result = measure_latency(path, input_shape, threads=threads, runs=runs)
-            self._waiting -= 1
+            try:
+                if artifact is None:
+                    result = measure_latency(self._reference, input_shape, settings)
+                else:
+                    path = Path(self._folder.name) / "candidate.onnx"
+                    path.write_bytes(artifact)
+                    result = measure_interleaved([self._reference, path], input_shape, settings)[1]
+                    if self._baseline_ms is not None:
+                        result = result.scaled(self._baseline_ms)
+            finally:
+                self._waiting -= 1
+                self._cond.notify_all()
             self.measurements += 1
             self.wait_s += waited
-            self._cond.notify_all()
         return {**dataclasses.asdict(result), "timing_wait_s": round(waited, 4)}
 
     async def stats(self) -> dict[str, float]:
         return {"measurements": self.measurements, "wait_s": self.wait_s}
 
 
-def gate_measure(gate: Any, path: str | Path, input_shape: tuple[int, ...], threads: int,
-                 runs: int) -> tuple[LatencyResult, float]:
-    """Time the artifact at ``path`` on the study's timing worker; returns (result, wait s)."""
-    return latency_of(ray.get(start_measure(gate, path, input_shape, threads, runs)))
-
-
-def start_measure(gate: Any, path: str | Path, input_shape: tuple[int, ...], threads: int,
-                  runs: int) -> ray.ObjectRef:
-    """Queue a timing run of the artifact at ``path``; read its reference with :func:`latency_of`."""
-    return gate.measure.remote(Path(path).read_bytes(), tuple(input_shape), threads, runs)
-
-
-def latency_of(raw: dict[str, Any]) -> tuple[LatencyResult, float]:
-    """A finished timing run as (result, seconds it waited for the gate)."""
-    raw = dict(raw)
+def gate_measure(gate: Any, path: str | Path | None, input_shape: tuple[int, ...],
+                 settings: LatencySettings) -> tuple[LatencyResult, float]:
+    """Time the artifact at ``path`` (``None``: the reference alone) on the study's timing
+    worker; returns (result, seconds it waited for the gate)."""
+    artifact = None if path is None else Path(path).read_bytes()
+    raw = dict(ray.get(gate.measure.remote(artifact, tuple(input_shape), settings)))
     waited = raw.pop("timing_wait_s")
     return LatencyResult(**raw), waited
 
@@ -107,8 +121,8 @@ class GatedTrialHooks(TrialHooks):
         finally:
             ray.get(self._gate.release_shared.remote())
 
-    def measure_latency(self, path: Path, input_shape: tuple[int, ...], threads: int, runs: int) -> LatencyResult:
-        result, self._waited = gate_measure(self._gate, path, input_shape, threads, runs)
+    def measure_latency(self, path: Path, input_shape: tuple[int, ...], settings: LatencySettings) -> LatencyResult:
+        result, self._waited = gate_measure(self._gate, path, input_shape, settings)
         return result
 
     def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:

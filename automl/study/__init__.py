@@ -13,7 +13,7 @@ from automl.study.sampler import (
     SAMPLERS,
     check_sampler,
     constraint_values,
-    constraints_from_trial,
+    is_feasible,
     make_sampler,
     record_constraints,
 )
@@ -27,7 +27,7 @@ __all__ = [
     "StudyConfig",
     "check_sampler",
     "constraint_values",
-    "constraints_from_trial",
+    "is_feasible",
     "load_study",
     "make_sampler",
     "parse_constraint",

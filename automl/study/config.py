@@ -251,6 +251,8 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     if unknown:
         raise ConfigError(str(unknown[0]), f"unknown key (allowed: {', '.join(_KEYS)})", source)
     data = dict(data)
+    if overrides:  # the file must be valid on its own, even where a flag overrides a key
+        _build(data, source, base_dir, None)
     for key, value in (overrides or {}).items():
         key = {"trials": "n_trials", "tracking-uri": "tracking_uri", "run-dir": "run_dir"}.get(key, key)
         if key not in OVERRIDE_KEYS:
@@ -258,9 +260,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
         if value is not None:
             data[key] = value
 
-    name = data.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError("name", f"expected a name of letters, digits, '_', '.', '-', got {name!r}", source)
+    name = check_name(data.get("name"), source)
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise ConfigError("description", f"expected a string, got {description!r}", source)
@@ -300,7 +300,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     constraints = tuple(parse_constraint(c, f"constraints[{i}]") for i, c in enumerate(constraints_raw))
 
     sampler = data.get("sampler", "nsga2")
-    check_sampler(sampler, len(objectives), bool(constraints))
+    check_sampler(sampler, len(objectives))
     n_trials = F.number("n_trials", data.get("n_trials", 32), 1, 100_000, integer=True)
     concurrency = F.number("concurrency", data.get("concurrency", 2), 1, 1024, integer=True)
     res = data.get("resources_per_trial") or {}
@@ -320,6 +320,13 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
                        constraints=constraints, sampler=sampler, n_trials=n_trials,
                        concurrency=concurrency, resources=resources, train=train, seed=seed,
                        storage=storage, tracking_uri_setting=tracking, run_dir=run_dir, source=source)
+
+
+def check_name(name: Any, source: str | None = None) -> str:
+    """A study name: letters, digits, '_', '.', '-' (no path: it names a folder under runs/)."""
+    if not isinstance(name, str) or not _NAME.match(name) or name in (".", ".."):
+        raise ConfigError("name", f"expected a name of letters, digits, '_', '.', '-', got {name!r}", source)
+    return name
 
 
 def _validate_dataset(dataset: dict[str, Any]) -> None:

@@ -24,6 +24,8 @@ class StudyRecord:
     constraints: list[str]
     teacher: dict[str, Any]  # the teacher's CandidateResult, the baseline of every ratio
     study_file: str | None = None
+    dataset: dict[str, Any] | None = None  # the DatasetConfig as a dict (what verify re-evaluates on)
+    threads: int = 1  # intra-op threads of every timing run
 
 
 def write_record(record: StudyRecord) -> Path:
@@ -33,6 +35,9 @@ def write_record(record: StudyRecord) -> Path:
 
 
 def read_record(name: str, run_dir: str | None = None) -> StudyRecord:
+    from automl.study.config import check_name
+
+    check_name(name)
     folder = Path(run_dir) if run_dir else Path(DEFAULT_RUNS) / name
     path = folder / RECORD_FILE
     if not path.exists():

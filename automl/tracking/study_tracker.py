@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from automl.result import METRICS
 from automl.search.front import TrialPoint
-from automl.search.pareto import REFERENCE, hypervolume, normalise
+from automl.search.pareto import normalised_hypervolume, reference_point
 from automl.tracking.front_plot import front_figure
 
 ROLE_TAG = "automl.role"
@@ -97,7 +97,7 @@ class StudyTracker:
                 self.client.set_tag(run_id, "pareto", tag)
                 self._pareto_tags[run_id] = tag
         front = [p for p in points if p.on_front]
-        hv = front_hypervolume(front, objectives, teacher)
+        hv = normalised_hypervolume([p.metrics for p in front], teacher, objectives)
         now = _now()
         self.client.log_batch(self.parent_id, metrics=[
             Metric("hypervolume", hv, now, n_finished), Metric("front_size", float(len(front)), now, n_finished),
@@ -107,9 +107,13 @@ class StudyTracker:
                  **{k: [p.metrics[k] for p in rows] for k in ("accuracy", "test_accuracy", "size_bytes",
                                                                "latency_ms", "params_nonzero", "macs")},
                  "size_ratio": [p.metrics["size_bytes"] / teacher["size_bytes"] for p in rows],
-                 "latency_ratio": [p.metrics["latency_ms"] / teacher["latency_ms"] for p in rows],
+                 "latency_ratio": [p.latency_ratio for p in rows],
+                 "latency_retimed": [p.extra.get("retimed") is not None for p in rows],
+                 "search_latency_ms": [p.extra.get("search_latency_ms") for p in rows],
+                 "search_latency_ratio": [p.extra.get("search_latency_ratio") for p in rows],
                  "kernels": [p.extra.get("kernels") for p in rows]}
-        self.client.log_dict(self.parent_id, {"objectives": objectives, "reference_point": list(REFERENCE),
+        self.client.log_dict(self.parent_id, {"objectives": objectives, "reference_point": reference_point(objectives),
+                                              "teacher": {k: teacher[k] for k in METRICS},
                                               "hypervolume": hv, "front": table}, "front/front.json")
         if plot:
             self.plot_front(points, teacher, hv)
@@ -123,8 +127,20 @@ class StudyTracker:
         plt.close(fig)
 
     def log_reference_latency(self, latency_ms: float, n_finished: int) -> None:
-        """The teacher re-timed by the study's timing worker (step 0: before any trial ran)."""
+        """The teacher's own figure in a candidate's interleaved timing run (drift, for review)."""
         self.client.log_batch(self.parent_id, metrics=[Metric("reference_latency_ms", latency_ms, _now(), n_finished)])
+
+    def log_retimed(self, points: list[TrialPoint]) -> None:
+        """The final re-timing of the front (step 1 of ``latency_ms`` and ``latency_ratio``;
+        step 0 stays the search figure, also kept as ``search_latency_ms``)."""
+        now = _now()
+        for p in points:
+            again, run_id = p.extra.get("retimed"), p.extra.get("mlflow_run_id")
+            if again is None or not run_id:
+                continue
+            self.client.log_batch(run_id, metrics=[Metric("latency_ms", again["latency_ms"], now, 1),
+                                                   Metric("latency_ratio", again["ratio"], now, 1)],
+                                  tags=[RunTag("latency_view", "re-timed with the teacher at the study's end")])
 
     def finish_study(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.parent_id, status=status)
@@ -144,7 +160,8 @@ class StudyTracker:
         self.client.log_batch(run_id, metrics=[Metric(f"curve_{k}", float(v), now, step)
                                                for k, v in metrics.items()])
 
-    def finish_trial(self, run_id: str, measured: dict[str, Any] | None, error: str | None) -> None:
+    def finish_trial(self, run_id: str, measured: dict[str, Any] | None, error: str | None,
+                     teacher: dict[str, float] | None = None) -> None:
         if error is not None:
             self.client.set_tag(run_id, "error", error[:5000])
             self.client.set_tag(run_id, "pareto", "false")
@@ -153,7 +170,13 @@ class StudyTracker:
             return
         assert measured is not None
         now = _now()
-        self.client.log_batch(run_id, metrics=[Metric(k, float(measured[k]), now, 0) for k in METRICS],
+        metrics = [Metric(k, float(measured[k]), now, 0) for k in METRICS]
+        metrics.append(Metric("search_latency_ms", float(measured["latency_ms"]), now, 0))
+        if measured.get("latency_ratio") is not None:
+            metrics.append(Metric("latency_ratio", float(measured["latency_ratio"]), now, 0))
+        if teacher:
+            metrics.append(Metric("size_ratio", float(measured["size_bytes"]) / float(teacher["size_bytes"]), now, 0))
+        self.client.log_batch(run_id, metrics=metrics,
                               tags=[RunTag("kernels", str(measured.get("kernels"))),
                                     RunTag("latency_runtime", str(measured.get("latency", {}).get("runtime")))])
         self.client.log_dict(run_id, {k: v for k, v in measured.items() if k != "artifact_path"},
@@ -162,14 +185,6 @@ class StudyTracker:
         if artifact and Path(artifact).exists():
             self.client.log_artifact(run_id, artifact, "model")
         self.client.set_terminated(run_id, status="FINISHED")
-
-
-def front_hypervolume(front: list[TrialPoint], objectives: list[tuple[str, str]],
-                      teacher: dict[str, float]) -> float:
-    if not front:
-        return 0.0
-    pts = [normalise(p.metrics, teacher, objectives) for p in front]
-    return float(hypervolume(pts, ["minimize"] * len(objectives), REFERENCE[: len(objectives)]))
 
 
 def _now() -> int:

@@ -17,7 +17,7 @@ from automl.search.space import load_space
 from automl.search.trainable import EPOCHS, KIND, NUMBER, RESULT
 from automl.search.tune_callback import WorkerPoolCallback
 from automl.study.config import parse_constraint
-from automl.study.sampler import CONSTRAINTS_ATTR
+from automl.study.sampler import is_feasible
 
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize")]
 
@@ -51,7 +51,7 @@ def test_dispatcher_asks_tells_and_stops_at_the_budget(dispatcher: CandidateDisp
     done = dispatcher.finished("w1", final(a.number, 0.7, 100))
     assert done.state == TrialState.COMPLETE and done.values == [0.7, 100.0]
     assert measurements(done) == {"accuracy": 0.7, "size_bytes": 100, "kernels": "fp32"}
-    assert done.user_attrs[CONSTRAINTS_ATTR][0] > 0  # 0.7 < 0.8: infeasible, for the sampler
+    assert done.constraints == {"accuracy >= 0.8": pytest.approx(0.125)} and not is_feasible(done)  # for the sampler
     lost = dispatcher.lost("w2")
     assert lost.state == TrialState.FAIL and lost.user_attrs["error"] == WORKER_LOST
     assert dispatcher.lost("w2") is None  # nothing in flight any more

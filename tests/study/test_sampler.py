@@ -9,13 +9,8 @@ import pytest
 
 from automl.config import ConfigError
 from automl.study.config import parse_constraint
-from automl.study.sampler import (
-    SAMPLERS,
-    constraint_values,
-    constraints_from_trial,
-    make_sampler,
-    record_constraints,
-)
+from automl.search.front import study_points
+from automl.study.sampler import SAMPLERS, constraint_values, is_feasible, make_sampler, record_constraints
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CONSTRAINTS = [parse_constraint("accuracy >= 0.5"), parse_constraint("size_bytes <= 300")]
@@ -33,8 +28,8 @@ def _toy(trial: optuna.Trial) -> dict[str, float]:
 @pytest.mark.parametrize("name", SAMPLERS)
 def test_sampler_ask_tell_with_constraints(name: str) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("error", FutureWarning)  # the deprecation is silenced inside
-        sampler = make_sampler(name, 0, 3, True, n_trials=16, n_constraints=len(CONSTRAINTS))
+        warnings.simplefilter("error", FutureWarning)  # no deprecated API (constraints_func) is used
+        sampler = make_sampler(name, 0, 3, n_trials=16)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
     n = 14 if name == "gp" else 24
     infeasible = set()
@@ -42,7 +37,7 @@ def test_sampler_ask_tell_with_constraints(name: str) -> None:
         trial = study.ask()
         m = _toy(trial)
         values = constraint_values(CONSTRAINTS, m)
-        record_constraints(trial, values)
+        record_constraints(trial, CONSTRAINTS, values)
         if any(v > 0 for v in values):
             infeasible.add(trial.number)
         study.tell(trial, [m["accuracy"], m["size_bytes"], m["latency_ms"]])
@@ -54,15 +49,15 @@ def test_sampler_ask_tell_with_constraints(name: str) -> None:
 
 
 def test_unconstrained_sampler_and_population() -> None:
-    s = make_sampler("nsga2", 1, 3, False, n_trials=32)
+    s = make_sampler("nsga2", 1, 3, n_trials=32)
     assert isinstance(s, optuna.samplers.NSGAIISampler)
     assert s._population_size == 8
-    assert isinstance(make_sampler("random", 1, 2, False), optuna.samplers.RandomSampler)
+    assert isinstance(make_sampler("random", 1, 2), optuna.samplers.RandomSampler)
 
 
 def test_unknown_sampler_names_the_field() -> None:
     with pytest.raises(ConfigError) as info:
-        make_sampler("cmaes", 0, 3, False)
+        make_sampler("cmaes", 0, 3)
     assert info.value.field == "sampler" and "nsga2" in str(info.value)
 
 
@@ -74,8 +69,30 @@ def test_constraint_values() -> None:
     assert constraint_values(["latency_ms <= 1"], {}) == [1.0]
 
 
-def test_missing_constraints_attr_is_infeasible() -> None:
-    study = optuna.create_study()
-    trial = study.ask()
-    study.tell(trial, 1.0)
-    assert constraints_from_trial(study.trials[0], 2) == [1.0, 1.0]
+def test_front_and_sampler_share_one_feasibility_rule() -> None:
+    """The front keeps exactly the trials Optuna's own constrained front keeps."""
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=make_sampler("random", 0, 3))
+    objectives = [("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize")]
+    for i, (acc, size) in enumerate([(0.9, 200), (0.4, 10), (0.95, 500), (0.6, 100)]):
+        trial = study.ask()
+        m = {"accuracy": acc, "test_accuracy": acc, "size_bytes": size, "latency_ms": 1.0, "params_nonzero": 1,
+             "macs": 1}
+        record_constraints(trial, CONSTRAINTS, constraint_values(CONSTRAINTS, m))
+        trial.set_user_attr("result", m)
+        study.tell(trial, [acc, size, 1.0])
+    points = study_points(study, objectives)
+    assert {p.trial for p in points if p.feasible} == {t.number for t in study.trials if is_feasible(t)} == {0, 3}
+    assert {p.trial for p in points if p.on_front} == {t.number for t in study.best_trials} == {0, 3}
+
+
+def test_optuna_constraint_api_is_what_we_rely_on() -> None:
+    """Pins Optuna's public constraint API (``Trial.set_constraint`` -> ``FrozenTrial.constraints``,
+    feasible iff every value <= 0, infeasible trials off ``best_trials``): fails loudly if an
+    Optuna upgrade changes it."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, violation in [(0.9, 0.5), (0.5, -0.1)]:
+        trial = study.ask()
+        trial.set_constraint("accuracy >= 0.8", violation)
+        study.tell(trial, [acc, 1.0])
+    assert [t.constraints for t in study.trials] == [{"accuracy >= 0.8": 0.5}, {"accuracy >= 0.8": -0.1}]
+    assert [t.number for t in study.best_trials] == [1]

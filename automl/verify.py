@@ -1,0 +1,160 @@
+"""``automl verify NAME``: re-check every front point's figures from its exported file.
+
+The checks use code of their own, not the code that produced the figures: the file's size is
+``os.stat``; accuracy comes from a plain ONNX Runtime session (default options) fed one
+sample at a time; latency is timed by a separate loop (its own input, warm-up, block sizes
+and clock; the models' blocks in a shuffled order each round rather than a rotation; the
+median call of each block, the median of the per-round ratios). Tolerances
+(:data:`TOLERANCES`):
+
+- size: exact (bytes on disk);
+- validation and test accuracy: 0.1 pt (the same file on the same data should agree exactly);
+- latency ratio to the teacher: 15 % relative (two timing runs on a shared CPU).
+
+The teacher's own absolute latency is shown re-measured beside its study figure for
+information only: absolute microseconds move with the machine's load; ratios should not.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+TOLERANCES = {"size_bytes": 0, "accuracy_pt": 0.1, "latency_ratio_rel": 0.15}
+ROUNDS = 30
+BLOCK_S = 0.01
+WARMUP_S = 0.3
+
+
+@dataclass
+class Check:
+    """One front point (or the teacher) re-measured beside what was reported."""
+
+    trial: str  # trial number, or "teacher"
+    size_reported: int
+    size_on_disk: int
+    val_reported: float
+    val_measured: float
+    test_reported: float
+    test_measured: float
+    ratio_reported: float | None  # latency / teacher's (None for the teacher)
+    ratio_measured: float | None
+    latency_ms_reported: float
+    latency_ms_measured: float  # absolute, this process, informational
+
+    def failures(self) -> list[str]:
+        out = []
+        if self.size_on_disk != self.size_reported:
+            out.append(f"size {self.size_on_disk} B on disk, {self.size_reported} B reported")
+        for split in ("val", "test"):
+            rep, got = getattr(self, f"{split}_reported"), getattr(self, f"{split}_measured")
+            if abs(rep - got) * 100 > TOLERANCES["accuracy_pt"] + 1e-9:
+                out.append(f"{split} accuracy {got:.4f} measured, {rep:.4f} reported")
+        if self.ratio_reported is not None and self.ratio_measured is not None:
+            if abs(self.ratio_measured / self.ratio_reported - 1) > TOLERANCES["latency_ratio_rel"]:
+                out.append(f"latency ratio {self.ratio_measured:.3f} measured, {self.ratio_reported:.3f} reported")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "failures": self.failures()}
+
+
+def accuracy_of(path: str | Path, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of the ONNX file on ``(x, y)``, one sample per call."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    correct = 0
+    for i in range(len(x)):
+        logits = session.run(None, {name: x[i:i + 1]})[0]
+        correct += int(np.argmax(logits[0]) == y[i])
+    return correct / len(x)
+
+
+def latency_ratios(teacher: str | Path, candidates: Sequence[str | Path], input_shape: Sequence[int],
+                   threads: int = 1, rounds: int = ROUNDS, seed: int = 0) -> tuple[float, list[float]]:
+    """(teacher's ms, each candidate's latency ratio to it), timed interleaved in this process."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    sessions = [ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
+                for p in [teacher, *candidates]]
+    x = np.random.default_rng(seed).standard_normal((1, *input_shape)).astype(np.float32)
+    calls = []
+    for s in sessions:
+        feed = {s.get_inputs()[0].name: x}
+        calls.append((s.run, feed))
+        started, n = time.perf_counter_ns(), 0
+        while time.perf_counter_ns() - started < WARMUP_S * 1e9:
+            s.run(None, feed)
+            n += 1
+    per_call = [_block_median(run, feed, 20) for run, feed in calls]
+    sizes = [max(5, int(BLOCK_S / t)) for t in per_call]
+    medians = np.zeros((rounds, len(calls)))
+    order = list(range(len(calls)))
+    shuffle = random.Random(seed).shuffle
+    for r in range(rounds):
+        shuffle(order)
+        for i in order:
+            medians[r, i] = _block_median(*calls[i], sizes[i])
+    ratios = np.median(medians[:, 1:] / medians[:, :1], axis=0)
+    return float(np.median(medians[:, 0]) * 1e3), [float(v) for v in ratios]
+
+
+def _block_median(run: Any, feed: dict[str, np.ndarray], n: int) -> float:
+    """Seconds of the median of ``n`` consecutive calls."""
+    ns = []
+    for _ in range(n):
+        start = time.perf_counter_ns()
+        run(None, feed)
+        ns.append(time.perf_counter_ns() - start)
+    return float(np.median(ns)) / 1e9
+
+
+def verify_study(name: str, run_dir: str | None = None, scratch: str | Path | None = None) -> list[Check]:
+    """Re-measure the teacher and every front point of study ``name`` (see module doc)."""
+    import tempfile
+
+    import optuna
+
+    from automl.data import DatasetConfig, load_dataset
+    from automl.search.front import pareto_front
+    from automl.study.artifacts import local_artifact
+    from automl.study.record import read_record
+
+    record = read_record(name, run_dir)
+    if record.dataset is None:
+        from automl.config import ConfigError
+
+        raise ConfigError("name", f"study '{name}' was launched by an older version that did not record its "
+                          "dataset; launch it again to resume and record it")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=name, storage=record.storage)
+    front = pareto_front(study, record.objectives)
+    data = load_dataset(DatasetConfig.from_dict(record.dataset))
+    splits = {split: (getattr(data, f"x_{split}").numpy().astype(np.float32),
+                      getattr(data, f"y_{split}").numpy().reshape(-1)) for split in ("val", "test")}
+    scratch = Path(scratch or tempfile.mkdtemp(prefix=f"automl-verify-{name}-"))
+    teacher = record.teacher
+    files = [local_artifact(p.extra.get("artifact_path"), record.tracking_uri, p.extra.get("mlflow_run_id"),
+                            scratch / str(p.trial)) for p in front]
+    teacher_ms, ratios = latency_ratios(teacher["artifact_path"], files, data.input_shape, threads=record.threads)
+    rows = [_check("teacher", teacher, Path(teacher["artifact_path"]), splits, None, None, teacher_ms)]
+    for p, path, ratio in zip(front, files, ratios):
+        rows.append(_check(str(p.trial), p.metrics, path, splits, p.latency_ratio, ratio, ratio * teacher_ms))
+    return rows
+
+
+def _check(label: str, reported: dict[str, Any], path: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]],
+           ratio_reported: float | None, ratio_measured: float | None, measured_ms: float) -> Check:
+    return Check(trial=label, size_reported=int(reported["size_bytes"]), size_on_disk=os.stat(path).st_size,
+                 val_reported=float(reported["accuracy"]), val_measured=accuracy_of(path, *splits["val"]),
+                 test_reported=float(reported["test_accuracy"]), test_measured=accuracy_of(path, *splits["test"]),
+                 ratio_reported=ratio_reported, ratio_measured=ratio_measured,
+                 latency_ms_reported=float(reported["latency_ms"]), latency_ms_measured=measured_ms)

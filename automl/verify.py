@@ -8,7 +8,9 @@ median call of each block, the median of the per-round ratios). Tolerances
 (:data:`TOLERANCES`):
 
 - size: exact (bytes on disk);
-- validation and test accuracy: 0.1 pt (the same file on the same data should agree exactly);
+- validation and test accuracy: 0.1 pt or one sample of the split, whichever is larger (the
+  same file on the same data; ONNX Runtime may sum a batch of 256 and a single sample in a
+  different order, which can flip a near-tie between two classes);
 - latency ratio to the teacher: 15 % relative (two timing runs on a shared CPU).
 
 The teacher's own absolute latency is shown re-measured beside its study figure for
@@ -27,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 import onnxruntime as ort
 
-TOLERANCES = {"size_bytes": 0, "accuracy_pt": 0.1, "latency_ratio_rel": 0.15}
+TOLERANCES = {"size_bytes": 0, "accuracy_pt": 0.1, "accuracy_samples": 1, "latency_ratio_rel": 0.15}
 ROUNDS = 30
 BLOCK_S = 0.01
 WARMUP_S = 0.3
@@ -48,6 +50,7 @@ class Check:
     ratio_measured: float | None
     latency_ms_reported: float
     latency_ms_measured: float  # absolute, this process, informational
+    samples: dict[str, int]  # split -> number of samples (for the one-sample tolerance)
 
     def failures(self) -> list[str]:
         out = []
@@ -55,7 +58,8 @@ class Check:
             out.append(f"size {self.size_on_disk} B on disk, {self.size_reported} B reported")
         for split in ("val", "test"):
             rep, got = getattr(self, f"{split}_reported"), getattr(self, f"{split}_measured")
-            if abs(rep - got) * 100 > TOLERANCES["accuracy_pt"] + 1e-9:
+            allowed = max(TOLERANCES["accuracy_pt"] / 100, TOLERANCES["accuracy_samples"] / self.samples[split])
+            if abs(rep - got) > allowed + 1e-9:
                 out.append(f"{split} accuracy {got:.4f} measured, {rep:.4f} reported")
         if self.ratio_reported is not None and self.ratio_measured is not None:
             if abs(self.ratio_measured / self.ratio_reported - 1) > TOLERANCES["latency_ratio_rel"]:
@@ -157,4 +161,5 @@ def _check(label: str, reported: dict[str, Any], path: Path, splits: dict[str, t
                  val_reported=float(reported["accuracy"]), val_measured=accuracy_of(path, *splits["val"]),
                  test_reported=float(reported["test_accuracy"]), test_measured=accuracy_of(path, *splits["test"]),
                  ratio_reported=ratio_reported, ratio_measured=ratio_measured,
-                 latency_ms_reported=float(reported["latency_ms"]), latency_ms_measured=measured_ms)
+                 latency_ms_reported=float(reported["latency_ms"]), latency_ms_measured=measured_ms,
+                 samples={split: len(y) for split, (_, y) in splits.items()})

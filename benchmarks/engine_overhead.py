@@ -3,7 +3,10 @@
     .venv/bin/python benchmarks/engine_overhead.py [--trials 16] [--study studies/digits_joint.yaml]
 
 Launches the study through the real command line (local Ray, MLflow, Optuna) with 1 and
-then 2 concurrent trials, and reports from the stores it wrote:
+then 2 concurrent trials, both with the seeded random sampler (``--sampler random``): it draws
+the same candidates in the same order at any concurrency, so the throughput ratio is the
+parallel speed-up on identical work (a model-based sampler would pick different candidates
+once results arrive in another order). It reports from the stores it wrote:
 
 - start-up: from ``automl launch`` to the first trial's code running (the 1-concurrent
   launch trains the teacher; the 2-concurrent one finds it cached);
@@ -51,14 +54,15 @@ def launch(study: Path, trials: int, concurrency: int, run_dir: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.time()
     proc = subprocess.run([sys.executable, "-m", "automl", "launch", str(study), "--trials", str(trials),
-                           "--concurrency", str(concurrency), "--name", name, "--run-dir", str(run_dir),
-                           "--quiet"], env=env, capture_output=True, text=True)
+                           "--concurrency", str(concurrency), "--sampler", "random", "--name", name,
+                           "--run-dir", str(run_dir), "--quiet"], env=env, capture_output=True, text=True)
     t_end = time.time()
     if proc.returncode != 0:
         raise SystemExit(f"launch failed ({proc.returncode}): {proc.stderr[-2000:]}")
     storage = json.loads((run_dir / "study.json").read_text())["storage"]
     trials_done = [t for t in optuna.load_study(study_name=name, storage=storage).trials
                    if t.state == TrialState.COMPLETE]
+    candidates = {t.number: t.user_attrs["candidate"] for t in trials_done}
     measured = [measurements(t) for t in trials_done]
     starts = [m["trial_started_at"] for m in measured]
     asked = [t.datetime_start.timestamp() for t in trials_done]
@@ -83,7 +87,7 @@ def launch(study: Path, trials: int, concurrency: int, run_dir: Path) -> dict:
         "export_s": mean(export), "timing_wait_s": mean(gate_wait), "report_wait_s": mean(report_wait),
         "mlflow_start_s": mean(v.get("mlflow_start_s", 0.0) for v in book.values()),
         "mlflow_front_s": mean(v.get("mlflow_front_s", 0.0) for v in book.values()),
-        "trials_per_hour": len(trials_done) / phase_wall * 3600,
+        "trials_per_hour": len(trials_done) / phase_wall * 3600, "candidates": candidates,
     }
 
 
@@ -118,7 +122,9 @@ def main() -> None:
              f"{os.cpu_count()} CPUs, {args.trials} trials per launch, study {args.study.name}", "",
              "| measure | 1 concurrent | 2 concurrent |", "|---|---|---|"]
     lines += [f"| {label} | {fmt.format(one[key])} | {fmt.format(two[key])} |" for label, key, fmt in rows]
-    lines += ["", f"2 concurrent / 1 concurrent throughput: **{two['trials_per_hour'] / one['trials_per_hour']:.2f}x**"]
+    same = one["candidates"] == two["candidates"]
+    lines += ["", f"2 concurrent / 1 concurrent throughput: **{two['trials_per_hour'] / one['trials_per_hour']:.2f}x** "
+                  f"({'the same' if same else 'NOT the same'} {len(one['candidates'])} candidates in both launches)"]
     emit(lines, args.out)
 
 

@@ -36,8 +36,8 @@ def test_engine_overhead_smoke(tmp_path):
 
 
 @pytest.mark.e2e
-def test_latency_isolation_smoke(tmp_path):
-    out = run("latency_isolation.py", "--trials", "2", "--out", str(tmp_path / "l.md"))
+def test_latency_honesty_smoke(tmp_path):
+    out = run("latency_honesty.py", "--trials", "2", "--repeats", "1", "--out", str(tmp_path / "l.md"))
     assert out.returncode == 0, out.stderr[-2000:]
     text = (tmp_path / "l.md").read_text()
-    assert "timing worker (gated), study running" in text
+    assert "| teacher | 1.000" in text and "| 2 busy-loop processes |" in text and "largest deviation" in text

@@ -99,7 +99,8 @@ def test_study_fills_optuna_and_mlflow(launched):
     arts = {a.path for a in client.list_artifacts(parent[0].info.run_id, "front")}
     assert {"front/front.json", "front/front.png"} <= arts
     hv = client.get_metric_history(parent[0].info.run_id, "hypervolume")
-    assert [m.step for m in hv] == list(range(1, 7)) and hv[-1].value > 0
+    # one value per finished trial, and the final view (re-timed front) once more at the last step
+    assert sorted({m.step for m in hv}) == list(range(1, 7)) and len(hv) == 7 and hv[-1].value > 0
     assert "on the front" in first.stdout
 
 
@@ -127,9 +128,11 @@ def test_pareto_tags_match_independent_dominance_check(launched):
     assert {str(p["trial"]) for p in front} == {k for k, v in expected.items() if v}
     by_trial = {c.data.tags["automl.trial"]: c.data.metrics for c in children}
     for p in front:
-        assert set(p) == {"trial", "params", "accuracy", "test_accuracy", "size_bytes", "latency_ms"}
-        for key in ("accuracy", "test_accuracy", "size_bytes", "latency_ms"):
+        assert set(p) == {"trial", "params", "accuracy", "test_accuracy", "size_bytes", "latency_ms",
+                          "latency_ratio", "retimed", "search_latency_ms", "search_latency_ratio"}
+        for key in ("accuracy", "test_accuracy", "size_bytes", "latency_ms", "latency_ratio"):
             assert p[key] == pytest.approx(by_trial[str(p["trial"])][key])
+        assert p["retimed"]  # the study's end re-timed the whole front
 
 
 def test_export_gives_an_artifact_that_reproduces_test_accuracy(launched, tmp_path):
@@ -153,6 +156,7 @@ def test_export_gives_an_artifact_that_reproduces_test_accuracy(launched, tmp_pa
 
 def test_relaunch_resumes_and_adds_exactly_the_missing_trials(launched):
     work, study_file, _ = launched
+    before = json.loads((work / "runs/e2e/study.json").read_text())["teacher"]["latency_ms"]
     again = automl("launch", str(study_file), "--trials", "8", "--quiet", cwd=work)
     assert again.returncode == 0, again.stderr[-3000:]
     record = json.loads((work / "runs/e2e/study.json").read_text())
@@ -161,6 +165,8 @@ def test_relaunch_resumes_and_adds_exactly_the_missing_trials(launched):
     assert len(study.trials) == 8
     _, children = _children(MlflowClient(record["tracking_uri"]), "e2e")
     assert len(children) == 8
+    # the study's one teacher figure survives a relaunch unchanged
+    assert record["teacher"]["latency_ms"] == before == study.user_attrs["teacher_latency"]["latency_ms"]
 
 
 @pytest.mark.parametrize("space_fn, trials, needle", [
@@ -254,5 +260,85 @@ def test_interrupted_launch_keeps_finished_trials_and_resumes(tmp_path):
     study = optuna.load_study(study_name="cut", storage=storage)
     complete = [t.number for t in study.trials if t.state == TrialState.COMPLETE]
     assert set(kept) <= set(complete)  # nothing finished was lost or re-run
-    assert len(complete) + len([t for t in study.trials if t.state == TrialState.FAIL
-                                and "interrupted" not in t.user_attrs.get("error", "")]) == 6
+    cut = set(study.user_attrs["interrupted_trials"])
+    assert cut and all(study.trials[n].state == TrialState.FAIL for n in cut)
+    assert len(complete) + len([t for t in study.trials if t.state == TrialState.FAIL and t.number not in cut]) == 6
+
+
+def test_teacher_latency_is_one_figure_everywhere(launched):
+    work, _, _ = launched
+    record = json.loads((work / "runs/e2e/study.json").read_text())
+    study = optuna.load_study(study_name="e2e", storage=record["storage"])
+    figure = study.user_attrs["teacher_latency"]["latency_ms"]
+    client = MlflowClient(record["tracking_uri"])
+    parent, children = _children(client, "e2e")
+    parent_id = parent[0].info.run_id
+    logged = json.loads(Path(client.download_artifacts(parent_id, "teacher/result.json")).read_text())
+    front_json = json.loads(Path(client.download_artifacts(parent_id, "front/front.json")).read_text())
+    assert record["teacher"]["latency_ms"] == logged["latency_ms"] == front_json["teacher"]["latency_ms"] == figure
+    assert {m.value for m in client.get_metric_history(parent_id, "teacher_latency_ms")} == {figure}
+    assert front_json["reference_point"] == [1.0, 2.0, 2.0] and len(front_json["objectives"]) == 3
+    for child in children:  # every candidate's latency_ms is its ratio to that figure
+        m = child.data.metrics
+        assert m["latency_ms"] == pytest.approx(m["latency_ratio"] * figure, rel=1e-6)
+        search = client.get_metric_history(child.info.run_id, "latency_ms")
+        assert min(s.step for s in search) == 0 and m["search_latency_ms"] == [s for s in search if s.step == 0][0].value
+
+
+def test_verify_rechecks_the_front_from_the_files(launched, tmp_path):
+    work, _, _ = launched
+    out = automl("verify", "e2e", "--json", cwd=work)
+    report = json.loads(out.stdout)
+    front = json.loads(automl("pareto", "e2e", "--json", cwd=work).stdout)
+    checks = report["checks"]
+    assert [c["trial"] for c in checks] == ["teacher"] + [str(p["trial"]) for p in front]
+    for c in checks:  # the same file on the same data: equal, up to one near-tie flipped by ORT's batching
+        assert c["size_on_disk"] == c["size_reported"]
+        for split in ("val", "test"):
+            assert abs(c[f"{split}_measured"] - c[f"{split}_reported"]) <= 1 / c["samples"][split] + 1e-9
+    assert out.returncode == (3 if any(c["failures"] for c in checks) else 0), out.stderr
+    # a tampered artifact is caught: the first front point's file re-saved with 100 more bytes
+    import onnx
+
+    record = json.loads((work / "runs/e2e/study.json").read_text())
+    artifact = Path(record["run_dir"]) / "artifacts" / f"trial-{front[0]['trial']:04d}" / "model.onnx"
+    original = artifact.read_bytes()
+    model = onnx.load_from_string(original)
+    model.doc_string = "x" * 97
+    try:
+        artifact.write_bytes(model.SerializeToString())
+        bad = automl("verify", "e2e", cwd=work)
+    finally:
+        artifact.write_bytes(original)
+    assert bad.returncode == 3, bad.stderr
+    assert f"size {len(model.SerializeToString())} B on disk, {len(original)} B reported" in bad.stdout.replace("\n", "")
+    assert "outside tolerance" in bad.stderr
+
+
+def test_export_teacher_and_bad_names(launched, tmp_path):
+    work, _, _ = launched
+    out = automl("export", "e2e", "--teacher", "--out", str(tmp_path / "t"), cwd=work)
+    assert out.returncode == 0, out.stderr
+    info = json.loads((tmp_path / "t/teacher.json").read_text())
+    record = json.loads((work / "runs/e2e/study.json").read_text())
+    assert info["artifact_bytes"] == (tmp_path / "t/model.onnx").stat().st_size == record["teacher"]["size_bytes"]
+    assert info["metrics"]["latency_ms"] == record["teacher"]["latency_ms"]
+    bad = automl("pareto", "../../x", cwd=work)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "name" in bad.stderr
+
+
+def test_pareto_retime_refreshes_the_final_view(launched):
+    work, _, _ = launched
+    record = json.loads((work / "runs/e2e/study.json").read_text())
+    study = optuna.load_study(study_name="e2e", storage=record["storage"])
+    stamps = {k: v["at"] for k, v in study.user_attrs.items() if k.startswith("retimed:")}
+    out = automl("pareto", "e2e", "--retime", "--json", cwd=work)
+    assert out.returncode == 0, out.stderr
+    assert "re-timing" in out.stderr
+    front = json.loads(out.stdout)
+    study = optuna.load_study(study_name="e2e", storage=record["storage"])
+    for p in front:
+        again = study.user_attrs[f"retimed:{p['trial']}"]
+        assert p["retimed"] and p["latency_ratio"] == again["ratio"]
+        assert p["latency_ms"] == pytest.approx(again["ratio"] * record["teacher"]["latency_ms"])
+    assert stamps  # the launch had re-timed the front already

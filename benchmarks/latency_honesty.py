@@ -1,0 +1,130 @@
+"""Do a study's latency ratios survive an independent re-timing?
+
+    .venv/bin/python benchmarks/latency_honesty.py [--study studies/digits_joint.yaml] [--trials 32]
+    .venv/bin/python benchmarks/latency_honesty.py --run-dir runs/digits_joint   # an existing study
+    .venv/bin/python benchmarks/latency_honesty.py --burst    # the launch under bursty outside load
+
+Launches the study through the real command line (or reads one that ran, by its run folder,
+also one written by an older version), then times every front artifact against the teacher's
+with code other than the study's: ``automl.verify.latency_ratios`` (its own loop, shuffled
+block order, median call per block), ``--repeats`` times in this process, and prints for each
+front point the ratio the product reports, the search-time ratio and the re-timed ratio.
+
+Second table: a byte-identical copy of the teacher timed against the teacher, idle and with a
+busy-loop process per core, by the study's timer (``measure_interleaved``) and by verify's.
+A ratio measured as a ratio should read 1.00 in every cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+from automl.export import read_metadata
+from automl.measure.latency import FINAL, measure_interleaved
+from automl.search.front import pareto_front
+from automl.verify import latency_ratios
+import burst_load  # benchmarks/burst_load.py (this folder is on sys.path when run as a script)
+from report import emit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def launch(study: Path, trials: int, run_dir: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "automl", "launch", str(study), "--trials", str(trials),
+                           "--run-dir", str(run_dir), "--quiet"], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"launch failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def front_table(run_dir: Path, repeats: int) -> list[str]:
+    record = json.loads((run_dir / "study.json").read_text())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=record["name"], storage=record["storage"])
+    objectives = [tuple(o) for o in record["objectives"]]
+    front = pareto_front(study, objectives)
+    teacher = record["teacher"]
+    shape = tuple(read_metadata(teacher["artifact_path"])["input_shape"])
+    files = [p.extra["artifact_path"] for p in front]
+    runs = [latency_ratios(teacher["artifact_path"], files, shape, seed=r) for r in range(repeats)]
+    teacher_now = statistics.median(t for t, _ in runs)
+    lines = [f"study `{record['name']}` in `{run_dir}`: {len(front)} front points; re-timed {repeats}× by "
+             f"`automl.verify.latency_ratios` in one process, interleaved with the teacher (median shown)", "",
+             "| trial | reported latency × | search-time latency × | re-timed latency × | reported / re-timed |",
+             "|---|---|---|---|---|",
+             f"| teacher | 1.000 ({teacher['latency_ms'] * 1000:.1f} µs) | | 1.000 ({teacher_now * 1000:.1f} µs now) | "
+             f"{teacher['latency_ms'] / teacher_now:.2f} (absolute µs) |"]
+    deviations = []
+    for i, p in enumerate(front):
+        reported = p.latency_ratio if p.latency_ratio is not None else p.metrics["latency_ms"] / teacher["latency_ms"]
+        search = p.extra.get("search_latency_ratio")
+        if search is None:  # written by a version without ratios: its figure over its teacher figure
+            search = p.extra["search_latency_ms"] / teacher["latency_ms"]
+        now = statistics.median(r[i] for _, r in runs)
+        deviations.append(abs(reported / now - 1))
+        lines.append(f"| {p.trial} | {reported:.3f} | {search:.3f} | {now:.3f} | {reported / now:.2f} |")
+    lines += ["", f"largest deviation of a reported ratio from the re-timed one: **{max(deviations):.1%}**; "
+                  f"median {statistics.median(deviations):.1%}"]
+    return lines
+
+
+def identical_table(run_dir: Path) -> list[str]:
+    record = json.loads((run_dir / "study.json").read_text())
+    teacher = Path(record["teacher"]["artifact_path"])
+    copy = Path(tempfile.mkdtemp()) / "copy.onnx"
+    shutil.copyfile(teacher, copy)
+    shape = tuple(read_metadata(teacher)["input_shape"])
+    lines = ["", "A byte-identical copy of the teacher against the teacher (should be 1.00):", "",
+             "| load | study's timer (ratio, p25–p75) | verify's timer |", "|---|---|---|"]
+    for busy in (0, os.cpu_count() or 2):
+        procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+        try:
+            _, timed = measure_interleaved([teacher, copy], shape, FINAL)
+            _, (checked,) = latency_ratios(teacher, [copy], shape)
+        finally:
+            for proc in procs:
+                proc.kill()
+        lines.append(f"| {busy} busy-loop processes | {timed.ratio:.3f} ({timed.ratio_p25:.3f}–{timed.ratio_p75:.3f}) "
+                     f"| {checked:.3f} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", type=Path, default=REPO / "studies/digits_joint.yaml")
+    parser.add_argument("--trials", type=int, default=32)
+    parser.add_argument("--run-dir", type=Path, help="an existing study's run folder (no launch)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--burst", action="store_true",
+                        help="launch under bursty outside load (benchmarks/burst_load.py: 0.3 s busy, 0.7 s idle)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
+    args = parser.parse_args()
+    head = [f"`{' '.join(sys.argv)}` — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs", ""]
+    run_dir = args.run_dir
+    if run_dir is None:
+        run_dir = Path(tempfile.mkdtemp(prefix="latency_honesty-")) / "run"
+        load = burst_load.start(3600) if args.burst else []
+        try:
+            took = launch(args.study.resolve(), args.trials, run_dir)
+        finally:
+            for proc in load:
+                proc.kill()
+        head += [f"launch: {took:.0f} s for {args.trials} trials" + (" under burst load" if args.burst else ""), ""]
+    emit(head + front_table(run_dir.resolve(), args.repeats) + identical_table(run_dir.resolve()), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -30,16 +30,16 @@ class LatencySettings:
     """How long and how a timing run measures (the defaults are the search-time figures)."""
 
     threads: int = 1  # ORT intra-op threads (inter-op is 1, sequential execution)
-    warmup_s: float = 0.1  # untimed runs of each model for at least this long before timing
+    warmup_s: float = 0.05  # untimed runs of each model for at least this long before timing
     block_s: float = 0.01  # one block: consecutive runs of one model lasting about this long
-    window_s: float = 0.2  # timed seconds per model: rounds = max(min_rounds, window_s / block_s)
+    window_s: float = 0.15  # timed seconds per model: rounds = max(min_rounds, window_s / block_s)
     min_rounds: int = 15
 
     def rounds(self) -> int:
         return max(self.min_rounds, math.ceil(self.window_s / self.block_s))
 
 
-FINAL = LatencySettings(warmup_s=0.2, window_s=1.0)
+FINAL = LatencySettings(warmup_s=0.2, window_s=0.5)
 """Settings of the final re-timing of a front (and of the study's teacher figure)."""
 
 

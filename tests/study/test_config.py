@@ -122,3 +122,12 @@ def test_shipped_digits_study_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert cfg.train["epochs"] < cfg.teacher_config().train.epochs  # candidates train on a smaller budget
     assert cfg.dataset_config().name == "digits"
     assert load_study("digits_joint").name == "digits_joint"  # a bare name finds studies/<name>.yaml
+
+
+@pytest.mark.parametrize("value, needle", [("many", "many"), ("-3", "-3")])
+def test_a_bad_file_value_is_an_error_even_when_a_flag_overrides_it(tmp_path: Path, value: str, needle: str) -> None:
+    """``automl launch study.yaml --trials 1`` with ``n_trials: many`` in the file: the file is malformed."""
+    err = _error(tmp_path, f"name: s\nspace: {SPACE}\nn_trials: {value}\n", overrides={"n_trials": 1})
+    assert err.field == "n_trials" and needle in str(err) and str(tmp_path / "study.yaml") in str(err)
+    good = _write(tmp_path, f"name: s\nspace: {SPACE}\nn_trials: 8\n")
+    assert load_study(good, overrides={"n_trials": 1}).n_trials == 1  # a valid file still takes the flag

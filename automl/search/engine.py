@@ -94,9 +94,14 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     run = StudyRun(cfg=cfg, study=study, objectives=objectives, tracker=tracker, progress=progress,
                    run_dir=run_dir, input_shape=tuple(load_dataset(dataset).input_shape),
                    threads=max(1, int(cfg.resources.cpu)), teacher_result=teacher.result.to_dict())
-    gate = boot.handles()[0] if boot is not None else None
-    run.teacher_result["latency"] = teacher_latency = study_teacher_latency(study, run.teacher_result, gate,
-                                                                            run.input_shape, run.threads)
+    try:
+        gate = boot.handles()[0] if boot is not None else None
+        run.teacher_result["latency"] = teacher_latency = study_teacher_latency(study, run.teacher_result, gate,
+                                                                                run.input_shape, run.threads)
+    except BaseException:
+        if boot is not None:
+            boot.shutdown()
+        raise
     run.teacher_result["latency_ms"] = teacher_latency["latency_ms"]
 
     record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,

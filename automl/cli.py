@@ -273,13 +273,16 @@ def print_front(front: list, teacher: dict[str, Any], title: str) -> None:
                   str(teacher.get("kernels", "")), style="dim")
     for p in front:
         m, again = p.metrics, p.extra.get("retimed")
-        ratio = "" if p.latency_ratio is None else f"{p.latency_ratio:.3f}"
+        ratio = f"{p.latency_ratio:.3f}" if p.latency_ratio is not None else \
+            f"{m['latency_ms'] / teacher['latency_ms']:.3f}*"  # a study from before ratios were measured
         if again is not None:  # re-timed: the spread of its per-round ratios
             ratio += f" ({again['ratio_p25']:.2f}–{again['ratio_p75']:.2f})"
         table.add_row(str(p.trial), f"{m['accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['size_bytes']:,}",
                       f"{m['size_bytes'] / teacher['size_bytes']:.3f}", f"{m['latency_ms']:.4f}", ratio,
                       str(p.extra.get("kernels", "")))
     Console(width=150).print(table)
+    if any(p.latency_ratio is None for p in front):
+        print("*: latency over the teacher's figure, each timed alone (a study from an older version)")
     if any(p.extra.get("retimed") is None for p in front):
         print("latency ×: timed during the search (not re-timed yet: automl pareto NAME --retime)")
     else:

@@ -53,7 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--trial", type=int, help="Optuna trial number")
     which.add_argument("--teacher", action="store_true", help="the teacher: the baseline every ratio refers to")
     export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--register", metavar="MODEL_NAME",
+                        help="also register the trial in MLflow's model registry under this name")
     export.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
+
+    dashboard = sub.add_parser("dashboard", help="render the study's dashboard (one offline HTML page + PNGs)")
+    dashboard.add_argument("name")
+    dashboard.add_argument("--out", help="output folder (default: <run_dir>/dashboard)")
+    dashboard.add_argument("--panels", help="panel file (default: dashboards/study.yaml)")
+    dashboard.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
 
     verify = sub.add_parser("verify", help="re-measure every front point from its exported file")
     verify.add_argument("name")
@@ -74,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     handler = {"launch": cmd_launch, "pareto": cmd_pareto, "export": cmd_export, "verify": cmd_verify,
-               "ui": cmd_ui}[args.command]
+               "dashboard": cmd_dashboard, "ui": cmd_ui}[args.command]
     try:
         return handler(args)
     except ConfigError as err:
@@ -160,6 +168,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.teacher:
+        if args.register:
+            raise ConfigError("--register", "registers a trial: use it with --trial N, not --teacher")
         return _export_teacher(args.name, args.run_dir, out)
     record, study, _ = _front(args.name, args.run_dir)
     if not 0 <= args.trial < len(study.trials):
@@ -191,6 +201,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     (out / "candidate.json").write_text(json.dumps(info, indent=1))
     print(f"exported trial {args.trial} of {args.name}: {artifact} ({artifact.stat().st_size} bytes), "
           f"{out / 'candidate.json'}")
+    if args.register:
+        from automl.tracking.registry import register_candidate
+
+        version = register_candidate(record.tracking_uri, trial.user_attrs.get("mlflow_run_id"), artifact,
+                                     args.register, point.metrics, trial.user_attrs["candidate"],
+                                     measurements(trial).get("kernels"), point.latency_ratio)
+        print(f"registered as '{args.register}' version {version} in {record.tracking_uri} "
+              f"(load: mlflow.pyfunc.load_model('models:/{args.register}/{version}'))")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from automl.dashboard import make_dashboard
+
+    files = make_dashboard(args.name, args.run_dir, args.out, args.panels)
+    print(f"dashboard of {args.name}: {files[0]} (also {', '.join(f.name for f in files[1:])}; "
+          "logged to the study's parent run under dashboard/)")
     return 0
 
 
@@ -254,10 +281,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from automl.study.record import read_record
 
+    from mlflow.tracking import MlflowClient
+
+    from automl.tracking.review_views import view_url
+
     record = read_record(args.name, args.run_dir)
+    exp = MlflowClient(record.tracking_uri).get_experiment_by_name(args.name)
+    base = f"http://127.0.0.1:{args.port}"
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", record.tracking_uri,
            "--host", "127.0.0.1", "--port", str(args.port)]
-    print(f"MLflow UI for '{args.name}' on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    if exp is None:
+        print(f"MLflow UI for '{args.name}': {base} (Ctrl-C stops it)", flush=True)
+    else:
+        print(f"MLflow UI for '{args.name}' (Ctrl-C stops it):\n  the front:      {view_url(base, exp.experiment_id)}\n"
+              f"  all candidates: {view_url(base, exp.experiment_id, 'candidates')}", flush=True)
     return subprocess.call(cmd)
 
 

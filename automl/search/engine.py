@@ -72,6 +72,8 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
         directions=[d for _, d in objectives],
         sampler=make_sampler(cfg.sampler, cfg.seed, len(objectives), n_trials=cfg.n_trials))
     _check_directions(study, objectives, cfg)
+    if study.metric_names is None:  # named objectives for optuna-dashboard and Optuna's plots
+        study.set_metric_names([name for name, _ in objectives])
     finished_before = finished_trials(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
     # first, so that Ray starts while the driver imports torch and loads the space and teacher
@@ -127,6 +129,7 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     # trials still running here were cut off (Ctrl-C): closed now, re-sampled on the next launch
     interrupted = _close_interrupted(study, tracker)
     points = _final_view(run, record)
+    _dashboard(cfg.name, run)
     tracker.finish_study("KILLED" if interrupted else "FINISHED")
     progress.stop()
     finished = finished_trials(study)
@@ -246,6 +249,21 @@ def _final_view(run: StudyRun, record: StudyRecord) -> list[TrialPoint]:
     run.tracker.log_retimed(points)
     run.tracker.log_front(points, len(finished_trials(run.study)), run.objectives, run.teacher_metrics)
     return points
+
+
+def _dashboard(name: str, run: StudyRun) -> None:
+    """The study's dashboard, rendered and logged to the parent run; a failure only warns."""
+    from automl.dashboard import make_dashboard
+    from automl.dashboard.spec import DEFAULT_FILE
+
+    if not DEFAULT_FILE.is_file():
+        run.progress.note(f"no dashboard: {DEFAULT_FILE} is missing (automl dashboard {name} --panels FILE)")
+        return
+    try:
+        make_dashboard(name, str(run.run_dir))
+    except Exception as err:  # the study's results are in; a plotting problem must not fail it
+        run.progress.note(f"dashboard not rendered ({type(err).__name__}: {err}); "
+                          f"try: automl dashboard {name}")
 
 
 def _append_json(path: Path, entries: dict[str, Any]) -> None:

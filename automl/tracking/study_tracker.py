@@ -4,7 +4,8 @@
   and space files, the teacher's measurements, and after every finished trial the current
   front as a table (``front/front.json``) and a plot (``front/front.png``), plus the
   ``hypervolume`` and ``front_size`` metrics stepped by the number of finished trials;
-- one child run per trial with every sampled parameter, per-epoch curves
+- one run per trial (not nested under the study's run, so MLflow's runs table lists and sorts
+  every candidate; ``automl.study_run`` names the study's run) with every sampled parameter, per-epoch curves
   (``curve_loss``, ``curve_val_accuracy``), the final metrics, the exported artifact, and a
   ``pareto=true|false`` tag kept current as the front moves. A failed trial's run ends
   FAILED with its error in the ``error`` tag.
@@ -27,10 +28,15 @@ from automl.result import METRICS
 from automl.search.front import TrialPoint
 from automl.search.pareto import normalised_hypervolume, reference_point
 from automl.tracking.front_plot import front_figure
+from automl.tracking.review_views import view_tags
+from automl.tracking.run_names import run_name
 
 ROLE_TAG = "automl.role"
 STUDY_TAG = "automl.study"
 TRIAL_TAG = "automl.trial"
+STUDY_RUN_TAG = "automl.study_run"  # on a candidate's run: its study's run id (runs are not nested, see below)
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+"""Opens the experiment in MLflow's model-training view (runs and metrics), not the GenAI one."""
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -54,6 +60,8 @@ class StudyTracker:
             exp_id = self.client.create_experiment(study_name, artifact_location=artifact_root.resolve().as_uri())
         else:
             exp_id = exp.experiment_id
+        for key, value in {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], **view_tags()}.items():
+            self.client.set_experiment_tag(exp_id, key, value)
         self.experiment_id = exp_id
         self.parent_id = self._parent_run()
         self._pareto_tags: dict[str, str] = {}  # run id -> the "pareto" tag this tracker last set
@@ -64,7 +72,7 @@ class StudyTracker:
             run_id = runs[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
             return run_id
-        run = self.client.create_run(self.experiment_id, run_name=self.study_name,
+        run = self.client.create_run(self.experiment_id, run_name=f"{self.study_name} (study)",
                                      tags={ROLE_TAG: "study", STUDY_TAG: self.study_name})
         return run.info.run_id
 
@@ -147,8 +155,8 @@ class StudyTracker:
 
     # -- children -------------------------------------------------------------------------
     def start_trial(self, number: int, params: dict[str, Any], candidate: dict[str, Any]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:04d}",
-                                     tags={"mlflow.parentRunId": self.parent_id, TRIAL_TAG: str(number),
+        run = self.client.create_run(self.experiment_id, run_name=run_name(number, candidate),
+                                     tags={STUDY_RUN_TAG: self.parent_id, TRIAL_TAG: str(number),
                                            STUDY_TAG: self.study_name, ROLE_TAG: "trial"})
         flat = flatten(candidate)
         flat.update({f"optuna.{k}": v for k, v in params.items()})

@@ -89,7 +89,7 @@ def test_study_fills_optuna_and_mlflow(launched):
     client = MlflowClient(record["tracking_uri"])
     parent, children = _children(client, "e2e")
     assert len(parent) == 1 and len(children) == 6
-    assert all(c.data.tags["mlflow.parentRunId"] == parent[0].info.run_id for c in children)
+    assert all(c.data.tags["automl.study_run"] == parent[0].info.run_id for c in children)
     for child in children:
         assert {"accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs"} <= set(child.data.metrics)
         assert "quant.weight_bits" in child.data.params

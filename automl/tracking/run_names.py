@@ -1,0 +1,23 @@
+"""Readable MLflow run names: the trial number and a short summary of the candidate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run_name(number: int, candidate: dict[str, Any]) -> str:
+    """E.g. ``trial-0007 · cnn[8,16] · prune 0.5 ch · w4a8 · kd``."""
+    arch = candidate.get("arch", {})
+    choices = arch.get("choices", {})
+    widths = choices.get("widths")
+    parts = [f"trial-{number:04d}", arch.get("family", "?") + (f"[{','.join(map(str, widths))}]" if widths else "")]
+    pruning = candidate.get("pruning", {})
+    if pruning.get("ratio"):
+        short = {"channel": "ch", "unstructured": "unstr"}.get(pruning.get("granularity"), pruning.get("granularity"))
+        parts.append(f"prune {pruning['ratio']:g} {short}")
+    quant = candidate.get("quant", {})
+    wb, ab = quant.get("weight_bits", 32), quant.get("activation_bits", 32)
+    parts.append(f"w{wb}a{ab}" + (" qat" if quant.get("mode") == "qat" and wb < 16 else ""))
+    if candidate.get("distill", {}).get("enabled"):
+        parts.append("kd")
+    return " · ".join(parts)

@@ -56,7 +56,7 @@ def _scatter(panel: Panel, view: StudyView, spec: DashboardSpec) -> go.Figure:
         traces.append(group)
         fig.add_trace(go.Scatter(
             x=[c.value(panel.x) for c in group], y=[c.value(panel.y) for c in group], mode="markers",
-            name=f"{spec.colour} = {value}", legendgroup=value, hovertext=[_hover(c) for c in group],
+            name=f"{spec.colour} = {value}", showlegend=False, hovertext=[_hover(c) for c in group],
             hoverinfo="text", marker=dict(color=col, size=9, opacity=[DIMMED] * len(group),
                                           symbol=[symbol[str(c.knob(spec.marker))] for c in group])))
     front = sorted(view.front, key=lambda c: c.value(panel.x))
@@ -68,6 +68,9 @@ def _scatter(panel: Panel, view: StudyView, spec: DashboardSpec) -> go.Figure:
         marker=dict(size=14, opacity=[1.0] * len(front), line=dict(color="black", width=1.5),
                     color=[colour[str(c.knob(spec.colour))] for c in front],
                     symbol=[symbol[str(c.knob(spec.marker))] for c in front])))
+    for value, col in colour.items():  # legend entries for the colour meaning
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{spec.colour} = {value}",
+                                 marker=dict(color=col, size=9)))
     for value, sym in symbol.items():  # legend entries for the marker meaning
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{spec.marker} = {value}",
                                  marker=dict(symbol=sym, color="#777777", size=9)))

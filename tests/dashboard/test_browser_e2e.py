@@ -166,4 +166,8 @@ def test_registered_model_predicts_and_shows_in_the_registry(study, server, brow
     base, _ = server
     browser.get(f"{base}/#/models")
     assert _wait(lambda: "review_best" in browser.find_element("tag name", "body").text, 60)
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element("tag name", "body").send_keys(Keys.ESCAPE)  # MLflow's "new registry UI" pop-up
+    time.sleep(1)
     browser.save_screenshot(str(SHOTS / "mlflow_registry.png"))

@@ -31,6 +31,8 @@ INTERRUPTED_ATTR = "interrupted_trials"
 RESULT_ATTR = "result"
 """Optuna user attribute holding a finished trial's measurements (CandidateResult fields and
 timings), one attribute so that telling a result is one storage write, not one per field."""
+WORKER_ATTR = "worker"
+"""Optuna user attribute: ``{ray_node_id, host}`` of the worker that ran the trial (failed ones too)."""
 RETIMED_PREFIX = "retimed:"
 """Study user attribute ``retimed:<trial>``: the trial's final re-timing (see retime.py)."""
 TEACHER_LATENCY_ATTR = "teacher_latency"

@@ -15,7 +15,7 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from automl.search.front import finished_trials, measurements, study_points
+from automl.search.front import WORKER_ATTR, finished_trials, measurements, study_points
 from automl.search.progress import StudyProgress
 from automl.tracking import StudyTracker
 
@@ -57,13 +57,14 @@ class StudyBookkeeper:
             run_id = frozen.user_attrs.get("mlflow_run_id")
             ok = frozen.state == TrialState.COMPLETE
             n_finished = len(finished_trials(self.study))
+            worker = frozen.user_attrs.get(WORKER_ATTR)
             if ok:
-                self.tracker.finish_trial(run_id, measurements(frozen), None, self.teacher_metrics)
+                self.tracker.finish_trial(run_id, measurements(frozen), None, self.teacher_metrics, worker=worker)
                 teacher_now = measurements(frozen).get("latency", {}).get("reference_ms")
                 if teacher_now:
                     self.tracker.log_reference_latency(teacher_now, n_finished)
             elif run_id:
-                self.tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"))
+                self.tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"), worker=worker)
             points = study_points(self.study, self.objectives)
             plot = time.monotonic() - self._last_plot >= PLOT_EVERY_S
             self.hypervolume = self.tracker.log_front(points, n_finished, self.objectives, self.teacher_metrics, plot)

@@ -91,6 +91,12 @@ class TimingGate:
             self.wait_s += waited
         return {**dataclasses.asdict(result), "timing_wait_s": round(waited, 4)}
 
+    async def where(self) -> dict[str, str]:
+        """The node every latency of the study is measured on (recorded with the study)."""
+        from automl.search.cluster import node_identity
+
+        return node_identity()
+
     async def stats(self) -> dict[str, float]:
         return {"measurements": self.measurements, "wait_s": self.wait_s}
 
@@ -103,6 +109,28 @@ def gate_measure(gate: Any, path: str | Path | None, input_shape: tuple[int, ...
     raw = dict(ray.get(gate.measure.remote(artifact, tuple(input_shape), settings)))
     waited = raw.pop("timing_wait_s")
     return LatencyResult(**raw), waited
+
+
+@ray.remote(num_cpus=0)
+def _interleaved_from_bytes(blobs: list[bytes], input_shape: tuple[int, ...],
+                            settings: LatencySettings) -> list[LatencyResult]:
+    with tempfile.TemporaryDirectory(prefix="automl-retime-") as folder:
+        paths = []
+        for i, blob in enumerate(blobs):
+            paths.append(Path(folder) / f"model-{i}.onnx")
+            paths[-1].write_bytes(blob)
+        return measure_interleaved(paths, input_shape, settings)
+
+
+def interleaved_on(placement: dict[str, Any]):
+    """``measure_interleaved`` run as a Ray task with ``placement`` (the study's timing node):
+    the files are read here and sent as bytes, so that node needs no access to them."""
+
+    def measure(paths, input_shape, settings):
+        blobs = [Path(p).read_bytes() for p in paths]
+        return ray.get(_interleaved_from_bytes.options(**placement).remote(blobs, tuple(input_shape), settings))
+
+    return measure
 
 
 class GatedTrialHooks(TrialHooks):

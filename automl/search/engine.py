@@ -221,7 +221,8 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
                                                     if p.on_front], run.teacher_metrics, run.objectives))
     dispatcher = CandidateDispatcher(run.study, space, cfg.base_candidate(), run.objectives, cfg.constraints,
                                      remaining, artifacts_dir=run.run_dir / "artifacts")
-    pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs)
+    pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
+                              on_lost=lambda worker: gate.drop_holder.remote(worker))
     # the dataset and the teacher reach every node through Ray's object store (no shared disk)
     context = WorkerContext(splits=load_dataset(dataset), teacher=ShippedTeacher.pack(run.teacher),
                             gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,

@@ -73,8 +73,8 @@ class WorkerHooks(GatedTrialHooks):
     candidate overruns it by at most one chunk; the worker process itself goes on.
     """
 
-    def __init__(self, gate: Any, report: Any, timeout_s: float | None) -> None:
-        super().__init__(gate, report)
+    def __init__(self, gate: Any, report: Any, timeout_s: float | None, holder: str) -> None:
+        super().__init__(gate, report, holder)
         self._timeout_s = timeout_s
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
@@ -118,10 +118,10 @@ def run_worker(config: dict[str, Any], context: WorkerContext) -> None:
     gate = ray.get_actor(context.gate_name, namespace=context.namespace)
     tune.report({KIND: "ready", **node_identity()})
     while (job := ray.get(queue.take.remote(worker))) is not None:
-        tune.report(evaluate_job(job, context, gate))
+        tune.report(evaluate_job(job, context, gate, worker))
 
 
-def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any) -> dict[str, Any]:
+def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker: str) -> dict[str, Any]:
     """One candidate: its final report (curve points along the way go out through Tune).
 
     The artifact is exported into a scratch folder on this node and travels back to the
@@ -138,7 +138,7 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any) -> dict
         with tempfile.TemporaryDirectory(prefix=f"automl-trial-{number:04d}-") as scratch:
             result = evaluate_candidate(
                 candidate, context.splits, workdir=scratch, teacher=teacher,
-                hooks=WorkerHooks(gate, curves.add, context.trial_timeout_s), threads=context.threads,
+                hooks=WorkerHooks(gate, curves.add, context.trial_timeout_s, worker), threads=context.threads,
                 device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
             artifact = pack_artifact(result.artifact_path)
     except Exception as err:  # a failed candidate is data, not a crash: report it and go on

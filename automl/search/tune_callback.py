@@ -26,12 +26,14 @@ class WorkerPoolCallback(Callback):
     def __init__(self, dispatcher: CandidateDispatcher, queue: Any, *,
                  on_asked: Callable[[optuna.Trial, dict[str, Any]], None],
                  on_told: Callable[[optuna.trial.FrozenTrial], None],
-                 on_epochs: Callable[[int, list[dict[str, Any]]], None]) -> None:
+                 on_epochs: Callable[[int, list[dict[str, Any]]], None],
+                 on_lost: Callable[[str], None] = lambda worker: None) -> None:
         self.dispatcher = dispatcher
         self.queue = queue
         self._on_asked = on_asked
         self._on_told = on_told
         self._on_epochs = on_epochs
+        self._on_lost = on_lost  # a worker died: release what it held (the timing gate)
         self._deferred: list[Callable[[], None]] = []
         self._unannounced: set[int] = set()  # handed out, on_asked not run yet
         self.nodes: dict[str, str] = {}  # worker -> the Ray node it last reported from
@@ -62,6 +64,7 @@ class WorkerPoolCallback(Callback):
 
     def _lost_message(self, worker: str) -> str:
         """Why ``worker``'s candidate never reported: its node died, or the worker process did."""
+        self._on_lost(worker)
         node = self.nodes.get(worker)
         if node is None:
             return WORKER_LOST

@@ -49,7 +49,10 @@ class StudyTracker:
         self.client = MlflowClient(tracking_uri)
         self.study_name = study_name
         exp = self.client.get_experiment_by_name(study_name)
-        if exp is None:
+        if exp is None and tracking_uri.startswith(("http://", "https://")):
+            # a tracking server: artifacts go through it (its --artifacts-destination), not to this disk
+            exp_id = self.client.create_experiment(study_name)
+        elif exp is None:
             artifact_root.mkdir(parents=True, exist_ok=True)
             exp_id = self.client.create_experiment(study_name, artifact_location=artifact_root.resolve().as_uri())
         else:

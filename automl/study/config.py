@@ -121,6 +121,9 @@ class Resources:
     def __post_init__(self) -> None:
         object.__setattr__(self, "cpu", F.number("cpu", self.cpu, 0.0, 1024, lo_open=True))
         object.__setattr__(self, "gpu", F.number("gpu", self.gpu, 0.0, 64))
+        if self.gpu > 1 and not float(self.gpu).is_integer():  # Ray shares a GPU only in fractions below 1
+            raise ConfigError("gpu", f"{self.gpu} GPUs: a share above 1 must be a whole number of GPUs "
+                                     "(fractions like 0.25 let several candidates share one GPU)")
 
     def to_dict(self) -> dict[str, float]:
         return {"cpu": self.cpu, "gpu": self.gpu}

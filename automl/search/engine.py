@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 # This module imports only what is needed to start Ray: torch, scikit-learn, MLflow and
 # matplotlib load inside run_study while Ray boots (seconds off the start-up).
 
+TRACKING_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}  # per MLflow call of the driver (env overrides)
 WORKER_RESTARTS = 3  # a crashed worker (its candidate recorded failed) is restarted this often
 
 
@@ -66,6 +69,10 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     from automl.tracking.reachability import check_tracking_server
 
     check_tracking_server(cfg.tracking_uri)  # an unreachable server stops the launch before Ray or training
+    # a server that goes away mid-study is noticed in seconds, not after MLflow's minutes of
+    # retries, and caught up when it returns (tracking_outage.py)
+    for key, value in TRACKING_RETRIES.items():
+        os.environ.setdefault(key, value)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(cfg.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +89,7 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     from automl.data import load_dataset
     from automl.search.progress import StudyProgress
     from automl.search.space import load_space
+    from automl.search.tracking_outage import TrackingOutage
     from automl.teacher import load_or_train_teacher
     from automl.tracking import StudyTracker
 
@@ -97,6 +105,9 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     run = StudyRun(cfg=cfg, study=study, objectives=objectives, tracker=tracker, progress=progress,
                    run_dir=run_dir, input_shape=tuple(load_dataset(dataset).input_shape),
                    threads=max(1, int(cfg.resources.cpu)), teacher_result=teacher.result.to_dict(), teacher=teacher)
+    run.outage = TrackingOutage(study, tracker, cfg.tracking_uri, progress.warn, run.teacher_metrics)
+    if run.outage.behind:  # an earlier launch ended while MLflow was away
+        progress.warn(f"MLflow catches up {run.outage.catch_up()} trial(s) recorded while it was away")
     gate = boot.handles()[0] if boot is not None else None
     run.teacher_result["latency"] = teacher_latency = study_teacher_latency(study, run.teacher_result, gate,
                                                                             run.input_shape, run.threads)
@@ -120,8 +131,8 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
             _execute(run, space, remaining, boot, dataset)
         except BaseException:
             progress.stop()
-            _close_interrupted(study, tracker)
-            tracker.finish_study("FAILED")
+            _close_interrupted(study, tracker, run.outage)
+            run.outage.call(lambda: tracker.finish_study("FAILED"))
             boot.shutdown()
             raise
     # the final re-timing runs here, on the driver's node, unless the study names another timing
@@ -131,12 +142,15 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
         boot.shutdown()
     try:
         # trials still running here were cut off (Ctrl-C): closed now, re-sampled on the next launch
-        interrupted = _close_interrupted(study, tracker)
+        interrupted = _close_interrupted(study, tracker, run.outage)
         points = _final_view(run, record, remote_timing)
     finally:
         if remote_timing:
             boot.shutdown()
-    tracker.finish_study("KILLED" if interrupted else "FINISHED")
+    run.outage.call(lambda: tracker.finish_study("KILLED" if interrupted else "FINISHED"))
+    if run.outage.down:
+        progress.warn(f"MLflow at {cfg.tracking_uri} is still away: {len(run.outage.behind)} trial(s) behind; "
+                      "launch the study again when it is back to catch up")
     progress.stop()
     finished = finished_trials(study)
     front = sorted((p for p in points if p.on_front), key=lambda p: -p.metrics["accuracy"])
@@ -162,6 +176,7 @@ class StudyRun:
     threads: int  # intra-op threads of training and of every timing run
     teacher_result: dict[str, Any]  # the teacher's CandidateResult, latency = the study's one figure
     teacher: Any = None  # the trained Teacher (shipped to the workers through Ray)
+    outage: Any = None  # the TrackingOutage every MLflow call of the launch goes through
 
     @property
     def teacher_metrics(self) -> dict[str, float]:
@@ -218,7 +233,8 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     books = StudyBookkeeper(run.study, run.objectives, run.tracker, run.progress, gate, run.teacher_metrics,
                             normalised_hypervolume([p.metrics for p in study_points(run.study, run.objectives)
-                                                    if p.on_front], run.teacher_metrics, run.objectives))
+                                                    if p.on_front], run.teacher_metrics, run.objectives),
+                            outage=run.outage)
     dispatcher = CandidateDispatcher(run.study, space, cfg.base_candidate(), run.objectives, cfg.constraints,
                                      remaining, artifacts_dir=run.run_dir / "artifacts")
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
@@ -275,8 +291,9 @@ def _final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False)
                                                               "with the teacher"),
                           measure=(interleaved_on(timing_placement(run.cfg.timing_resource)) if remote_timing
                                    else measure_interleaved))
-    run.tracker.log_retimed(points)
-    run.tracker.log_front(points, len(finished_trials(run.study)), run.objectives, run.teacher_metrics)
+    run.outage.call(lambda: (run.tracker.log_retimed(points),
+                             run.tracker.log_front(points, len(finished_trials(run.study)), run.objectives,
+                                                   run.teacher_metrics)))
     return points
 
 
@@ -286,7 +303,7 @@ def _append_json(path: Path, entries: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-def _close_interrupted(study: optuna.Study, tracker: StudyTracker) -> int:
+def _close_interrupted(study: optuna.Study, tracker: StudyTracker, outage: Any = None) -> int:
     """Fail the trials a stopped launch left RUNNING (in Optuna and MLflow); they are re-sampled."""
     cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
     if cut:
@@ -295,7 +312,8 @@ def _close_interrupted(study: optuna.Study, tracker: StudyTracker) -> int:
     for t in cut:
         study.tell(t.number, state=TrialState.FAIL)
         if t.user_attrs.get("mlflow_run_id"):
-            tracker.finish_trial(t.user_attrs["mlflow_run_id"], None, INTERRUPTED)
+            close = functools.partial(tracker.finish_trial, t.user_attrs["mlflow_run_id"], None, INTERRUPTED)
+            outage.call(close, behind=t.number) if outage is not None else close()
     return len(cut)
 
 

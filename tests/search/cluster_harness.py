@@ -73,10 +73,12 @@ class Cluster:
     env: dict[str, str]
     address: str = ""
     tracking_uri: str = ""
+    mlflow_dir: Path | None = None
+    temp: Path | None = None  # the head's --temp-dir
     sessions: dict[str, int] = field(default_factory=dict)  # role -> session id
 
     def start(self) -> "Cluster":
-        temp = Path(tempfile.mkdtemp(prefix="acr-", dir="/tmp"))  # short: Unix socket paths are limited
+        self.temp = temp = Path(tempfile.mkdtemp(prefix="acr-", dir="/tmp"))  # short: Unix socket paths are limited
         port = free_port()
         self.address = f"127.0.0.1:{port}"
         self._spawn("head", [RAY, "start", "--head", "--num-cpus=1", f"--port={port}", f"--temp-dir={temp}",
@@ -85,18 +87,25 @@ class Cluster:
         node = (f"mount -t tmpfs tmpfs {self.work} && exec {RAY} start --address={self.address} --num-cpus=1 "
                 f"--disable-usage-stats --dashboard-agent-listen-port={free_port()}")
         self._spawn("node2", ["unshare", "-m", "sh", "-c", node])
-        mlflow_dir = Path(tempfile.mkdtemp(prefix="acr-mlflow-"))
-        mport = free_port()
-        self.tracking_uri = f"http://127.0.0.1:{mport}"
-        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(mport),
-                                 "--backend-store-uri", f"sqlite:///{mlflow_dir / 'mlflow.db'}",
-                                 "--artifacts-destination", str(mlflow_dir / "artifacts"), "--workers", "1"],
+        self.mlflow_dir = Path(tempfile.mkdtemp(prefix="acr-mlflow-"))
+        self.tracking_uri = f"http://127.0.0.1:{free_port()}"
+        self.start_mlflow()
+        self._wait_for(lambda: len(self.alive_nodes()) == 2 or None, 60)
+        return self
+
+    def start_mlflow(self) -> None:
+        """``mlflow server`` on ``tracking_uri`` (again, after :meth:`stop_mlflow`: same store)."""
+        port = self.tracking_uri.rsplit(":", 1)[1]
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", port,
+                                 "--backend-store-uri", f"sqlite:///{self.mlflow_dir / 'mlflow.db'}",
+                                 "--artifacts-destination", str(self.mlflow_dir / "artifacts"), "--workers", "1"],
                                 env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         self.sessions["mlflow"] = proc.pid
         self._wait_for(lambda: urllib.request.urlopen(self.tracking_uri + "/health", timeout=2).read(), 120)
-        self._wait_for(lambda: len(self.alive_nodes()) == 2 or None, 60)
-        return self
+
+    def stop_mlflow(self) -> None:
+        kill_session(self.sessions.pop("mlflow"))
 
     def _spawn(self, role: str, argv: list[str]) -> None:
         proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -136,6 +145,9 @@ class Cluster:
     def stop(self) -> None:
         for sid in self.sessions.values():
             kill_session(sid)
+        for folder in (self.temp, self.mlflow_dir):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def throwaway_postgres():

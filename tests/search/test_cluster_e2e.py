@@ -20,6 +20,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from automl.search.front import BEHIND_ATTR, LATE_RUNS_ATTR
 from tests.search.cluster_harness import Cluster, can_run, cluster_env, throwaway_postgres
 from tests.search.test_engine_e2e import SPACE
 
@@ -166,6 +167,51 @@ def test_timeout_and_out_of_memory_fail_their_candidate_and_the_worker_goes_on(c
     assert runs[1].info.status == "FAILED" and "timed out" in runs[1].data.tags["error"]
     assert runs[2].data.tags["ray_node_id"] == study.trials[2].user_attrs["worker"]["ray_node_id"]
     print(f"\nfaults: trial 1 {study.trials[1].user_attrs['error']!r}; trial 2 {study.trials[2].user_attrs['error']!r}")
+
+
+def wait_until(c: Cluster, name: str, proc: subprocess.Popen, complete: int) -> bool:
+    """Until ``complete`` trials of ``name`` are complete (False if the launch ended first)."""
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (c.work / "runs" / name / "study.json").exists():
+            _, study = load(c, name)
+            if sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)) >= complete:
+                return True
+        time.sleep(0.5)
+    return False
+
+
+def test_mlflow_away_mid_study_is_caught_up(cluster: Cluster) -> None:
+    study_file = write_study(cluster, "mlflow_outage", "steady_space.yaml", trials=8, epochs=3)
+    args = launch_args(cluster, study_file)
+    proc = subprocess.Popen([sys.executable, "-m", "automl", *args], cwd=cluster.work, env=cluster.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(cluster, "mlflow_outage", proc, 2), "the study ended before MLflow could be stopped"
+        cluster.stop_mlflow()
+        during = wait_until(cluster, "mlflow_outage", proc, 4)
+    finally:
+        if "mlflow" not in cluster.sessions:
+            cluster.start_mlflow()
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "unreachable" in stderr and cluster.tracking_uri in stderr
+    _, study = load(cluster, "mlflow_outage")
+    relaunched = bool(study.user_attrs.get(BEHIND_ATTR))
+    if relaunched:  # the study ended before the server was back: launching again catches up
+        again = automl(cluster, *args)
+        assert again.returncode == 0 and "catches up" in again.stderr, again.stderr[-3000:]
+        _, study = load(cluster, "mlflow_outage")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 8 and not study.user_attrs.get(BEHIND_ATTR)
+    runs = children(cluster, "mlflow_outage")
+    client = MlflowClient(cluster.tracking_uri)
+    assert sorted(runs) == list(range(8))
+    for number, run in runs.items():
+        assert run.info.status == "FINISHED" and run.data.metrics["size_bytes"] > 0, number
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.onnx"]
+    print(f"\nmlflow_outage: server stopped after 2 trials ({'4 finished while it was away' if during else ''}); "
+          f"caught up {'by a relaunch' if relaunched else 'mid-study when it came back'}; "
+          f"late runs {study.user_attrs.get(LATE_RUNS_ATTR, {})}")
 
 
 def test_losing_a_node_fails_only_its_running_candidate_and_the_study_completes(cluster: Cluster,

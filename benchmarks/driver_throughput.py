@@ -124,13 +124,12 @@ def main() -> None:
     args = ap.parse_args()
     bookkeeping.ray = SimpleNamespace(get=lambda ref: ref)  # no Ray: the gate stub's calls return at once
     work = Path(tempfile.mkdtemp(prefix="driver-throughput-"))
-    os.chmod(work, 0o777)
     stops = []
     storages = {"SQLite": f"sqlite:///{work / 'optuna.db'}"}
     trackers = {"MLflow SQLite store": f"sqlite:///{work / 'mlflow.db'}"}
     try:
         if args.postgres:
-            pg = start_postgres(work / "pg")
+            pg = start_postgres()
             if pg is None:
                 print("PostgreSQL: not measured (initdb or psycopg2 missing)", file=sys.stderr)
             else:

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -44,26 +45,38 @@ def _initdb() -> str | None:
     return None if found is None else str(found)
 
 
-def start_postgres(work: Path) -> tuple[str, Callable[[], None]] | None:
-    """A throwaway PostgreSQL on loopback (``None`` when its binaries or psycopg2 are missing)."""
+def start_postgres() -> tuple[str, Callable[[], None]] | None:
+    """A throwaway PostgreSQL on loopback: (SQLAlchemy URL, stop); ``None`` when it cannot start here.
+
+    Its data lives in a fresh folder under the system temp dir (readable by the ``postgres``
+    user, unlike a root-only test folder), removed by ``stop``.
+    """
     if postgres_missing() is not None:
         return None
     bindir = Path(_initdb()).resolve().parent  # /usr/local/bin may hold only some links
+    work = Path(tempfile.mkdtemp(prefix="throwaway-pg-"))
     data = work / "pgdata"
-    data.mkdir(parents=True)
+    data.mkdir()
     port = free_port()
-    as_pg = (["su", "postgres", "-c"] if os.geteuid() == 0 else ["sh", "-c"])
+    as_pg = ["su", "postgres", "-c"] if os.geteuid() == 0 else ["sh", "-c"]
     if os.geteuid() == 0:
         shutil.chown(work, "postgres")
         shutil.chown(data, "postgres")
-    subprocess.run([*as_pg, f"{bindir}/initdb -D {data} -U postgres --auth=trust -E UTF8"], check=True,
-                   capture_output=True)
-    subprocess.run([*as_pg, f"{bindir}/pg_ctl -D {data} -l {data}/log -w -o '-p {port} -k {data} "
-                    f"-c listen_addresses=127.0.0.1' start"], check=True, capture_output=True)
-    subprocess.run([*as_pg, f"{bindir}/createdb -h 127.0.0.1 -p {port} -U postgres optuna"], check=True,
-                   capture_output=True)
+
+    def run(command: str) -> None:
+        done = subprocess.run([*as_pg, command], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{command}: {(done.stderr or done.stdout)[-1000:]}")
 
     def stop() -> None:
         subprocess.run([*as_pg, f"{bindir}/pg_ctl -D {data} -m immediate stop"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
 
+    try:
+        run(f"{bindir}/initdb -D {data} -U postgres --auth=trust -E UTF8")
+        run(f"{bindir}/pg_ctl -D {data} -l {data}/log -w -o '-p {port} -k {data} -c listen_addresses=127.0.0.1' start")
+        run(f"{bindir}/createdb -h 127.0.0.1 -p {port} -U postgres optuna")
+    except BaseException:
+        stop()
+        raise
     return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/optuna", stop

@@ -99,7 +99,7 @@ def export_all(c: Cluster, name: str, study: optuna.Study, out: Path) -> dict[in
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def storage(request, tmp_path_factory):
+def storage(request):
     """The Optuna storage: the default SQLite file on the driver, or a PostgreSQL server."""
     if request.param == "sqlite":
         yield None
@@ -108,7 +108,7 @@ def storage(request, tmp_path_factory):
     why = pg.postgres_missing()
     if why is not None:
         pytest.skip(f"PostgreSQL variant: {why}")
-    url, stop = pg.start_postgres(tmp_path_factory.mktemp("pg"))
+    url, stop = pg.start_postgres()
     try:
         yield url
     finally:
@@ -182,7 +182,7 @@ def wait_until(c: Cluster, name: str, proc: subprocess.Popen, complete: int) -> 
 
 
 def test_mlflow_away_mid_study_is_caught_up(cluster: Cluster) -> None:
-    study_file = write_study(cluster, "mlflow_outage", "steady_space.yaml", trials=8, epochs=3)
+    study_file = write_study(cluster, "mlflow_outage", "steady_space.yaml", trials=6, epochs=2)
     args = launch_args(cluster, study_file)
     proc = subprocess.Popen([sys.executable, "-m", "automl", *args], cwd=cluster.work, env=cluster.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -202,10 +202,10 @@ def test_mlflow_away_mid_study_is_caught_up(cluster: Cluster) -> None:
         again = automl(cluster, *args)
         assert again.returncode == 0 and "catches up" in again.stderr, again.stderr[-3000:]
         _, study = load(cluster, "mlflow_outage")
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 8 and not study.user_attrs.get(BEHIND_ATTR)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6 and not study.user_attrs.get(BEHIND_ATTR)
     runs = children(cluster, "mlflow_outage")
     client = MlflowClient(cluster.tracking_uri)
-    assert sorted(runs) == list(range(8))
+    assert sorted(runs) == list(range(6))
     for number, run in runs.items():
         assert run.info.status == "FINISHED" and run.data.metrics["size_bytes"] > 0, number
         assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.onnx"]
@@ -216,7 +216,7 @@ def test_mlflow_away_mid_study_is_caught_up(cluster: Cluster) -> None:
 
 def test_losing_a_node_fails_only_its_running_candidate_and_the_study_completes(cluster: Cluster,
                                                                                  tmp_path: Path) -> None:
-    study_file = write_study(cluster, "node_loss", "steady_space.yaml", trials=8, epochs=3)
+    study_file = write_study(cluster, "node_loss", "steady_space.yaml", trials=6, epochs=2)
     proc = subprocess.Popen([sys.executable, "-m", "automl", *launch_args(cluster, study_file)], cwd=cluster.work,
                             env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     record_file = cluster.work / "runs/node_loss/study.json"
@@ -244,7 +244,7 @@ def test_losing_a_node_fails_only_its_running_candidate_and_the_study_completes(
     _, study = load(cluster, "node_loss")
     lost = [t for t in study.trials if t.state == TrialState.FAIL]
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    assert len(study.trials) == 8 and len(done) + len(lost) == 8  # the budget, completed on the head
+    assert len(study.trials) == 6 and len(done) + len(lost) == 6  # the budget, completed on the head
     assert 1 <= len(lost) <= 2 and all(node2 in t.user_attrs["error"] and "node lost" in t.user_attrs["error"]
                                        for t in lost)
     assert set(killed_at) <= {t.number for t in done}  # what node 2 finished before it died is kept

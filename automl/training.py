@@ -6,6 +6,7 @@ the distillation loss when a teacher is given, and a clear error when the loss d
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -15,6 +16,17 @@ from torch import nn
 from automl.config import DistillConfig, TrainConfig
 from automl.distillation import distillation_loss
 from automl.trial_hooks import TrialHooks
+
+
+def mixed_precision(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on a CUDA device, nothing on the CPU (fp32 there, always).
+
+    The artifact is exported from the fp32 weights and its accuracy measured in ONNX Runtime,
+    so a candidate trained under bf16 is judged on the same fp32 footing as one trained on the CPU.
+    """
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 class DivergedError(RuntimeError):
@@ -73,10 +85,11 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: 
             for idx in torch.randperm(len(x), generator=gen).split(train.batch_size):
                 xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
                 t_logits = None
-                if use_teacher:
-                    with torch.no_grad():
-                        t_logits = teacher(xb)
-                loss = distillation_loss(model(xb), yb, t_logits, alpha, temperature)
+                with mixed_precision(device):
+                    if use_teacher:
+                        with torch.no_grad():
+                            t_logits = teacher(xb)
+                    loss = distillation_loss(model(xb), yb, t_logits, alpha, temperature)
                 if not math.isfinite(loss.item()):
                     raise DivergedError(f"training diverged: {phase} loss is {loss.item()} in epoch {epoch + 1}")
                 opt.zero_grad(set_to_none=True)

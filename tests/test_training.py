@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from automl.config import DistillConfig, TrainConfig
-from automl.training import DivergedError, accuracy, train_epochs
+from automl.training import DivergedError, accuracy, mixed_precision, train_epochs
 
 
 def _toy(seed=0):
@@ -56,3 +56,17 @@ def test_distillation_runs_the_teacher_only_when_needed():
                  distill=DistillConfig(enabled=True, alpha=0.5, temperature=2.0), teacher=CountingTeacher())
     assert calls["n"] == 4
     assert 0.0 <= accuracy(model, x, y) <= 1.0
+
+
+def test_bf16_autocast_on_cuda_only_never_on_cpu(monkeypatch):
+    cuda = mixed_precision(torch.device("cuda"))
+    assert isinstance(cuda, torch.autocast) and cuda.fast_dtype == torch.bfloat16
+    assert not isinstance(mixed_precision(torch.device("cpu")), torch.autocast)
+
+    def no_autocast(*args, **kwargs):
+        raise AssertionError("autocast used on the CPU")
+
+    monkeypatch.setattr(torch, "autocast", no_autocast)
+    x, y = _toy()
+    hist = train_epochs(_net(), x, y, epochs=1, train=TrainConfig(batch_size=32), lr=1e-2, phase="train")
+    assert hist[0]["loss"] > 0

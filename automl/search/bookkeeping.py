@@ -15,8 +15,10 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from automl.search.front import finished_trials, measurements, study_points
+from automl.search.front import WORKER_ATTR, finished_trials, measurements, study_points
+from automl.search.pareto import normalised_hypervolume
 from automl.search.progress import StudyProgress
+from automl.search.tracking_outage import TrackingOutage
 from automl.tracking import StudyTracker
 
 PLOT_EVERY_S = 10.0  # the front figure is re-rendered at most this often (and once at the end)
@@ -25,7 +27,7 @@ PLOT_EVERY_S = 10.0  # the front figure is re-rendered at most this often (and o
 class StudyBookkeeper:
     def __init__(self, study: optuna.Study, objectives: list[tuple[str, str]], tracker: StudyTracker,
                  progress: StudyProgress, gate: Any, teacher_metrics: dict[str, float],
-                 hypervolume: float) -> None:
+                 hypervolume: float, outage: TrackingOutage | None = None) -> None:
         self.study = study
         self.objectives = objectives
         self.tracker = tracker
@@ -33,46 +35,73 @@ class StudyBookkeeper:
         self.gate = gate
         self.teacher_metrics = teacher_metrics
         self.hypervolume = hypervolume
+        # MLflow calls go through it: a server outage mid-study is caught up, not fatal
+        self.outage = outage or TrackingOutage(study, tracker, "", progress.note, teacher_metrics)
         self.seconds: dict[int, dict[str, float]] = {}  # driver seconds per trial (engine overhead)
         self._run_ids: dict[int, str] = {}
         self._last_plot = float("-inf")
 
     def asked(self, trial: optuna.Trial, candidate: dict[str, Any]) -> None:
         start = time.perf_counter()
-        self._run_ids[trial.number] = self.tracker.start_trial(trial.number, trial.params, candidate)
-        trial.set_user_attr("mlflow_run_id", self._run_ids[trial.number])
+        run_id = self.outage.call(lambda: self.tracker.start_trial(trial.number, trial.params, candidate),
+                                  behind=trial.number)
+        if run_id is not None:
+            self._run_ids[trial.number] = run_id
+            trial.set_user_attr("mlflow_run_id", run_id)
         self.progress.trial_started()
         self.seconds.setdefault(trial.number, {})["mlflow_start_s"] = time.perf_counter() - start
 
+    def _run_id(self, number: int) -> str | None:
+        """The trial's MLflow run: created when it was asked, or by a catch-up after an outage."""
+        if number not in self._run_ids and number in self.outage.late:
+            self._run_ids[number] = self.outage.late[number]
+        return self._run_ids.get(number)
+
     def epochs(self, number: int, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            self.tracker.log_epoch(self._run_ids[number], int(row["step"]),
-                                   {k: float(row[k]) for k in ("loss", "val_accuracy") if k in row})
+        run_id = self._run_id(number)
+        if run_id is None:
+            return  # asked during an outage: curve points are not back-filled
+        self.outage.call(lambda: [self.tracker.log_epoch(run_id, int(row["step"]),
+                                                         {k: float(row[k]) for k in ("loss", "val_accuracy")
+                                                          if k in row}) for row in rows])
 
     def told(self, frozen: optuna.trial.FrozenTrial) -> None:
         start = time.perf_counter()
         # holds the gate, so the driver's logging never overlaps a timing run
         ray.get(self.gate.acquire_shared.remote())
         try:
-            run_id = frozen.user_attrs.get("mlflow_run_id")
             ok = frozen.state == TrialState.COMPLETE
             n_finished = len(finished_trials(self.study))
-            if ok:
-                self.tracker.finish_trial(run_id, measurements(frozen), None, self.teacher_metrics)
-                teacher_now = measurements(frozen).get("latency", {}).get("reference_ms")
-                if teacher_now:
-                    self.tracker.log_reference_latency(teacher_now, n_finished)
-            elif run_id:
-                self.tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"))
             points = study_points(self.study, self.objectives)
             plot = time.monotonic() - self._last_plot >= PLOT_EVERY_S
-            self.hypervolume = self.tracker.log_front(points, n_finished, self.objectives, self.teacher_metrics, plot)
-            self._last_plot = time.monotonic() if plot else self._last_plot
+            hv = self.outage.call(lambda: self._record(frozen, ok, points, n_finished, plot), behind=frozen.number)
+            if hv is None:  # MLflow is away: the front's hypervolume, computed here
+                hv = normalised_hypervolume([p.metrics for p in points if p.on_front], self.teacher_metrics,
+                                            self.objectives)
+            else:
+                self._last_plot = time.monotonic() if plot else self._last_plot
+            self.hypervolume = hv
             self.progress.trial_finished(frozen.number, ok, sum(p.on_front for p in points), self.hypervolume,
                                          _summary(measurements(frozen)) if ok else frozen.user_attrs.get("error", ""))
         finally:
             ray.get(self.gate.release_shared.remote())
         self.seconds.setdefault(frozen.number, {})["mlflow_front_s"] = time.perf_counter() - start
+
+    def _record(self, frozen: optuna.trial.FrozenTrial, ok: bool, points: list, n_finished: int,
+                plot: bool) -> float:
+        """The trial's MLflow run closed, the front logged; returns the hypervolume."""
+        run_id = self._run_id(frozen.number)
+        worker = frozen.user_attrs.get(WORKER_ATTR)
+        if run_id is None:
+            pass  # asked during an outage: listed behind, closed by the catch-up
+        elif ok:
+            self.tracker.finish_trial(run_id, measurements(frozen), None, self.teacher_metrics, worker=worker)
+            teacher_now = measurements(frozen).get("latency", {}).get("reference_ms")
+            if teacher_now:
+                self.tracker.log_reference_latency(teacher_now, n_finished)
+        else:
+            self.tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"), worker=worker)
+        return self.tracker.log_front(points, n_finished, self.objectives, self.teacher_metrics, plot)
 
 
 def _summary(m: dict[str, Any]) -> str:

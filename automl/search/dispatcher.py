@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from automl.config import CandidateConfig, ConfigError
-from automl.search.front import RESULT_ATTR
+from automl.search.artifact_delivery import ArtifactNotDelivered, discard_artifact, receive_artifact
+from automl.search.cluster import HOST, NODE_ID
+from automl.search.front import RESULT_ATTR, WORKER_ATTR
 from automl.search.space import SearchSpace
 from automl.search.trainable import NUMBER, RESULT
 from automl.study.sampler import constraint_values, record_constraints
@@ -30,8 +33,10 @@ class CandidateDispatcher:
     """Hands out up to ``n_trials`` candidates to workers (keyed by any string id)."""
 
     def __init__(self, study: optuna.Study, space: SearchSpace, base: dict[str, Any],
-                 objectives: list[tuple[str, str]], constraints: list, n_trials: int) -> None:
+                 objectives: list[tuple[str, str]], constraints: list, n_trials: int,
+                 artifacts_dir: str | Path) -> None:
         self.study = study
+        self.artifacts_dir = Path(artifacts_dir)  # the driver's copy of every artifact (see artifact_delivery)
         self.space = space
         self.base = base
         self.objectives = objectives
@@ -60,18 +65,32 @@ class CandidateDispatcher:
         return None
 
     def finished(self, worker: str, report: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
-        """Tell Optuna the result ``worker`` reported for its candidate (see ``run_worker``)."""
+        """Tell Optuna the result ``worker`` reported for its candidate (see ``run_worker``).
+
+        The artifact's bytes are taken out of ``report`` and written to the driver's run folder;
+        a candidate whose artifact did not arrive intact is told ``FAIL``.
+        """
         trial = self.live.get(worker)
         if trial is None or report.get(NUMBER) != trial.number:
+            discard_artifact(report)
             return None  # not the candidate this worker holds (e.g. a report from before a restart)
         del self.live[worker]
+        if report.get(NODE_ID):
+            trial.set_user_attr(WORKER_ATTR, {NODE_ID: report[NODE_ID], HOST: report.get(HOST)})
         if report.get("failed"):
+            discard_artifact(report)
             trial.set_user_attr("traceback", report.get("traceback", ""))
             return self.fail(trial, report.get("error", "unknown error"))
         measured = json.loads(report[RESULT])
         values = [float(measured[name]) for name, _ in self.objectives]
         if not all(math.isfinite(v) for v in values):
+            discard_artifact(report)
             return self.fail(trial, f"non-finite objective values {values}")
+        try:
+            measured["artifact_path"] = str(receive_artifact(report, self.artifacts_dir, trial.number,
+                                                             measured["size_bytes"]))
+        except ArtifactNotDelivered as err:
+            return self.fail(trial, f"artifact not delivered: {err}")
         trial.set_user_attr(RESULT_ATTR, measured)
         record_constraints(trial, self.constraints, constraint_values(self.constraints, measured))  # read by the sampler
         return self.study.tell(trial, values)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 # This module imports only what is needed to start Ray: torch, scikit-learn, MLflow and
 # matplotlib load inside run_study while Ray boots (seconds off the start-up).
 
+TRACKING_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}  # per MLflow call of the driver (env overrides)
 WORKER_RESTARTS = 3  # a crashed worker (its candidate recorded failed) is restarted this often
 
 
@@ -63,6 +66,13 @@ class StudyOutcome:
 
 def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress: bool = True) -> StudyOutcome:
     """Launch (or resume) the study described by ``cfg`` and return its front."""
+    from automl.tracking.reachability import check_tracking_server
+
+    check_tracking_server(cfg.tracking_uri)  # an unreachable server stops the launch before Ray or training
+    # a server that goes away mid-study is noticed in seconds, not after MLflow's minutes of
+    # retries, and caught up when it returns (tracking_outage.py)
+    for key, value in TRACKING_RETRIES.items():
+        os.environ.setdefault(key, value)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(cfg.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -77,10 +87,11 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     finished_before = finished_trials(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
     # first, so that Ray starts while the driver imports torch and loads the space and teacher
-    boot = RayBoot(f"automl-{cfg.name}", ray_address) if remaining > 0 else None
+    boot = RayBoot(f"automl-{cfg.name}", ray_address, cfg.timing_resource) if remaining > 0 else None
     from automl.data import load_dataset
     from automl.search.progress import StudyProgress
     from automl.search.space import load_space
+    from automl.search.tracking_outage import TrackingOutage
     from automl.teacher import load_or_train_teacher
     from automl.tracking import StudyTracker
 
@@ -95,7 +106,10 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     _close_interrupted(study, tracker)
     run = StudyRun(cfg=cfg, study=study, objectives=objectives, tracker=tracker, progress=progress,
                    run_dir=run_dir, input_shape=tuple(load_dataset(dataset).input_shape),
-                   threads=max(1, int(cfg.resources.cpu)), teacher_result=teacher.result.to_dict())
+                   threads=max(1, int(cfg.resources.cpu)), teacher_result=teacher.result.to_dict(), teacher=teacher)
+    run.outage = TrackingOutage(study, tracker, cfg.tracking_uri, progress.warn, run.teacher_metrics)
+    if run.outage.behind:  # an earlier launch ended while MLflow was away
+        progress.warn(f"MLflow catches up {run.outage.catch_up()} trial(s) recorded while it was away")
     try:
         gate = boot.handles()[0] if boot is not None else None
         run.teacher_result["latency"] = teacher_latency = study_teacher_latency(study, run.teacher_result, gate,
@@ -105,15 +119,18 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
             boot.shutdown()
         raise
     run.teacher_result["latency_ms"] = teacher_latency["latency_ms"]
+    cluster, timing_node = _cluster_at_launch(gate)
 
     record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,
                          run_dir=str(run_dir), objectives=objectives,
                          constraints=[str(c) for c in cfg.constraints], teacher=run.teacher_result,
                          study_file=str(cfg.source) if cfg.source else None, dataset=dataset.to_dict(),
-                         threads=run.threads)
+                         threads=run.threads, cluster=cluster, timing_node=timing_node)
     write_record(record)
     tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
                       run.teacher_result)
+    if cluster is not None:
+        tracker.log_cluster(cluster, timing_node)
     progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before))
 
     if boot is not None:
@@ -121,16 +138,28 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
             _execute(run, space, remaining, boot, dataset)
         except BaseException:
             progress.stop()
-            _close_interrupted(study, tracker)
-            tracker.finish_study("FAILED")
-            raise
-        finally:
+            _close_interrupted(study, tracker, run.outage)
+            run.outage.call(lambda: tracker.finish_study("FAILED"))
             boot.shutdown()
-    # trials still running here were cut off (Ctrl-C): closed now, re-sampled on the next launch
-    interrupted = _close_interrupted(study, tracker)
-    points = _final_view(run, record)
-    _dashboard(cfg.name, run)
-    tracker.finish_study("KILLED" if interrupted else "FINISHED")
+            raise
+    # the final re-timing runs here, on the driver's node, unless the study names another timing
+    # node (timing_resource): then Ray stays up for it and it runs there (see timing_gate.interleaved_on)
+    remote_timing = boot is not None and cfg.timing_resource is not None
+    if boot is not None and not remote_timing:
+        boot.shutdown()
+    try:
+        # trials still running here were cut off (Ctrl-C): closed now, re-sampled on the next launch
+        interrupted = _close_interrupted(study, tracker, run.outage)
+        points = _final_view(run, record, remote_timing)
+    finally:
+        if remote_timing:
+            boot.shutdown()
+    if not run.outage.down:
+        _dashboard(cfg.name, run)
+    run.outage.call(lambda: tracker.finish_study("KILLED" if interrupted else "FINISHED"))
+    if run.outage.down:
+        progress.warn(f"MLflow at {cfg.tracking_uri} is still away: {len(run.outage.behind)} trial(s) behind; "
+                      "launch the study again when it is back to catch up")
     progress.stop()
     finished = finished_trials(study)
     front = sorted((p for p in points if p.on_front), key=lambda p: -p.metrics["accuracy"])
@@ -155,6 +184,8 @@ class StudyRun:
     input_shape: tuple[int, ...]
     threads: int  # intra-op threads of training and of every timing run
     teacher_result: dict[str, Any]  # the teacher's CandidateResult, latency = the study's one figure
+    teacher: Any = None  # the trained Teacher (shipped to the workers through Ray)
+    outage: Any = None  # the TrackingOutage every MLflow call of the launch goes through
 
     @property
     def teacher_metrics(self) -> dict[str, float]:
@@ -195,11 +226,13 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
     """Run the remaining trials on a pool of long-lived Tune workers fed by the dispatcher."""
     from ray import tune
 
+    from automl.data import load_dataset
     from automl.search.bookkeeping import StudyBookkeeper
     from automl.search.dispatcher import CandidateDispatcher
     from automl.search.ray_boot import GATE_NAME, QUEUE_NAME
     from automl.search.trainable import WorkerContext, run_worker
     from automl.search.tune_callback import WorkerPoolCallback
+    from automl.search.worker_inputs import ShippedTeacher
 
     cfg = run.cfg
     gate, queue = boot.handles()
@@ -209,14 +242,16 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     books = StudyBookkeeper(run.study, run.objectives, run.tracker, run.progress, gate, run.teacher_metrics,
                             normalised_hypervolume([p.metrics for p in study_points(run.study, run.objectives)
-                                                    if p.on_front], run.teacher_metrics, run.objectives))
+                                                    if p.on_front], run.teacher_metrics, run.objectives),
+                            outage=run.outage)
     dispatcher = CandidateDispatcher(run.study, space, cfg.base_candidate(), run.objectives, cfg.constraints,
-                                     remaining)
-    pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs)
-    context = WorkerContext(dataset=dataset.to_dict(), teacher=cfg.teacher,
-                            teacher_cache=str(run.run_dir / "teachers"),
-                            artifacts_dir=str(run.run_dir / "artifacts"), gate_name=GATE_NAME,
-                            queue_name=QUEUE_NAME, namespace=boot.namespace, threads=run.threads)
+                                     remaining, artifacts_dir=run.run_dir / "artifacts")
+    pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
+                              on_lost=lambda worker: gate.drop_holder.remote(worker))
+    # the dataset and the teacher reach every node through Ray's object store (no shared disk)
+    context = WorkerContext(splits=load_dataset(dataset), teacher=ShippedTeacher.pack(run.teacher),
+                            gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,
+                            threads=run.threads, trial_timeout_s=cfg.trial_timeout_s)
     trainable = tune.with_resources(tune.with_parameters(run_worker, context=context),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     workers = min(cfg.concurrency, remaining)
@@ -233,9 +268,26 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
         _append_json(run.run_dir / "engine_timings.json", {str(k): v for k, v in books.seconds.items()})
 
 
-def _final_view(run: StudyRun, record: StudyRecord) -> list[TrialPoint]:
-    """Re-time the front with the teacher (see retime.py), then log the final front."""
+def _cluster_at_launch(gate: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the Ray cluster now, the node of the study's timing worker); ``None`` without Ray."""
+    if gate is None:
+        return None, None
+    import ray
+
+    from automl.search.cluster import describe_cluster
+
+    return describe_cluster(), ray.get(gate.where.remote())
+
+
+def _final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False) -> list[TrialPoint]:
+    """Re-time the front with the teacher (see retime.py), then log the final front.
+
+    ``remote_timing``: on the node holding the study's ``timing_resource`` (Ray is up), not here.
+    """
+    from automl.measure.latency import measure_interleaved
+    from automl.search.ray_boot import timing_placement
     from automl.search.retime import retime_front
+    from automl.search.timing_gate import interleaved_on
     from automl.study.artifacts import local_artifact
 
     def artifact_of(p: TrialPoint) -> Path:
@@ -245,9 +297,12 @@ def _final_view(run: StudyRun, record: StudyRecord) -> list[TrialPoint]:
     points = retime_front(run.study, run.objectives, run.teacher_result["artifact_path"],
                           run.teacher_result["latency_ms"], run.input_shape, artifact_of, threads=run.threads,
                           on_pass=lambda n: run.progress.note(f"re-timing {n} front point(s) interleaved "
-                                                              "with the teacher"))
-    run.tracker.log_retimed(points)
-    run.tracker.log_front(points, len(finished_trials(run.study)), run.objectives, run.teacher_metrics)
+                                                              "with the teacher"),
+                          measure=(interleaved_on(timing_placement(run.cfg.timing_resource)) if remote_timing
+                                   else measure_interleaved))
+    run.outage.call(lambda: (run.tracker.log_retimed(points),
+                             run.tracker.log_front(points, len(finished_trials(run.study)), run.objectives,
+                                                   run.teacher_metrics)))
     return points
 
 
@@ -272,7 +327,7 @@ def _append_json(path: Path, entries: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-def _close_interrupted(study: optuna.Study, tracker: StudyTracker) -> int:
+def _close_interrupted(study: optuna.Study, tracker: StudyTracker, outage: Any = None) -> int:
     """Fail the trials a stopped launch left RUNNING (in Optuna and MLflow); they are re-sampled."""
     cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
     if cut:
@@ -281,7 +336,8 @@ def _close_interrupted(study: optuna.Study, tracker: StudyTracker) -> int:
     for t in cut:
         study.tell(t.number, state=TrialState.FAIL)
         if t.user_attrs.get("mlflow_run_id"):
-            tracker.finish_trial(t.user_attrs["mlflow_run_id"], None, INTERRUPTED)
+            close = functools.partial(tracker.finish_trial, t.user_attrs["mlflow_run_id"], None, INTERRUPTED)
+            outage.call(close, behind=t.number) if outage is not None else close()
     return len(cut)
 
 

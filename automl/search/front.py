@@ -31,11 +31,22 @@ INTERRUPTED_ATTR = "interrupted_trials"
 RESULT_ATTR = "result"
 """Optuna user attribute holding a finished trial's measurements (CandidateResult fields and
 timings), one attribute so that telling a result is one storage write, not one per field."""
+BEHIND_ATTR = "mlflow_behind"
+"""Study user attribute: trials whose MLflow records fell behind during an outage (see tracking_outage.py)."""
+LATE_RUNS_ATTR = "mlflow_late_runs"
+"""Study user attribute: ``{trial number: MLflow run id}`` of runs created after their trial was asked."""
+WORKER_ATTR = "worker"
+"""Optuna user attribute: ``{ray_node_id, host}`` of the worker that ran the trial (failed ones too)."""
 RETIMED_PREFIX = "retimed:"
 """Study user attribute ``retimed:<trial>``: the trial's final re-timing (see retime.py)."""
 TEACHER_LATENCY_ATTR = "teacher_latency"
 """Study user attribute: the teacher's latency, timed once per study: the study's one teacher
 figure, the baseline every ``latency_ms`` is a ratio of."""
+
+
+def mlflow_run_id(trial: optuna.trial.FrozenTrial, late: dict[str, str] | None = None) -> str | None:
+    """The trial's MLflow child run (``late``: the study's ``mlflow_late_runs``)."""
+    return trial.user_attrs.get("mlflow_run_id") or (late or {}).get(str(trial.number))
 
 
 def measurements(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -76,6 +87,7 @@ def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
     feasibility and front membership."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     retimed = retimed_figures(study)
+    late = study.user_attrs.get(LATE_RUNS_ATTR, {})
     points: list[tuple[optuna.trial.FrozenTrial, dict[str, float], dict[str, Any]]] = []
     for t in done:
         m = measurements(t)
@@ -84,7 +96,7 @@ def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
         if again is not None:
             metrics["latency_ms"] = again["latency_ms"]
         extra = {**{k: m.get(k) for k in ("kernels", "artifact_path", "latency", "encodings")},
-                 "mlflow_run_id": t.user_attrs.get("mlflow_run_id"), "retimed": again,
+                 "mlflow_run_id": mlflow_run_id(t, late), "retimed": again,
                  "search_latency_ms": m["latency_ms"], "search_latency_ratio": m.get("latency_ratio"),
                  "latency_ratio": again["ratio"] if again is not None else m.get("latency_ratio")}
         points.append((t, metrics, extra))

@@ -25,6 +25,10 @@ class StudyProgress:
         if self.enabled:
             self.console.print(f"[dim]{message}")
 
+    def warn(self, message: str) -> None:
+        """A line the user must see, live view or not (e.g. the tracking server went away)."""
+        self.console.print(f"[yellow]{message}", highlight=False, soft_wrap=True)
+
     def start(self, done: int, failed: int) -> None:
         self.done, self.failed = done, failed
         self._task = self._progress.add_task("study", total=self.total, completed=done, status=self._status())

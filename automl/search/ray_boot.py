@@ -3,6 +3,13 @@
 The actors are the timing worker (:class:`~automl.search.timing_gate.TimingGate`) and the
 workers' mailboxes (:class:`~automl.search.candidate_queue.CandidateQueue`), named
 ``GATE_NAME`` and ``QUEUE_NAME`` in the study's namespace.
+
+Where they run (one timing machine per study): both are pinned to the driver's node
+(``NodeAffinitySchedulingStrategy``, not soft), so every latency of a study, the teacher's
+included, is measured on one machine, and losing a worker node never loses them. With a
+study's ``timing_resource`` the timing worker goes to the node offering that Ray custom
+resource instead (``ray start --resources '{"timing": 1}'``); a cluster without it is a
+:class:`~automl.config.ConfigError` at launch.
 Ray's start (GCS, raylet) and the timing worker's first import of torch and ONNX Runtime take
 seconds of mostly other processes' time; doing them while the driver loads or trains the
 teacher and opens MLflow cuts the time from ``automl launch`` to the first trial.
@@ -20,8 +27,9 @@ QUEUE_NAME = "candidate-queue"
 
 
 class RayBoot:
-    def __init__(self, namespace: str, address: str | None) -> None:
+    def __init__(self, namespace: str, address: str | None, timing_resource: str | None = None) -> None:
         self.namespace = namespace
+        self.timing_resource = timing_resource
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self._handles: tuple[Any, Any] | None = None
         self._error: BaseException | None = None
@@ -40,8 +48,10 @@ class RayBoot:
             ray.init(address=self.address, namespace=self.namespace, include_dashboard=False,
                      log_to_driver=False, logging_level=logging.ERROR, configure_logging=True,
                      runtime_env=_local_runtime_env() if self.address is None else None)
-            gate = TimingGate.options(name=GATE_NAME, namespace=self.namespace).remote()
-            queue = CandidateQueue.options(name=QUEUE_NAME, namespace=self.namespace).remote()
+            here = pinned_here()
+            gate = TimingGate.options(name=GATE_NAME, namespace=self.namespace,
+                                      **timing_placement(self.timing_resource, here)).remote()
+            queue = CandidateQueue.options(name=QUEUE_NAME, namespace=self.namespace, scheduling_strategy=here).remote()
             ray.get([gate.stats.remote(), queue.put.remote("boot", None)])  # wait until both have booted
             self._handles = gate, queue
         except BaseException as err:  # re-raised in the driver's thread by handles()
@@ -67,6 +77,32 @@ class RayBoot:
             ray.shutdown()
         self._release.set()
         self._thread.join()
+
+
+def pinned_here() -> Any:
+    """A scheduling strategy that keeps an actor or task on the calling process's node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+
+
+TIMING_RESOURCE_SHARE = 0.001  # what the timing worker (and the final re-timing) asks of the resource
+
+
+def timing_placement(resource: str | None, here: Any = None) -> dict[str, Any]:
+    """Ray options that put the study's timing work on its timing node (see the module doc)."""
+    import ray
+
+    from automl.config import ConfigError
+
+    if resource is None:
+        return {"scheduling_strategy": here or pinned_here()}
+    if ray.cluster_resources().get(resource, 0) <= 0:
+        raise ConfigError("timing_resource", f"no node of this Ray cluster offers the custom resource "
+                                             f"{resource!r} (start the timing node with "
+                                             f"ray start --resources '{{\"{resource}\": 1}}')")
+    return {"resources": {resource: TIMING_RESOURCE_SHARE}}
 
 
 def _local_runtime_env() -> dict:

@@ -35,7 +35,8 @@ MAX_PASSES = 4
 def retime_front(study: optuna.Study, objectives: list[tuple[str, str]], teacher_artifact: str | Path,
                  teacher_ms: float, input_shape: Sequence[int], artifact_of: Callable[[TrialPoint], Path], *,
                  threads: int = 1, fresh: bool = False, settings: LatencySettings = FINAL,
-                 on_pass: Callable[[int], None] | None = None) -> list[TrialPoint]:
+                 on_pass: Callable[[int], None] | None = None,
+                 measure: Callable[..., list] = measure_interleaved) -> list[TrialPoint]:
     """Re-time the front until every point on it has a final figure; returns the final points.
 
     ``teacher_ms`` is the study's one teacher figure (a point's ``latency_ms`` is its ratio
@@ -53,7 +54,7 @@ def retime_front(study: optuna.Study, objectives: list[tuple[str, str]], teacher
             break
         if on_pass is not None:
             on_pass(len(todo))
-        results = measure_interleaved([teacher_artifact, *(artifact_of(p) for p in todo)], input_shape, settings)
+        results = measure([teacher_artifact, *(artifact_of(p) for p in todo)], input_shape, settings)
         at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         for p, r in zip(todo, results[1:]):
             r = r.scaled(teacher_ms)

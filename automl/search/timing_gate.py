@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +24,7 @@ import ray
 from automl.measure.latency import LatencyResult, LatencySettings, measure_interleaved, measure_latency
 from automl.trial_hooks import TrialHooks
 
+DRIVER = "driver"  # the driver's holder name (its bookkeeping holds the gate too)
 ISOLATION = ("timing worker: interleaved with the teacher, measurements queued one at a time, "
              "other trials paused between compute chunks")
 
@@ -41,6 +43,7 @@ class TimingGate:
 
         self._cond = asyncio.Condition()
         self._shared = 0
+        self._holds: Counter[str] = Counter()  # holder (a worker's id, or the driver) -> holds it has
         self._waiting = 0  # measurements queued: new compute chunks wait behind them
         self._folder = tempfile.TemporaryDirectory(prefix="automl-timing-")
         self._reference: Path | None = None
@@ -54,14 +57,24 @@ class TimingGate:
         self._reference.write_bytes(artifact)
         self._baseline_ms = baseline_ms
 
-    async def acquire_shared(self) -> None:
+    async def acquire_shared(self, holder: str = DRIVER) -> None:
         async with self._cond:
             await self._cond.wait_for(lambda: self._waiting == 0)
             self._shared += 1
+            self._holds[holder] += 1
 
-    async def release_shared(self) -> None:
+    async def release_shared(self, holder: str = DRIVER) -> None:
         async with self._cond:
-            self._shared -= 1
+            if self._holds[holder] > 0:
+                self._holds[holder] -= 1
+                self._shared -= 1
+            self._cond.notify_all()
+
+    async def drop_holder(self, holder: str) -> None:
+        """Release what a lost worker held (it died inside a compute chunk: its node or process
+        is gone), so measurements do not wait for it forever."""
+        async with self._cond:
+            self._shared -= self._holds.pop(holder, 0)
             self._cond.notify_all()
 
     async def measure(self, artifact: bytes | None, input_shape: tuple[int, ...],
@@ -91,6 +104,12 @@ class TimingGate:
             self.wait_s += waited
         return {**dataclasses.asdict(result), "timing_wait_s": round(waited, 4)}
 
+    async def where(self) -> dict[str, str]:
+        """The node every latency of the study is measured on (recorded with the study)."""
+        from automl.search.cluster import node_identity
+
+        return node_identity()
+
     async def stats(self) -> dict[str, float]:
         return {"measurements": self.measurements, "wait_s": self.wait_s}
 
@@ -105,21 +124,44 @@ def gate_measure(gate: Any, path: str | Path | None, input_shape: tuple[int, ...
     return LatencyResult(**raw), waited
 
 
+@ray.remote(num_cpus=0)
+def _interleaved_from_bytes(blobs: list[bytes], input_shape: tuple[int, ...],
+                            settings: LatencySettings) -> list[LatencyResult]:
+    with tempfile.TemporaryDirectory(prefix="automl-retime-") as folder:
+        paths = []
+        for i, blob in enumerate(blobs):
+            paths.append(Path(folder) / f"model-{i}.onnx")
+            paths[-1].write_bytes(blob)
+        return measure_interleaved(paths, input_shape, settings)
+
+
+def interleaved_on(placement: dict[str, Any]):
+    """``measure_interleaved`` run as a Ray task with ``placement`` (the study's timing node):
+    the files are read here and sent as bytes, so that node needs no access to them."""
+
+    def measure(paths, input_shape, settings):
+        blobs = [Path(p).read_bytes() for p in paths]
+        return ray.get(_interleaved_from_bytes.options(**placement).remote(blobs, tuple(input_shape), settings))
+
+    return measure
+
+
 class GatedTrialHooks(TrialHooks):
     """Trial hooks that hold the study's :class:`TimingGate` and forward epoch results."""
 
-    def __init__(self, gate: Any, report: Any = None) -> None:
+    def __init__(self, gate: Any, report: Any = None, holder: str = DRIVER) -> None:
         self._gate = gate
         self._report = report
+        self._holder = holder  # who holds the gate during a chunk (dropped by the driver if it is lost)
         self._waited = 0.0
 
     @contextlib.contextmanager
     def compute(self) -> Iterator[None]:
-        ray.get(self._gate.acquire_shared.remote())
+        ray.get(self._gate.acquire_shared.remote(self._holder))
         try:
             yield
         finally:
-            ray.get(self._gate.release_shared.remote())
+            ray.get(self._gate.release_shared.remote(self._holder))
 
     def measure_latency(self, path: Path, input_shape: tuple[int, ...], settings: LatencySettings) -> LatencyResult:
         result, self._waited = gate_measure(self._gate, path, input_shape, settings)

@@ -15,23 +15,27 @@ recorded with its message, not retried, and the worker goes on to the next candi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import ray
 import torch
 from ray import tune
 
 from automl.config import CandidateConfig
-from automl.data import DatasetConfig
+from automl.data import DatasetSplits
 from automl.pipeline import evaluate_candidate
+from automl.search.artifact_delivery import pack_artifact
+from automl.search.cluster import node_identity
 from automl.search.timing_gate import GatedTrialHooks
-from automl.teacher import Teacher, load_or_train_teacher
+from automl.search.worker_inputs import ShippedTeacher
+from automl.teacher import Teacher
 
 KIND = "kind"  # result key: "ready", "epochs" (a batch of curve points) or "final" (a candidate's end)
 EPOCHS = "epochs_json"  # result key: the epochs since the last report, as JSON rows
@@ -42,24 +46,67 @@ NUMBER = "optuna_trial"  # result and job key: the Optuna trial number of the ca
 
 @dataclass(frozen=True)
 class WorkerContext:
-    """What every worker of a study shares (passed once through ``tune.with_parameters``)."""
+    """What every worker of a study shares (passed once through ``tune.with_parameters``,
+    so it reaches every node through Ray's object store: see :mod:`automl.search.worker_inputs`)."""
 
-    dataset: dict[str, Any]
-    teacher: dict[str, Any]
-    teacher_cache: str
-    artifacts_dir: str
+    splits: DatasetSplits  # the dataset, loaded and split by the driver
+    teacher: ShippedTeacher  # the driver's teacher (distillation)
     gate_name: str
     queue_name: str
     namespace: str
     threads: int
+    trial_timeout_s: float | None = None  # a candidate past this many wall seconds fails ("timed out")
 
 
-@functools.lru_cache(maxsize=4)
-def _teacher(teacher: str, dataset: str, cache: str) -> Teacher:
-    """One teacher per worker process (loaded from the on-disk cache the driver filled)."""
+OUT_OF_MEMORY = "out of memory"  # how a failed candidate's error starts when it ran out of memory
 
-    return load_or_train_teacher(CandidateConfig.from_dict(json.loads(teacher), "teacher"),
-                                 DatasetConfig.from_dict(json.loads(dataset)), cache)
+
+class TrialTimeout(Exception):
+    """A candidate ran past the study's ``trial_timeout_s``."""
+
+
+class WorkerHooks(GatedTrialHooks):
+    """The gate's hooks plus the study's per-candidate deadline.
+
+    The deadline is checked where the candidate hands control back to its hooks: before
+    every compute chunk (an epoch, the export, the evaluation) and after every epoch, so a
+    candidate overruns it by at most one chunk; the worker process itself goes on.
+    """
+
+    def __init__(self, gate: Any, report: Any, timeout_s: float | None, holder: str) -> None:
+        super().__init__(gate, report, holder)
+        self._timeout_s = timeout_s
+        self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def _check(self) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise TrialTimeout(f"timed out: the candidate ran past trial_timeout_s={self._timeout_s:g} s")
+
+    @contextlib.contextmanager
+    def compute(self) -> Iterator[None]:
+        self._check()
+        with super().compute():
+            yield
+
+    def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
+        super().on_epoch(phase, epoch, metrics)
+        self._check()
+
+
+def failure_reason(err: BaseException) -> str:
+    """One line saying why a candidate failed (out of memory and timeouts named as such)."""
+    text = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+    if isinstance(err, TrialTimeout):
+        return str(err)
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError
+        return f"{OUT_OF_MEMORY}: {text}"
+    return text
+
+
+@functools.lru_cache(maxsize=2)
+def _teacher(shipped: ShippedTeacher, splits: DatasetSplits) -> Teacher:
+    """One teacher per worker process, rebuilt from the weights the driver shipped."""
+    return shipped.unpack(splits)
 
 
 def run_worker(config: dict[str, Any], context: WorkerContext) -> None:
@@ -69,38 +116,53 @@ def run_worker(config: dict[str, Any], context: WorkerContext) -> None:
     worker = tune.get_context().get_trial_id()
     queue = ray.get_actor(context.queue_name, namespace=context.namespace)
     gate = ray.get_actor(context.gate_name, namespace=context.namespace)
-    tune.report({KIND: "ready"})
+    tune.report({KIND: "ready", **node_identity()})
     while (job := ray.get(queue.take.remote(worker))) is not None:
-        tune.report(evaluate_job(job, context, gate))
+        tune.report(evaluate_job(job, context, gate, worker))
 
 
-def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any) -> dict[str, Any]:
-    """One candidate: its final report (curve points along the way go out through Tune)."""
+def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker: str) -> dict[str, Any]:
+    """One candidate: its final report (curve points along the way go out through Tune).
+
+    The artifact is exported into a scratch folder on this node and travels back to the
+    driver as bytes in the report (:mod:`automl.search.artifact_delivery`); nothing is left here.
+    """
 
     started_at = time.time()
     number = job[NUMBER]
     curves = _CurveReporter(number)
+    node = node_identity()
     try:
         candidate = CandidateConfig.from_dict(job["candidate"])
-        teacher = None
-        if candidate.distill.needs_teacher:
-            teacher = _teacher(json.dumps(context.teacher, sort_keys=True),
-                               json.dumps(context.dataset, sort_keys=True), context.teacher_cache)
-        result = evaluate_candidate(
-            candidate, DatasetConfig.from_dict(context.dataset),
-            workdir=Path(context.artifacts_dir) / f"trial-{number:04d}", teacher=teacher,
-            hooks=GatedTrialHooks(gate, curves.add), threads=context.threads,
-            device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
+        teacher = _teacher(context.teacher, context.splits) if candidate.distill.needs_teacher else None
+        with tempfile.TemporaryDirectory(prefix=f"automl-trial-{number:04d}-") as scratch:
+            result = evaluate_candidate(
+                candidate, context.splits, workdir=scratch, teacher=teacher,
+                hooks=WorkerHooks(gate, curves.add, context.trial_timeout_s, worker), threads=context.threads,
+                device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
+            artifact = pack_artifact(result.artifact_path)
     except Exception as err:  # a failed candidate is data, not a crash: report it and go on
-        return {KIND: "final", NUMBER: number, "failed": True, EPOCHS: curves.drain(),
-                "error": f"{type(err).__name__}: {err}".splitlines()[0][:500],
-                "traceback": traceback.format_exc()[-4000:]}
+        reason = failure_reason(err)
+        if reason.startswith(OUT_OF_MEMORY):
+            _release_memory()
+        return {KIND: "final", NUMBER: number, "failed": True, EPOCHS: curves.drain(), **node,
+                "error": reason, "traceback": traceback.format_exc()[-4000:]}
     final = result.to_dict()
     final.pop("history")
     final.update(trial_started_at=started_at, trial_finished_at=time.time(),  # for the overhead benchmark
-                 report_wait_s=curves.waited)
+                 report_wait_s=curves.waited, **node)
     # as JSON text: Tune flattens nested result dicts
-    return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: curves.drain(), RESULT: json.dumps(final)}
+    return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: curves.drain(), RESULT: json.dumps(final),
+            **node, **artifact}
+
+
+def _release_memory() -> None:
+    """After an out-of-memory candidate: give its memory back before the next one."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class _CurveReporter:

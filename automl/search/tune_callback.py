@@ -15,28 +15,36 @@ from typing import Any, Callable
 import optuna
 from ray.tune import Callback
 
-from automl.search.dispatcher import CandidateDispatcher
+from automl.search.cluster import NODE_ID, dead_nodes
+from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
 from automl.search.trainable import EPOCHS, KIND, NUMBER
+
+NODE_LOST = "node lost:"  # a failed candidate's error when its worker's Ray node died
 
 
 class WorkerPoolCallback(Callback):
     def __init__(self, dispatcher: CandidateDispatcher, queue: Any, *,
                  on_asked: Callable[[optuna.Trial, dict[str, Any]], None],
                  on_told: Callable[[optuna.trial.FrozenTrial], None],
-                 on_epochs: Callable[[int, list[dict[str, Any]]], None]) -> None:
+                 on_epochs: Callable[[int, list[dict[str, Any]]], None],
+                 on_lost: Callable[[str], None] = lambda worker: None) -> None:
         self.dispatcher = dispatcher
         self.queue = queue
         self._on_asked = on_asked
         self._on_told = on_told
         self._on_epochs = on_epochs
+        self._on_lost = on_lost  # a worker died: release what it held (the timing gate)
         self._deferred: list[Callable[[], None]] = []
         self._unannounced: set[int] = set()  # handed out, on_asked not run yet
+        self.nodes: dict[str, str] = {}  # worker -> the Ray node it last reported from
 
     def __getstate__(self) -> dict[str, Any]:
         return {}  # Tune pickles callbacks for its experiment restore; this one lives in the driver only
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         kind, worker = result.get(KIND), trial.trial_id
+        if result.get(NODE_ID):
+            self.nodes[worker] = result[NODE_ID]
         if result.get(EPOCHS):
             rows = json.loads(result[EPOCHS])
             if rows:
@@ -49,10 +57,20 @@ class WorkerPoolCallback(Callback):
             self._hand_out(worker)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._told(self.dispatcher.lost(trial.trial_id))  # Tune restarts the worker; it reports ready
+        self._told(self.dispatcher.lost(trial.trial_id, self._lost_message(trial.trial_id)))  # Tune restarts it
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._told(self.dispatcher.lost(trial.trial_id))
+        self._told(self.dispatcher.lost(trial.trial_id, self._lost_message(trial.trial_id)))
+
+    def _lost_message(self, worker: str) -> str:
+        """Why ``worker``'s candidate never reported: its node died, or the worker process did."""
+        self._on_lost(worker)
+        node = self.nodes.get(worker)
+        if node is None:
+            return WORKER_LOST
+        if node in dead_nodes():
+            return f"{NODE_LOST} {node} (the Ray node died; its worker's candidate was lost)"
+        return f"{WORKER_LOST} on node {node}"
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._told(self.dispatcher.lost(trial.trial_id, "the worker stopped before reporting its result"))

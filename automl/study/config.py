@@ -24,6 +24,9 @@ Format (every key but ``name`` is optional; defaults shown)::
     tracking_uri: null                  # MLflow URI; default $MLFLOW_TRACKING_URI, else
                                         # sqlite:///<run_dir>/mlflow.db
     run_dir: null                       # default runs/<name> under the current directory
+    timing_resource: null               # Ray custom resource naming the node that times every
+                                        # latency (default: the driver's node); see README
+    trial_timeout_s: null               # a candidate running longer is failed ("timed out")
 
 Bad input raises :class:`~automl.config.ConfigError` naming the file and field in one line.
 """
@@ -60,7 +63,9 @@ DEFAULT_TEACHER: dict[str, Any] = {
 OVERRIDE_KEYS = ("n_trials", "concurrency", "name", "storage", "tracking_uri", "run_dir", "sampler", "seed")
 _KEYS = ("name", "description", "dataset", "teacher", "space", "objectives", "constraints", "sampler",
          "n_trials", "concurrency", "resources_per_trial", "train", "seed", "storage", "tracking_uri",
-         "run_dir")
+         "run_dir", "timing_resource", "trial_timeout_s")
+_RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +121,9 @@ class Resources:
     def __post_init__(self) -> None:
         object.__setattr__(self, "cpu", F.number("cpu", self.cpu, 0.0, 1024, lo_open=True))
         object.__setattr__(self, "gpu", F.number("gpu", self.gpu, 0.0, 64))
+        if self.gpu > 1 and not float(self.gpu).is_integer():  # Ray shares a GPU only in fractions below 1
+            raise ConfigError("gpu", f"{self.gpu} GPUs: a share above 1 must be a whole number of GPUs "
+                                     "(fractions like 0.25 let several candidates share one GPU)")
 
     def to_dict(self) -> dict[str, float]:
         return {"cpu": self.cpu, "gpu": self.gpu}
@@ -142,6 +150,8 @@ class StudyConfig:
     seed: int = 0
     storage: str | None = None  # as written (None: the default under run_dir)
     tracking_uri_setting: str | None = None  # as written (None: $MLFLOW_TRACKING_URI or the default)
+    timing_resource: str | None = None  # Ray custom resource of the timing node (None: the driver's node)
+    trial_timeout_s: float | None = None  # wall seconds a candidate may take (None: no limit)
     source: str | None = field(default=None, compare=False)
 
     # -- resolved values -----------------------------------------------------------------------
@@ -204,6 +214,8 @@ class StudyConfig:
             "storage": self.storage_url,
             "tracking_uri": self.tracking_uri,
             "run_dir": self.run_dir,
+            "timing_resource": self.timing_resource,
+            "trial_timeout_s": self.trial_timeout_s,
         }
         return out
 
@@ -314,12 +326,17 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     tracking = _opt_text(data, "tracking_uri")
     run_dir_raw = _opt_text(data, "run_dir") or str(Path("runs") / name)
     run_dir = str(Path(os.path.expanduser(run_dir_raw)).resolve())
+    timing_resource = _timing_resource(data.get("timing_resource"))
+    timeout = data.get("trial_timeout_s")
+    trial_timeout_s = None if timeout is None else F.number("trial_timeout_s", timeout, 0.0, 7 * 24 * 3600,
+                                                            lo_open=True)
 
     return StudyConfig(name=name, description=description, dataset=dataset, teacher=teacher,
                        space_path=str(space_path), space=space, objectives=objectives,
                        constraints=constraints, sampler=sampler, n_trials=n_trials,
                        concurrency=concurrency, resources=resources, train=train, seed=seed,
-                       storage=storage, tracking_uri_setting=tracking, run_dir=run_dir, source=source)
+                       storage=storage, tracking_uri_setting=tracking, run_dir=run_dir,
+                       timing_resource=timing_resource, trial_timeout_s=trial_timeout_s, source=source)
 
 
 def check_name(name: Any, source: str | None = None) -> str:
@@ -327,6 +344,19 @@ def check_name(name: Any, source: str | None = None) -> str:
     if not isinstance(name, str) or not _NAME.match(name) or name in (".", ".."):
         raise ConfigError("name", f"expected a name of letters, digits, '_', '.', '-', got {name!r}", source)
     return name
+
+
+def _timing_resource(value: Any) -> str | None:
+    """A Ray custom resource name (``ray start --resources '{"timing": 1}'`` on the timing node)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _RESOURCE.match(value):
+        raise ConfigError("timing_resource", f"expected a Ray custom resource name (letters, digits, '_', '.', "
+                                             f"'-'), got {value!r}")
+    if value in RAY_BUILTIN_RESOURCES or value.startswith("node:"):
+        raise ConfigError("timing_resource", f"{value!r} is a built-in Ray resource; name a custom resource "
+                                             "that only the timing node offers")
+    return value
 
 
 def _validate_dataset(dataset: dict[str, Any]) -> None:

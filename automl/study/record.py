@@ -26,6 +26,8 @@ class StudyRecord:
     study_file: str | None = None
     dataset: dict[str, Any] | None = None  # the DatasetConfig as a dict (what verify re-evaluates on)
     threads: int = 1  # intra-op threads of every timing run
+    cluster: dict[str, Any] | None = None  # the Ray cluster at the last launch (nodes, CPUs, GPUs)
+    timing_node: dict[str, Any] | None = None  # {ray_node_id, host} of the node that timed every latency
 
 
 def write_record(record: StudyRecord) -> Path:

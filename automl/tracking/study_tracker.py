@@ -55,7 +55,10 @@ class StudyTracker:
         self.client = MlflowClient(tracking_uri)
         self.study_name = study_name
         exp = self.client.get_experiment_by_name(study_name)
-        if exp is None:
+        if exp is None and tracking_uri.startswith(("http://", "https://")):
+            # a tracking server: artifacts go through it (its --artifacts-destination), not to this disk
+            exp_id = self.client.create_experiment(study_name)
+        elif exp is None:
             artifact_root.mkdir(parents=True, exist_ok=True)
             exp_id = self.client.create_experiment(study_name, artifact_location=artifact_root.resolve().as_uri())
         else:
@@ -150,6 +153,20 @@ class StudyTracker:
                                                    Metric("latency_ratio", again["ratio"], now, 1)],
                                   tags=[RunTag("latency_view", "re-timed with the teacher at the study's end")])
 
+    def log_cluster(self, cluster: dict[str, Any], timing_node: dict[str, Any] | None) -> None:
+        """The Ray cluster at this launch (nodes, CPUs, GPUs) and the node that times every latency.
+
+        Tags (current launch) plus ``cluster/launch-<time>.json`` (one per launch, kept).
+        """
+        tags = {"cluster.nodes": str(cluster["nodes"]), "cluster.cpus": str(cluster["cpus"]),
+                "cluster.gpus": str(cluster["gpus"])}
+        if timing_node:
+            tags.update({"timing_node_id": str(timing_node.get("ray_node_id")),
+                         "timing_host": str(timing_node.get("host"))})
+        self.client.log_batch(self.parent_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.log_dict(self.parent_id, {**cluster, "timing_node": timing_node},
+                             f"cluster/launch-{time.strftime('%Y%m%d-%H%M%S')}.json")
+
     def finish_study(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.parent_id, status=status)
 
@@ -169,10 +186,11 @@ class StudyTracker:
                                                for k, v in metrics.items()])
 
     def finish_trial(self, run_id: str, measured: dict[str, Any] | None, error: str | None,
-                     teacher: dict[str, float] | None = None) -> None:
+                     teacher: dict[str, float] | None = None, worker: dict[str, Any] | None = None) -> None:
+        """Close a child run. ``worker`` (``{ray_node_id, host}``) tags the run with where it trained."""
+        worker_tags = [RunTag(k, str(v)) for k, v in (worker or {}).items() if v is not None]
         if error is not None:
-            self.client.set_tag(run_id, "error", error[:5000])
-            self.client.set_tag(run_id, "pareto", "false")
+            self.client.log_batch(run_id, tags=[*worker_tags, RunTag("error", error[:5000]), RunTag("pareto", "false")])
             self._pareto_tags[run_id] = "false"
             self.client.set_terminated(run_id, status="FAILED")
             return
@@ -185,7 +203,7 @@ class StudyTracker:
         if teacher:
             metrics.append(Metric("size_ratio", float(measured["size_bytes"]) / float(teacher["size_bytes"]), now, 0))
         self.client.log_batch(run_id, metrics=metrics,
-                              tags=[RunTag("kernels", str(measured.get("kernels"))),
+                              tags=[*worker_tags, RunTag("kernels", str(measured.get("kernels"))),
                                     RunTag("latency_runtime", str(measured.get("latency", {}).get("runtime")))])
         self.client.log_dict(run_id, {k: v for k, v in measured.items() if k != "artifact_path"},
                              "measurements.json")

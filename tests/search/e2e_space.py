@@ -43,3 +43,50 @@ def crashing(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
     import os
 
     os._exit(3)  # the worker process dies, as on an out-of-memory kill
+
+
+def define_faults(trial) -> dict:
+    """Trial 1 is too slow for the study's ``trial_timeout_s``; trial 2 runs out of memory."""
+    family = {1: "tests.search.e2e_space:sleepy", 2: "tests.search.e2e_space:memory_hog"}.get(trial.number)
+    if family is not None:
+        return {"arch": {"family": family, "choices": {}}}
+    return {"arch": {"family": "cnn", "choices": {"stages": 1, "widths": [trial.suggest_categorical("width", [8, 16])]}}}
+
+
+class _SleepyNet(_NaNNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        time.sleep(0.5)  # an epoch of digits takes ~10 s
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def sleepy(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
+    return _SleepyNet(num_classes, input_shape[0])
+
+
+class _HogNet(_NaNNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise MemoryError("cannot allocate the activations")  # as torch does when RAM runs out
+
+
+def memory_hog(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
+    return _HogNet(num_classes, input_shape[0])
+
+
+def define_steady(trial) -> dict:
+    """Every candidate takes about a second per epoch (so a test can kill a node mid-candidate)."""
+    return {"arch": {"family": "tests.search.e2e_space:steady", "choices": {}},
+            "quant": {"weight_bits": trial.suggest_categorical("quant.weight_bits", [8, 32])}}
+
+
+class _SteadyNet(_NaNNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        time.sleep(0.05)
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def steady(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
+    return _SteadyNet(num_classes, input_shape[0])

@@ -94,8 +94,11 @@ def test_study_fills_optuna_and_mlflow(launched):
         assert {"accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs"} <= set(child.data.metrics)
         assert "quant.weight_bits" in child.data.params
         assert [a.path for a in client.list_artifacts(child.info.run_id, "model")] == ["model/model.onnx"]
+        assert child.data.tags["ray_node_id"] and child.data.tags["host"]  # where it trained
         curve = client.get_metric_history(child.info.run_id, "curve_loss")
         assert len(curve) >= 2
+    assert parent[0].data.tags["cluster.nodes"] == "1" and parent[0].data.tags["timing_node_id"]
+    assert record["timing_node"]["ray_node_id"] == record["cluster"]["driver"]["ray_node_id"]  # the driver's node
     arts = {a.path for a in client.list_artifacts(parent[0].info.run_id, "front")}
     assert {"front/front.json", "front/front.png"} <= arts
     hv = client.get_metric_history(parent[0].info.run_id, "hypervolume")

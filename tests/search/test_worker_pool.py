@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 from pathlib import Path
@@ -11,8 +12,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from automl.search.artifact_delivery import ARTIFACT_BYTES, ARTIFACT_SHA256
+from automl.search.cluster import HOST, NODE_ID
 from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
-from automl.search.front import RESULT_ATTR, measurements
+from automl.search.front import RESULT_ATTR, WORKER_ATTR, measurements
 from automl.search.space import load_space
 from automl.search.trainable import EPOCHS, KIND, NUMBER, RESULT
 from automl.search.tune_callback import WorkerPoolCallback
@@ -35,12 +38,15 @@ def dispatcher(tmp_path: Path) -> CandidateDispatcher:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
     return CandidateDispatcher(study, load_space(tmp_path / "space.yaml"), {}, OBJECTIVES,
-                               [parse_constraint("accuracy >= 0.8")], n_trials=3)
+                               [parse_constraint("accuracy >= 0.8")], n_trials=3, artifacts_dir=tmp_path / "driver")
 
 
-def final(number: int, accuracy: float, size: int) -> dict:
-    return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: "[]",
-            RESULT: json.dumps({"accuracy": accuracy, "size_bytes": size, "kernels": "fp32"})}
+def final(number: int, accuracy: float, size: int, blob: bytes | None = None) -> dict:
+    """A worker's final report; its artifact's bytes are ``blob`` (default: ``size`` bytes)."""
+    blob = bytes(range(256)) * (size // 256) + bytes(size % 256) if blob is None else blob
+    return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: "[]", NODE_ID: "node-a", HOST: "host-a",
+            RESULT: json.dumps({"accuracy": accuracy, "size_bytes": size, "kernels": "fp32"}),
+            ARTIFACT_BYTES: blob, ARTIFACT_SHA256: hashlib.sha256(blob).hexdigest()}
 
 
 def test_dispatcher_asks_tells_and_stops_at_the_budget(dispatcher: CandidateDispatcher) -> None:
@@ -50,7 +56,8 @@ def test_dispatcher_asks_tells_and_stops_at_the_budget(dispatcher: CandidateDisp
     assert dispatcher.finished("w2", final(a.number, 0.9, 100)) is None  # another worker's number: ignored
     done = dispatcher.finished("w1", final(a.number, 0.7, 100))
     assert done.state == TrialState.COMPLETE and done.values == [0.7, 100.0]
-    assert measurements(done) == {"accuracy": 0.7, "size_bytes": 100, "kernels": "fp32"}
+    assert measurements(done) == {"accuracy": 0.7, "size_bytes": 100, "kernels": "fp32",
+                                  "artifact_path": str(dispatcher.artifacts_dir / f"trial-{a.number:04d}/model.onnx")}
     assert done.constraints == {"accuracy >= 0.8": pytest.approx(0.125)} and not is_feasible(done)  # for the sampler
     lost = dispatcher.lost("w2")
     assert lost.state == TrialState.FAIL and lost.user_attrs["error"] == WORKER_LOST
@@ -93,3 +100,32 @@ def test_callback_hands_out_before_any_bookkeeping(dispatcher: CandidateDispatch
     log.clear()
     pool.on_trial_result(2, [], w2, {KIND: "ready"})  # restarted w2: the budget is spent
     assert log == [("put", "w2", None)]
+
+
+def test_driver_writes_the_bytes_it_received_and_tune_keeps_no_copy(dispatcher: CandidateDispatcher) -> None:
+    trial, _ = dispatcher.next_job("w1")
+    blob = b"\x08\x01onnx-bytes" * 1000
+    report = final(trial.number, 0.9, len(blob), blob)
+    done = dispatcher.finished("w1", report)
+    assert done.state == TrialState.COMPLETE
+    written = Path(measurements(done)["artifact_path"])
+    assert written.parent.parent == dispatcher.artifacts_dir and written.read_bytes() == blob
+    assert ARTIFACT_BYTES not in report and ARTIFACT_SHA256 not in report  # what Tune keeps as last_result
+    assert done.user_attrs[WORKER_ATTR] == {NODE_ID: "node-a", HOST: "host-a"}
+
+
+@pytest.mark.parametrize("spoil, needle", [
+    (lambda r: r.pop(ARTIFACT_BYTES), "carried no artifact bytes"),
+    (lambda r: r.update({ARTIFACT_BYTES: r[ARTIFACT_BYTES][:-1] + b"?"}), "SHA-256"),
+    (lambda r: r.update({ARTIFACT_BYTES: r[ARTIFACT_BYTES][:-1],
+                         ARTIFACT_SHA256: hashlib.sha256(r[ARTIFACT_BYTES][:-1]).hexdigest()}), "measured 100"),
+])
+def test_a_candidate_whose_artifact_did_not_arrive_fails(dispatcher: CandidateDispatcher, spoil, needle) -> None:
+    trial, _ = dispatcher.next_job("w1")
+    report = final(trial.number, 0.9, 100)
+    spoil(report)
+    done = dispatcher.finished("w1", report)
+    assert done.state == TrialState.FAIL
+    assert done.user_attrs["error"].startswith("artifact not delivered") and needle in done.user_attrs["error"]
+    assert RESULT_ATTR not in done.user_attrs
+    assert not (dispatcher.artifacts_dir / f"trial-{trial.number:04d}").exists()

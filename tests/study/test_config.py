@@ -90,6 +90,11 @@ def test_env_tracking_uri_applies_only_when_the_file_is_silent(tmp_path: Path,
     ("teacher: {arch: {family: cnn, choices: {stages: 9}}}", "teacher.arch.choices.stages", "range"),
     ("dataset: {name: imagenet}", "dataset.name", "unknown dataset"),
     ("space: nowhere.yaml", "space", "not found"),
+    ("resources_per_trial: {gpu: 1.5}", "resources_per_trial.gpu", "whole number"),
+    ("timing_resource: CPU", "timing_resource", "built-in"),
+    ("timing_resource: 'a b'", "timing_resource", "custom resource name"),
+    ("trial_timeout_s: 0", "trial_timeout_s", "range"),
+    ("trial_timeout_s: soon", "trial_timeout_s", "number"),
 ])
 def test_bad_values_name_the_file_and_field(tmp_path: Path, extra: str, field: str, needle: str) -> None:
     text = f"name: s\n{'' if extra.startswith('space') else f'space: {SPACE}'}\n{extra}\n"
@@ -131,3 +136,11 @@ def test_a_bad_file_value_is_an_error_even_when_a_flag_overrides_it(tmp_path: Pa
     assert err.field == "n_trials" and needle in str(err) and str(tmp_path / "study.yaml") in str(err)
     good = _write(tmp_path, f"name: s\nspace: {SPACE}\nn_trials: 8\n")
     assert load_study(good, overrides={"n_trials": 1}).n_trials == 1  # a valid file still takes the flag
+
+
+def test_cluster_keys_and_gpu_shares(tmp_path: Path) -> None:
+    (tmp_path / "study.yaml").write_text(f"name: s\nspace: {SPACE}\ntiming_resource: timing\ntrial_timeout_s: 90\n"
+                                         "resources_per_trial: {cpu: 1, gpu: 0.125}\n")
+    cfg = load_study(tmp_path / "study.yaml")
+    assert (cfg.timing_resource, cfg.trial_timeout_s, cfg.resources.gpu) == ("timing", 90.0, 0.125)
+    assert cfg.to_dict()["timing_resource"] == "timing" and cfg.to_dict()["trial_timeout_s"] == 90.0

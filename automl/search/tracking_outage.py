@@ -1,0 +1,104 @@
+"""When the MLflow tracking server goes away mid-study: the study goes on, MLflow catches up.
+
+Optuna's storage is the study's record; MLflow is a view of it. When an MLflow call fails and
+the server then does not answer a health probe, the driver says so once, stops calling MLflow,
+and lists the trials whose MLflow records fall behind (study user attribute ``mlflow_behind``,
+so that a relaunch knows them too). Candidates keep running and are told to Optuna as usual.
+At most every :data:`PROBE_EVERY_S` the driver asks again; once the server answers, every trial
+behind gets its child run (created now if it was asked during the outage; its id is kept in
+the study user attribute ``mlflow_late_runs``) closed from its Optuna record: metrics,
+artifact, worker tags, or its error. Curve points of epochs during the outage are not
+back-filled. If the server is still away when the study ends, the launch says so and
+launching again (same name, server back) catches up before anything else.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.search.front import BEHIND_ATTR, LATE_RUNS_ATTR, WORKER_ATTR, measurements, mlflow_run_id, trial_error
+from automl.tracking import StudyTracker
+from automl.tracking.reachability import tracking_server_down
+
+PROBE_EVERY_S = 5.0
+
+
+class TrackingOutage:
+    """Runs the driver's MLflow calls; on an outage, records what fell behind and catches up."""
+
+    def __init__(self, study: optuna.Study, tracker: StudyTracker, tracking_uri: str,
+                 note: Callable[[str], None], teacher_metrics: dict[str, float]) -> None:
+        self.study = study
+        self.tracker = tracker
+        self.uri = tracking_uri
+        self.note = note
+        self.teacher_metrics = teacher_metrics
+        self.down = False
+        self._last_probe = 0.0
+        self.late: dict[int, str] = {int(k): v for k, v in study.user_attrs.get(LATE_RUNS_ATTR, {}).items()}
+
+    @property
+    def behind(self) -> list[int]:
+        return sorted(self.study.user_attrs.get(BEHIND_ATTR, []))
+
+    def call(self, fn: Callable[[], Any], behind: int | None = None) -> Any:
+        """``fn()`` (MLflow calls); during an outage, trial ``behind`` is listed to catch up later.
+
+        Returns ``fn``'s value, or ``None`` when MLflow is away.
+        """
+        if self.down and not self._back():
+            self._mark(behind)
+            return None
+        try:
+            return fn()
+        except Exception as err:  # noqa: BLE001  (an error from a server that answers is re-raised)
+            reason = tracking_server_down(self.uri)
+            if reason is None:
+                raise
+            self.down, self._last_probe = True, time.monotonic()
+            self.note(f"MLflow at {self.uri} is unreachable ({reason}; {type(err).__name__}): the study goes on, "
+                      "every trial is kept in Optuna, MLflow catches up when the server is back")
+            self._mark(behind)
+            return None
+
+    def _back(self) -> bool:
+        if time.monotonic() - self._last_probe < PROBE_EVERY_S:
+            return False
+        self._last_probe = time.monotonic()
+        if tracking_server_down(self.uri) is not None:
+            return False
+        self.down = False
+        caught = self.catch_up()
+        self.note(f"MLflow at {self.uri} is back: caught up {caught} trial(s)")
+        return True
+
+    def _mark(self, number: int | None) -> None:
+        if number is not None and number not in self.behind:
+            self.study.set_user_attr(BEHIND_ATTR, [*self.behind, number])
+
+    def catch_up(self) -> int:
+        """Bring MLflow up to Optuna's record for every trial behind; returns how many."""
+        behind = self.behind
+        if not behind:
+            return 0
+        late = dict(self.study.user_attrs.get(LATE_RUNS_ATTR, {}))
+        trials = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        for number in behind:
+            trial = trials[number]
+            run_id = mlflow_run_id(trial, late)
+            if run_id is None:
+                run_id = late[str(number)] = self.tracker.start_trial(number, trial.params,
+                                                                      trial.user_attrs.get("candidate", {}))
+            worker = trial.user_attrs.get(WORKER_ATTR)
+            if trial.state == TrialState.COMPLETE:
+                self.tracker.finish_trial(run_id, measurements(trial), None, self.teacher_metrics, worker=worker)
+            elif trial.state == TrialState.FAIL:
+                self.tracker.finish_trial(run_id, None, trial_error(self.study, trial) or "failed", worker=worker)
+        self.study.set_user_attr(LATE_RUNS_ATTR, late)
+        self.late = {int(k): v for k, v in late.items()}
+        self.study.set_user_attr(BEHIND_ATTR, [n for n in self.behind if n not in behind])
+        return len(behind)

@@ -39,7 +39,7 @@ class TrackingOutage:
         self.teacher_metrics = teacher_metrics
         self.down = False
         self._last_probe = 0.0
-        self.late: dict[int, str] = {int(k): v for k, v in study.user_attrs.get(LATE_RUNS_ATTR, {}).items()}
+        self.late = _late_runs(study.user_attrs.get(LATE_RUNS_ATTR, {}))
 
     @property
     def behind(self) -> list[int]:
@@ -99,6 +99,11 @@ class TrackingOutage:
             elif trial.state == TrialState.FAIL:
                 self.tracker.finish_trial(run_id, None, trial_error(self.study, trial) or "failed", worker=worker)
         self.study.set_user_attr(LATE_RUNS_ATTR, late)
-        self.late = {int(k): v for k, v in late.items()}
+        self.late = _late_runs(late)
         self.study.set_user_attr(BEHIND_ATTR, [n for n in self.behind if n not in behind])
         return len(behind)
+
+
+def _late_runs(stored: dict[str, str]) -> dict[int, str]:
+    """``mlflow_late_runs`` keyed by trial number (JSON keeps them as strings)."""
+    return {int(k): v for k, v in stored.items()}

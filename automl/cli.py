@@ -144,7 +144,7 @@ def _retime(record, study) -> list:
     from automl.data import DatasetConfig, load_dataset
     from automl.search.front import pareto_front
     from automl.search.retime import retime_front
-    from automl.study.artifacts import local_artifact
+    from automl.study.artifacts import point_artifact
 
     if record.dataset is None:
         raise ConfigError("--retime", f"study '{record.name}' was launched by an older version that did not "
@@ -152,8 +152,7 @@ def _retime(record, study) -> list:
     shape = load_dataset(DatasetConfig.from_dict(record.dataset)).input_shape
     scratch = Path(record.run_dir) / "retime"
     retime_front(study, record.objectives, record.teacher["artifact_path"], record.teacher["latency_ms"], shape,
-                 lambda p: local_artifact(p.extra.get("artifact_path"), record.tracking_uri,
-                                          p.extra.get("mlflow_run_id"), scratch / str(p.trial)),
+                 lambda p: point_artifact(p, record.tracking_uri, scratch),
                  threads=record.threads, fresh=True,
                  on_pass=lambda n: print(f"re-timing {n} front point(s) interleaved with the teacher ...",
                                          file=sys.stderr, flush=True))

@@ -129,7 +129,7 @@ def verify_study(name: str, run_dir: str | None = None, scratch: str | Path | No
 
     from automl.data import DatasetConfig, load_dataset
     from automl.search.front import pareto_front
-    from automl.study.artifacts import local_artifact
+    from automl.study.artifacts import point_artifact
     from automl.study.record import read_record
 
     record = read_record(name, run_dir)
@@ -146,8 +146,7 @@ def verify_study(name: str, run_dir: str | None = None, scratch: str | Path | No
                       getattr(data, f"y_{split}").numpy().reshape(-1)) for split in ("val", "test")}
     scratch = Path(scratch or tempfile.mkdtemp(prefix=f"automl-verify-{name}-"))
     teacher = record.teacher
-    files = [local_artifact(p.extra.get("artifact_path"), record.tracking_uri, p.extra.get("mlflow_run_id"),
-                            scratch / str(p.trial)) for p in front]
+    files = [point_artifact(p, record.tracking_uri, scratch) for p in front]
     teacher_ms, ratios = latency_ratios(teacher["artifact_path"], files, data.input_shape, threads=record.threads)
     rows = [_check("teacher", teacher, Path(teacher["artifact_path"]), splits, None, None, teacher_ms)]
     for p, path, ratio in zip(front, files, ratios):

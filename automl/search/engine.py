@@ -288,11 +288,10 @@ def _final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False)
     from automl.search.ray_boot import timing_placement
     from automl.search.retime import retime_front
     from automl.search.timing_gate import interleaved_on
-    from automl.study.artifacts import local_artifact
+    from automl.study.artifacts import point_artifact
 
     def artifact_of(p: TrialPoint) -> Path:
-        return local_artifact(p.extra.get("artifact_path"), record.tracking_uri, p.extra.get("mlflow_run_id"),
-                              run.run_dir / "retime" / str(p.trial))
+        return point_artifact(p, record.tracking_uri, run.run_dir / "retime")
 
     points = retime_front(run.study, run.objectives, run.teacher_result["artifact_path"],
                           run.teacher_result["latency_ms"], run.input_shape, artifact_of, threads=run.threads,

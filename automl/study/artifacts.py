@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def local_artifact(artifact_path: str | None, tracking_uri: str, run_id: str | None, scratch: str | Path) -> Path:
@@ -16,3 +17,10 @@ def local_artifact(artifact_path: str | None, tracking_uri: str, run_id: str | N
 
     Path(scratch).mkdir(parents=True, exist_ok=True)
     return Path(MlflowClient(tracking_uri).download_artifacts(run_id, "model/model.onnx", str(scratch)))
+
+
+def point_artifact(point: Any, tracking_uri: str, scratch: str | Path) -> Path:
+    """A front point's (:class:`~automl.search.front.TrialPoint`) artifact file, fetched from
+    MLflow into ``scratch/<trial>`` when it is not on this machine."""
+    return local_artifact(point.extra.get("artifact_path"), tracking_uri, point.extra.get("mlflow_run_id"),
+                          Path(scratch) / str(point.trial))

@@ -7,9 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.search.test_engine_e2e import REPO, SPACE, automl, write_study
+from tests.search.test_engine_e2e import SPACE, automl, start_ui, write_study
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
@@ -90,12 +87,7 @@ def test_dashboard_page_draws_the_front_and_names_parameters(study, browser, tmp
 @pytest.fixture(scope="module")
 def server(study):
     work, _, _ = study
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "automl", "ui", "review", "--port", str(port)], cwd=work, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc, port = start_ui(work, "review")
     base = f"http://127.0.0.1:{port}"
     first = proc.stdout.readline() + proc.stdout.readline() + proc.stdout.readline()
 

@@ -191,18 +191,25 @@ def test_failing_candidate_is_recorded_failed_and_study_completes(tmp_path, spac
     assert failed.info.status == "FAILED" and needle in failed.data.tags["error"]
 
 
-def test_ui_serves_the_study_store_on_loopback(launched):
+def start_ui(work: Path, name: str) -> tuple[subprocess.Popen, int]:
+    """``automl ui NAME`` (a real ``mlflow server``) on a free loopback port, in its own session."""
     import socket
-    import time
-    import urllib.request
 
-    work, _, _ = launched
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "automl", "ui", "e2e", "--port", str(port)], cwd=work, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "automl", "ui", name, "--port", str(port)], cwd=work, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return proc, port
+
+
+def test_ui_serves_the_study_store_on_loopback(launched):
+    import time
+    import urllib.request
+
+    work, _, _ = launched
+    proc, port = start_ui(work, "e2e")
     try:
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=e2e"
         deadline = time.time() + 90

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--trials", type=int, help="total number of trials (finished ones count)")
     launch.add_argument("--concurrency", type=int, help="trials running at once")
     launch.add_argument("--sampler", help="override the file's sampler (nsga2, tpe, random, gp)")
+    launch.add_argument("--early-stopping", choices=("on", "off"),
+                        help="override the file's early_stopping (multi-objective ASHA at its rungs)")
     launch.add_argument("--name", help="study name (default: the file's name:)")
     launch.add_argument("--storage", help="Optuna storage URL (default: sqlite under runs/<name>)")
     launch.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite under runs/<name>)")
@@ -106,11 +108,13 @@ def cmd_launch(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"n_trials": args.trials, "concurrency": args.concurrency,
                                    "sampler": args.sampler, "name": args.name,
                                    "storage": args.storage, "tracking_uri": args.tracking_uri,
-                                   "run_dir": args.run_dir}.items() if v is not None}
+                                   "run_dir": args.run_dir, "early_stopping": args.early_stopping}.items()
+                 if v is not None}
     cfg = load_study(args.study, overrides)
     outcome = run_study(cfg, ray_address=args.ray_address, show_progress=not args.quiet)
     print_front(outcome.front, outcome.teacher, title=(
-        f"{outcome.name}: {outcome.finished} trials finished ({outcome.ran_now} now, {outcome.failed} failed), "
+        f"{outcome.name}: {outcome.finished} trials finished ({outcome.ran_now} now, {outcome.stopped} stopped early, "
+        f"{outcome.failed} failed), "
         f"{len(outcome.front)} on the front, hypervolume {outcome.hypervolume:.4f}"))
     print(f"MLflow: automl ui {outcome.name}   |   JSON: automl pareto {outcome.name} --json   |   "
           f"export: automl export {outcome.name} --trial N --out DIR")

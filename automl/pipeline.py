@@ -26,6 +26,7 @@ from automl.measure.accuracy import onnx_accuracy
 from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import LatencySettings
 from automl.models.registry import create_model
+from automl.objective_probe import probe_objectives
 from automl.pruning.channel import prune_channels
 from automl.pruning.unstructured import prune_unstructured
 from automl.quantization.ptq import quantize_weights_
@@ -66,18 +67,21 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
     if candidate.distill.needs_teacher and teacher is None:
         raise ValueError("distill.enabled with alpha < 1 needs a teacher: pass teacher=")
     timer = PhaseTimer()
-    model, history = compress_model(candidate, data, teacher.model if teacher else None, hooks, timer, device)
+    model, history = compress_model(candidate, data, teacher.model if teacher else None, hooks, timer, device,
+                                    threads=threads)
     return measure_model(model, candidate, data, Path(workdir), hooks=hooks, threads=threads,
                          history=history, timer=timer)
 
 
 def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.Module | None,
-                   hooks: TrialHooks, timer: "PhaseTimer", device: str = "cpu") -> tuple[nn.Module, list[dict]]:
+                   hooks: TrialHooks, timer: "PhaseTimer", device: str = "cpu",
+                   threads: int = 1) -> tuple[nn.Module, list[dict]]:
     """Build and train the candidate, then prune and quantize it (returned on the CPU)."""
     cfg = candidate
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.arch.family, cfg.arch.choices, num_classes=data.num_classes,
                          input_shape=data.input_shape).to(device)
+    hooks.bind_probe(lambda built=model: probe_objectives(built, cfg, data, hooks, threads, deploy_metadata(data)))
     if teacher is not None:
         teacher.to(device).eval()
     val = (data.x_val, data.y_val)

@@ -11,16 +11,32 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from automl.measure.latency import LatencyResult, LatencySettings, measure_latency
+
+
+class CandidateStopped(Exception):
+    """Raised from :meth:`TrialHooks.on_epoch` to stop a candidate early (its rung lost)."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"stopped early at training epoch {epoch}")
+        self.epoch = epoch
 
 
 class TrialHooks:
     """Default hooks; subclass and override what you need."""
 
     def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
-        """Called after each epoch of ``phase`` ("train", "prune_finetune", "qat")."""
+        """Called after each epoch of ``phase`` ("train", "prune_finetune", "qat").
+
+        May raise :class:`CandidateStopped` (early stopping): the candidate ends there.
+        """
+
+    def bind_probe(self, probe: Callable[[], dict[str, float]]) -> None:
+        """Called once the model exists: ``probe()`` measures the size and latency the
+        candidate's compressed artifact will have (:mod:`automl.objective_probe`), for hooks
+        that compare candidates while they train. Costs an export and a timing: call it lazily."""
 
     @contextlib.contextmanager
     def compute(self) -> Iterator[None]:

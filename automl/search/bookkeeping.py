@@ -15,7 +15,8 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from automl.search.front import WORKER_ATTR, finished_trials, measurements, study_points
+from automl.search.front import WORKER_ATTR, finished_trials, measurements, rung_vectors, study_points
+from automl.search.mo_asha import PRUNED_AT_ATTR
 from automl.search.pareto import normalised_hypervolume
 from automl.search.progress import StudyProgress
 from automl.search.tracking_outage import TrackingOutage
@@ -81,8 +82,8 @@ class StudyBookkeeper:
             else:
                 self._last_plot = time.monotonic() if plot else self._last_plot
             self.hypervolume = hv
-            self.progress.trial_finished(frozen.number, ok, sum(p.on_front for p in points), self.hypervolume,
-                                         _summary(measurements(frozen)) if ok else frozen.user_attrs.get("error", ""))
+            self.progress.trial_finished(frozen.number, _outcome(frozen), sum(p.on_front for p in points),
+                                         self.hypervolume, _trial_summary(frozen))
         finally:
             ray.get(self.gate.release_shared.remote())
         self.seconds.setdefault(frozen.number, {})["mlflow_front_s"] = time.perf_counter() - start
@@ -94,6 +95,8 @@ class StudyBookkeeper:
         worker = frozen.user_attrs.get(WORKER_ATTR)
         if run_id is None:
             pass  # asked during an outage: listed behind, closed by the catch-up
+        elif frozen.state == TrialState.PRUNED:
+            self.tracker.finish_pruned(run_id, frozen.user_attrs[PRUNED_AT_ATTR], rung_vectors(frozen), worker=worker)
         elif ok:
             self.tracker.finish_trial(run_id, measurements(frozen), None, self.teacher_metrics, worker=worker)
             teacher_now = measurements(frozen).get("latency", {}).get("reference_ms")
@@ -102,6 +105,20 @@ class StudyBookkeeper:
         else:
             self.tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"), worker=worker)
         return self.tracker.log_front(points, n_finished, self.objectives, self.teacher_metrics, plot)
+
+
+def _outcome(frozen: optuna.trial.FrozenTrial) -> str:
+    return {TrialState.COMPLETE: "done", TrialState.PRUNED: "stopped"}.get(frozen.state, "failed")
+
+
+def _trial_summary(frozen: optuna.trial.FrozenTrial) -> str:
+    if frozen.state == TrialState.COMPLETE:
+        return _summary(measurements(frozen))
+    if frozen.state == TrialState.PRUNED:
+        epoch = frozen.user_attrs.get(PRUNED_AT_ATTR)
+        acc = rung_vectors(frozen).get(epoch, {}).get("accuracy", float("nan"))
+        return f"stopped early at epoch {epoch} (val acc {acc:.4f} there: dominated at its rung)"
+    return frozen.user_attrs.get("error", "")
 
 
 def _summary(m: dict[str, Any]) -> str:

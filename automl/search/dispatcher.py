@@ -5,7 +5,11 @@ Optuna's pruner off and drops intermediate results when a study has several obje
 Ray Tune only runs the workers. Each hand-out is an Optuna ``ask`` compiled through the joint
 search space; each finished candidate is an Optuna ``tell`` with its objective values, or
 ``FAIL`` with the error, and its full measurements and constraint values are kept as Optuna
-user attributes. Everything here runs in the driver, the only writer of the study.
+user attributes. With early stopping, each rung report is recorded on its trial (user attribute
+``rung:<epoch>``) and decided by multi-objective ASHA (:mod:`automl.search.mo_asha`) over every
+trial of the study that reached that rung; a candidate stopped there is told ``PRUNED`` (its
+rung vectors stay on the trial, and TPE counts it among the worse trials). Everything here runs
+in the driver, the only writer of the study.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from optuna.trial import TrialState
 from automl.config import CandidateConfig, ConfigError
 from automl.search.artifact_delivery import ArtifactNotDelivered, discard_artifact, receive_artifact
 from automl.search.cluster import HOST, NODE_ID
-from automl.search.front import RESULT_ATTR, WORKER_ATTR
+from automl.search.front import RESULT_ATTR, WORKER_ATTR, rung_vectors
+from automl.search.mo_asha import PRUNED_AT_ATTR, RUNG_ATTR, EarlyStoppingConfig, RungBook
 from automl.search.space import SearchSpace
-from automl.search.trainable import NUMBER, RESULT
+from automl.search.trainable import NUMBER, PRUNED_AT, RESULT
 from automl.study.sampler import constraint_values, record_constraints
 
 WORKER_LOST = "the trial's worker crashed before reporting (see the Ray logs)"
@@ -34,7 +39,7 @@ class CandidateDispatcher:
 
     def __init__(self, study: optuna.Study, space: SearchSpace, base: dict[str, Any],
                  objectives: list[tuple[str, str]], constraints: list, n_trials: int,
-                 artifacts_dir: str | Path) -> None:
+                 artifacts_dir: str | Path, early_stopping: EarlyStoppingConfig | None = None) -> None:
         self.study = study
         self.artifacts_dir = Path(artifacts_dir)  # the driver's copy of every artifact (see artifact_delivery)
         self.space = space
@@ -44,6 +49,10 @@ class CandidateDispatcher:
         self.remaining = n_trials
         self.live: dict[str, optuna.Trial] = {}  # worker -> the candidate it is running
         self.rejected: list[optuna.trial.FrozenTrial] = []  # invalid combinations told FAIL at ask
+        self.rungs = None if early_stopping is None else RungBook(early_stopping, objectives)
+        if self.rungs is not None:  # a resumed study: earlier launches' candidates are peers too
+            self.rungs.load((t.number, epoch, vector) for t in study.get_trials(deepcopy=False)
+                            for epoch, vector in rung_vectors(t).items())
 
     def next_job(self, worker: str) -> tuple[optuna.Trial, dict[str, Any]] | None:
         """Ask Optuna for the next candidate for ``worker``; ``None`` when the budget is spent.
@@ -77,6 +86,9 @@ class CandidateDispatcher:
         del self.live[worker]
         if report.get(NODE_ID):
             trial.set_user_attr(WORKER_ATTR, {NODE_ID: report[NODE_ID], HOST: report.get(HOST)})
+        if report.get(PRUNED_AT) is not None:
+            trial.set_user_attr(PRUNED_AT_ATTR, int(report[PRUNED_AT]))
+            return self.study.tell(trial, state=TrialState.PRUNED)
         if report.get("failed"):
             discard_artifact(report)
             trial.set_user_attr("traceback", report.get("traceback", ""))
@@ -95,6 +107,15 @@ class CandidateDispatcher:
         record_constraints(trial, self.constraints, constraint_values(self.constraints, measured))  # read by the sampler
         return self.study.tell(trial, values)
 
+    def rung(self, worker: str, number: int, epoch: int, vector: dict[str, float]) -> bool:
+        """``worker``'s candidate reached rung ``epoch`` with ``vector``: does it go on?"""
+        trial = self.live.get(worker)
+        if self.rungs is None or trial is None or trial.number != number:
+            return True  # not the candidate this worker holds: let it finish, its result is dropped
+        go_on = self.rungs.record(number, epoch, vector)
+        trial.set_user_attr(f"{RUNG_ATTR}{epoch}", {**vector, "go_on": go_on})
+        return go_on
+
     def lost(self, worker: str, message: str = WORKER_LOST) -> optuna.trial.FrozenTrial | None:
         """``worker`` died: its candidate, if any, is a failed trial (its result never came)."""
         trial = self.live.pop(worker, None)
@@ -103,3 +124,4 @@ class CandidateDispatcher:
     def fail(self, trial: optuna.Trial, message: str) -> optuna.trial.FrozenTrial:
         trial.set_user_attr("error", message)
         return self.study.tell(trial, state=TrialState.FAIL)
+

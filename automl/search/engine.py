@@ -55,8 +55,9 @@ WORKER_RESTARTS = 3  # a crashed worker (its candidate recorded failed) is resta
 @dataclass
 class StudyOutcome:
     name: str
-    finished: int  # trials finished (complete or failed), this launch and earlier ones
+    finished: int  # trials finished (complete, stopped early or failed), this launch and earlier ones
     failed: int
+    stopped: int  # stopped early (Optuna PRUNED)
     ran_now: int
     front: list[TrialPoint]
     hypervolume: float
@@ -131,7 +132,8 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
                       run.teacher_result)
     if cluster is not None:
         tracker.log_cluster(cluster, timing_node)
-    progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before))
+    progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before),
+                   stopped=sum(t.state == TrialState.PRUNED for t in finished_before))
 
     if boot is not None:
         try:
@@ -165,6 +167,7 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     front = sorted((p for p in points if p.on_front), key=lambda p: -p.metrics["accuracy"])
     return StudyOutcome(name=cfg.name, finished=len(finished),
                         failed=sum(t.state == TrialState.FAIL for t in finished),
+                        stopped=sum(t.state == TrialState.PRUNED for t in finished),
                         ran_now=len(finished) - len(finished_before), front=front,
                         hypervolume=normalised_hypervolume([p.metrics for p in front], run.teacher_metrics,
                                                            objectives),
@@ -245,13 +248,15 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
                                                     if p.on_front], run.teacher_metrics, run.objectives),
                             outage=run.outage)
     dispatcher = CandidateDispatcher(run.study, space, cfg.base_candidate(), run.objectives, cfg.constraints,
-                                     remaining, artifacts_dir=run.run_dir / "artifacts")
+                                     remaining, artifacts_dir=run.run_dir / "artifacts",
+                                     early_stopping=cfg.early_stopping)
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
                               on_lost=lambda worker: gate.drop_holder.remote(worker))
     # the dataset and the teacher reach every node through Ray's object store (no shared disk)
     context = WorkerContext(splits=load_dataset(dataset), teacher=ShippedTeacher.pack(run.teacher),
                             gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,
-                            threads=run.threads, trial_timeout_s=cfg.trial_timeout_s)
+                            threads=run.threads, trial_timeout_s=cfg.trial_timeout_s,
+                            rungs=cfg.early_stopping.rungs if cfg.early_stopping else ())
     trainable = tune.with_resources(tune.with_parameters(run_worker, context=context),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     workers = min(cfg.concurrency, remaining)

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.result import METRICS
+from automl.search.mo_asha import RUNG_ATTR
 from automl.search.pareto import pareto_mask
 from automl.study.sampler import is_feasible
 
@@ -119,10 +120,16 @@ def pareto_front(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Complete and failed trials; trials cut off by an earlier stopped launch do not count."""
+    """Complete, pruned (stopped early) and failed trials: what the budget has spent. Trials cut
+    off by an earlier stopped launch do not count."""
     cut = set(study.user_attrs.get(INTERRUPTED_ATTR, []))
     return [t for t in study.get_trials(deepcopy=False)
-            if t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and t.number not in cut)]
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and t.number not in cut)]
+
+
+def rung_vectors(trial: optuna.trial.FrozenTrial) -> dict[int, dict[str, float]]:
+    """The trial's early-stopping rung reports: epoch -> objective vector (and ``go_on``)."""
+    return {int(k[len(RUNG_ATTR):]): v for k, v in trial.user_attrs.items() if k.startswith(RUNG_ATTR)}
 
 
 def trial_error(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str | None:

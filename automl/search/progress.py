@@ -14,7 +14,7 @@ class StudyProgress:
         self.enabled = enabled
         self.total = total
         self._lock = threading.Lock()
-        self.done = self.failed = self.running = self.front = 0
+        self.done = self.failed = self.stopped = self.running = self.front = 0
         self.hypervolume = 0.0
         self._progress = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
@@ -29,8 +29,8 @@ class StudyProgress:
         """A line the user must see, live view or not (e.g. the tracking server went away)."""
         self.console.print(f"[yellow]{message}", highlight=False, soft_wrap=True)
 
-    def start(self, done: int, failed: int) -> None:
-        self.done, self.failed = done, failed
+    def start(self, done: int, failed: int, stopped: int = 0) -> None:
+        self.done, self.failed, self.stopped = done, failed, stopped
         self._task = self._progress.add_task("study", total=self.total, completed=done, status=self._status())
         self._progress.start()
 
@@ -39,19 +39,21 @@ class StudyProgress:
             self.running += 1
             self._refresh()
 
-    def trial_finished(self, number: int, ok: bool, front_size: int, hypervolume: float,
+    def trial_finished(self, number: int, outcome: str, front_size: int, hypervolume: float,
                        summary: str) -> None:
-        """One finished trial; ``summary`` is its metrics, or its error when it failed."""
+        """One finished trial (``outcome``: done, stopped (early) or failed); ``summary`` is its
+        metrics, where it stopped, or its error."""
         with self._lock:
             self.running = max(0, self.running - 1)
             self.done += 1
-            self.failed += 0 if ok else 1
+            self.failed += outcome == "failed"
+            self.stopped += outcome == "stopped"
             self.front, self.hypervolume = front_size, hypervolume
-            if self.enabled and (not ok or not self.console.is_terminal):
+            if self.enabled and (outcome == "failed" or not self.console.is_terminal):
                 # a live bar only redraws on a terminal: in logs, one line per trial
-                style = "" if ok else "[red]"
+                style = "[red]" if outcome == "failed" else ""
                 self._progress.console.print(f"{style}[{self.done}/{self.total}] trial {number} "
-                                             f"{'done' if ok else 'failed'}: {summary} | {self._status()}",
+                                             f"{outcome}: {summary} | {self._status()}",
                                              highlight=False, soft_wrap=True)
             self._refresh()
 
@@ -60,7 +62,7 @@ class StudyProgress:
             self._progress.stop()
 
     def _status(self) -> str:
-        return (f"running {self.running}  failed {self.failed}  front {self.front}  "
+        return (f"running {self.running}  stopped early {self.stopped}  failed {self.failed}  front {self.front}  "
                 f"hypervolume {self.hypervolume:.4f}")
 
     def _refresh(self) -> None:

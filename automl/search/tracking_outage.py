@@ -20,7 +20,16 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
-from automl.search.front import BEHIND_ATTR, LATE_RUNS_ATTR, WORKER_ATTR, measurements, mlflow_run_id, trial_error
+from automl.search.front import (
+    BEHIND_ATTR,
+    LATE_RUNS_ATTR,
+    WORKER_ATTR,
+    measurements,
+    mlflow_run_id,
+    rung_vectors,
+    trial_error,
+)
+from automl.search.mo_asha import PRUNED_AT_ATTR
 from automl.tracking import StudyTracker
 from automl.tracking.reachability import tracking_server_down
 
@@ -96,6 +105,9 @@ class TrackingOutage:
             worker = trial.user_attrs.get(WORKER_ATTR)
             if trial.state == TrialState.COMPLETE:
                 self.tracker.finish_trial(run_id, measurements(trial), None, self.teacher_metrics, worker=worker)
+            elif trial.state == TrialState.PRUNED:
+                self.tracker.finish_pruned(run_id, trial.user_attrs.get(PRUNED_AT_ATTR, 0), rung_vectors(trial),
+                                           worker=worker)
             elif trial.state == TrialState.FAIL:
                 self.tracker.finish_trial(run_id, None, trial_error(self.study, trial) or "failed", worker=worker)
         self.study.set_user_attr(LATE_RUNS_ATTR, late)

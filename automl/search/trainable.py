@@ -7,8 +7,12 @@ previous candidate's result, or ``ready``), and takes its next candidate from it
 in the study's :class:`~automl.search.candidate_queue.CandidateQueue`, where the driver has
 put it while handling that report; ``None`` means the study's budget is spent.
 
-Per-epoch metrics are reported as they come (the driver logs them to MLflow as curves);
-the last report of a candidate carries its final measurements, or the error that stopped it
+Per-epoch metrics are reported as they come (the driver logs them to MLflow as curves).
+With early stopping, a candidate that reaches a rung (a training epoch listed in the study's
+``early_stopping.rungs``) reports its vector there (validation accuracy so far, and the size and
+latency of its compressed structure, probed once at the first rung) and waits in its mailbox for
+the driver's decision (:mod:`automl.search.mo_asha`): go on, or stop (an Optuna PRUNED trial).
+The last report of a candidate carries its final measurements, or the error that stopped it
 (a Python error or a diverging loss is a failed candidate, not a crashed worker, so it is
 recorded with its message, not retried, and the worker goes on to the next candidate).
 """
@@ -36,12 +40,16 @@ from automl.search.cluster import node_identity
 from automl.search.timing_gate import GatedTrialHooks
 from automl.search.worker_inputs import ShippedTeacher
 from automl.teacher import Teacher
+from automl.trial_hooks import CandidateStopped
 
-KIND = "kind"  # result key: "ready", "epochs" (a batch of curve points) or "final" (a candidate's end)
+KIND = "kind"  # result key: "ready", "epochs" (curve points), "rung" (asks to go on) or "final" (a candidate's end)
 EPOCHS = "epochs_json"  # result key: the epochs since the last report, as JSON rows
 REPORT_EVERY_S = 1.0  # curve points reach the driver (and MLflow) at most this often
 RESULT = "result_json"  # result key of the final report: the CandidateResult as JSON
 NUMBER = "optuna_trial"  # result and job key: the Optuna trial number of the candidate
+RUNG_EPOCH = "rung_epoch"  # rung report key: the training epoch
+RUNG_VALUES = "rung_json"  # rung report key: the candidate's objective vector there, as JSON
+PRUNED_AT = "pruned_at"  # final report key of a stopped candidate: the rung it lost at
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class WorkerContext:
     namespace: str
     threads: int
     trial_timeout_s: float | None = None  # a candidate past this many wall seconds fails ("timed out")
+    rungs: tuple[int, ...] = ()  # training epochs at which the driver decides go on / stop (none: off)
 
 
 OUT_OF_MEMORY = "out of memory"  # how a failed candidate's error starts when it ran out of memory
@@ -73,10 +82,15 @@ class WorkerHooks(GatedTrialHooks):
     candidate overruns it by at most one chunk; the worker process itself goes on.
     """
 
-    def __init__(self, gate: Any, report: Any, timeout_s: float | None, holder: str) -> None:
+    def __init__(self, gate: Any, report: Any, timeout_s: float | None, holder: str,
+                 rung: Any = None, rungs: tuple[int, ...] = ()) -> None:
         super().__init__(gate, report, holder)
         self._timeout_s = timeout_s
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self._rung = rung  # (epoch, vector) -> go on?  (asks the driver)
+        self._rungs = rungs
+        self._probe: Any = None
+        self._fixed: dict[str, float] | None = None  # the probe's figures, measured at the first rung
 
     def _check(self) -> None:
         if self._deadline is not None and time.monotonic() > self._deadline:
@@ -88,9 +102,17 @@ class WorkerHooks(GatedTrialHooks):
         with super().compute():
             yield
 
+    def bind_probe(self, probe: Any) -> None:
+        self._probe = probe
+
     def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
         super().on_epoch(phase, epoch, metrics)
         self._check()
+        if phase == "train" and epoch in self._rungs and self._probe is not None and "val_accuracy" in metrics:
+            if self._fixed is None:
+                self._fixed = self._probe()
+            if not self._rung(epoch, {"accuracy": float(metrics["val_accuracy"]), **self._fixed}):
+                raise CandidateStopped(epoch)
 
 
 def failure_reason(err: BaseException) -> str:
@@ -118,10 +140,11 @@ def run_worker(config: dict[str, Any], context: WorkerContext) -> None:
     gate = ray.get_actor(context.gate_name, namespace=context.namespace)
     tune.report({KIND: "ready", **node_identity()})
     while (job := ray.get(queue.take.remote(worker))) is not None:
-        tune.report(evaluate_job(job, context, gate, worker))
+        tune.report(evaluate_job(job, context, gate, worker, queue))
 
 
-def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker: str) -> dict[str, Any]:
+def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker: str,
+                 queue: Any = None) -> dict[str, Any]:
     """One candidate: its final report (curve points along the way go out through Tune).
 
     The artifact is exported into a scratch folder on this node and travels back to the
@@ -135,12 +158,16 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
     try:
         candidate = CandidateConfig.from_dict(job["candidate"])
         teacher = _teacher(context.teacher, context.splits) if candidate.distill.needs_teacher else None
+        hooks = WorkerHooks(gate, curves.add, context.trial_timeout_s, worker,
+                            rung=functools.partial(_ask_at_rung, curves, queue, worker), rungs=context.rungs)
         with tempfile.TemporaryDirectory(prefix=f"automl-trial-{number:04d}-") as scratch:
             result = evaluate_candidate(
-                candidate, context.splits, workdir=scratch, teacher=teacher,
-                hooks=WorkerHooks(gate, curves.add, context.trial_timeout_s, worker), threads=context.threads,
+                candidate, context.splits, workdir=scratch, teacher=teacher, hooks=hooks, threads=context.threads,
                 device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
             artifact = pack_artifact(result.artifact_path)
+    except CandidateStopped as stop:
+        return {KIND: "final", NUMBER: number, "failed": False, PRUNED_AT: stop.epoch, EPOCHS: curves.drain(),
+                **node}
     except Exception as err:  # a failed candidate is data, not a crash: report it and go on
         reason = failure_reason(err)
         if reason.startswith(OUT_OF_MEMORY):
@@ -154,6 +181,13 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
     # as JSON text: Tune flattens nested result dicts
     return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: curves.drain(), RESULT: json.dumps(final),
             **node, **artifact}
+
+
+def _ask_at_rung(curves: "_CurveReporter", queue: Any, worker: str, epoch: int, vector: dict[str, float]) -> bool:
+    """Report the candidate's vector at rung ``epoch`` and wait for the driver's decision."""
+    tune.report({KIND: "rung", NUMBER: curves.number, RUNG_EPOCH: epoch, RUNG_VALUES: json.dumps(vector),
+                 EPOCHS: curves.drain()})
+    return bool(ray.get(queue.take.remote(worker))["go_on"])
 
 
 def _release_memory() -> None:

@@ -17,7 +17,7 @@ from ray.tune import Callback
 
 from automl.search.cluster import NODE_ID, dead_nodes
 from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
-from automl.search.trainable import EPOCHS, KIND, NUMBER
+from automl.search.trainable import EPOCHS, KIND, NUMBER, RUNG_EPOCH, RUNG_VALUES
 
 NODE_LOST = "node lost:"  # a failed candidate's error when its worker's Ray node died
 
@@ -49,6 +49,10 @@ class WorkerPoolCallback(Callback):
             rows = json.loads(result[EPOCHS])
             if rows:
                 self._deferred.append(lambda n=result[NUMBER]: self._on_epochs(n, rows))
+        if kind == "rung":  # the worker waits for the verdict: MO-ASHA, decided and recorded in Optuna
+            go_on = self.dispatcher.rung(worker, result[NUMBER], int(result[RUNG_EPOCH]),
+                                         json.loads(result[RUNG_VALUES]))
+            self.queue.put.remote(worker, {"go_on": go_on})
         if kind == "final":
             if result.get(NUMBER) in self._unannounced:
                 self.flush()  # its MLflow run must exist before it is told

@@ -27,6 +27,8 @@ Format (every key but ``name`` is optional; defaults shown)::
     timing_resource: null               # Ray custom resource naming the node that times every
                                         # latency (default: the driver's node); see README
     trial_timeout_s: null               # a candidate running longer is failed ("timed out")
+    early_stopping: off                 # on | off | {rungs: [1, 3, 9], reduction_factor: 3,
+                                        # min_peers: 3}: multi-objective ASHA (search/mo_asha.py)
 
 Bad input raises :class:`~automl.config.ConfigError` naming the file and field in one line.
 """
@@ -45,6 +47,7 @@ from automl.config.candidate import CandidateConfig, TrainConfig
 from automl.config.errors import ConfigError
 from automl.config.yaml_file import read_yaml_mapping
 from automl.result import METRICS as RESULT_METRICS
+from automl.search.mo_asha import EarlyStoppingConfig
 from automl.search.space import SearchSpace, load_space
 from automl.study.sampler import SAMPLERS, check_sampler
 
@@ -60,10 +63,11 @@ DEFAULT_TEACHER: dict[str, Any] = {
     "arch": {"family": "cnn", "choices": {"stages": 2, "widths": [32, 64]}},
     "train": {"epochs": 15},
 }
-OVERRIDE_KEYS = ("n_trials", "concurrency", "name", "storage", "tracking_uri", "run_dir", "sampler", "seed")
+OVERRIDE_KEYS = ("n_trials", "concurrency", "name", "storage", "tracking_uri", "run_dir", "sampler", "seed",
+                 "early_stopping")
 _KEYS = ("name", "description", "dataset", "teacher", "space", "objectives", "constraints", "sampler",
          "n_trials", "concurrency", "resources_per_trial", "train", "seed", "storage", "tracking_uri",
-         "run_dir", "timing_resource", "trial_timeout_s")
+         "run_dir", "timing_resource", "trial_timeout_s", "early_stopping")
 _RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -152,6 +156,7 @@ class StudyConfig:
     tracking_uri_setting: str | None = None  # as written (None: $MLFLOW_TRACKING_URI or the default)
     timing_resource: str | None = None  # Ray custom resource of the timing node (None: the driver's node)
     trial_timeout_s: float | None = None  # wall seconds a candidate may take (None: no limit)
+    early_stopping: EarlyStoppingConfig | None = None  # None: every candidate trains its full budget
     source: str | None = field(default=None, compare=False)
 
     # -- resolved values -----------------------------------------------------------------------
@@ -216,6 +221,7 @@ class StudyConfig:
             "run_dir": self.run_dir,
             "timing_resource": self.timing_resource,
             "trial_timeout_s": self.trial_timeout_s,
+            "early_stopping": None if self.early_stopping is None else self.early_stopping.to_dict(),
         }
         return out
 
@@ -237,7 +243,8 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
     """Load ``path`` (or ``studies/<path>.yaml`` for a bare study name) with CLI overrides.
 
     ``overrides`` keys: ``n_trials`` (also ``trials``), ``concurrency``, ``name``, ``storage``,
-    ``tracking_uri``, ``run_dir``, ``sampler``, ``seed``; ``None`` values are ignored.
+    ``tracking_uri``, ``run_dir``, ``sampler``, ``seed``, ``early_stopping`` (on/off); ``None``
+    values are ignored.
     """
     p = _find_study_file(Path(path))
     data = read_yaml_mapping(p, "study file")
@@ -330,13 +337,15 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     timeout = data.get("trial_timeout_s")
     trial_timeout_s = None if timeout is None else F.number("trial_timeout_s", timeout, 0.0, 7 * 24 * 3600,
                                                             lo_open=True)
+    early_stopping = EarlyStoppingConfig.from_setting(data.get("early_stopping"))
 
     return StudyConfig(name=name, description=description, dataset=dataset, teacher=teacher,
                        space_path=str(space_path), space=space, objectives=objectives,
                        constraints=constraints, sampler=sampler, n_trials=n_trials,
                        concurrency=concurrency, resources=resources, train=train, seed=seed,
                        storage=storage, tracking_uri_setting=tracking, run_dir=run_dir,
-                       timing_resource=timing_resource, trial_timeout_s=trial_timeout_s, source=source)
+                       timing_resource=timing_resource, trial_timeout_s=trial_timeout_s,
+                       early_stopping=early_stopping, source=source)
 
 
 def check_name(name: Any, source: str | None = None) -> str:

@@ -213,6 +213,20 @@ class StudyTracker:
         self.client.set_terminated(run_id, status="FINISHED")
 
 
+    def finish_pruned(self, run_id: str, epoch: int, rungs: dict[int, dict[str, float]],
+                      worker: dict[str, Any] | None = None) -> None:
+        """Close the run of a candidate stopped early at rung ``epoch`` (status KILLED, tag
+        ``pruned_at_epoch``); its rung vectors are logged as ``rung_<objective>`` stepped by epoch."""
+        now = _now()
+        metrics = [Metric(f"rung_{k}", float(v), now, e) for e, vector in sorted(rungs.items())
+                   for k, v in vector.items() if k != "go_on"]
+        tags = [RunTag(k, str(v)) for k, v in (worker or {}).items() if v is not None]
+        self.client.log_batch(run_id, metrics=metrics, tags=[*tags, RunTag("pruned_at_epoch", str(epoch)),
+                                                              RunTag("pareto", "false")])
+        self._pareto_tags[run_id] = "false"
+        self.client.set_terminated(run_id, status="KILLED")
+
+
 def _now() -> int:
     return int(time.time() * 1000)
 

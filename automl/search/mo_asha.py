@@ -1,0 +1,164 @@
+"""Multi-objective early stopping: asynchronous successive halving on a non-dominated order.
+
+MO-ASHA (Schmucker et al., 2021, as in Syne Tune's ``MOASHA``) in its *stopping* form, the
+one Ray Tune's ``ASHAScheduler`` uses too: a candidate reports at rungs (training epochs, e.g.
+1, 3, 9); when it reaches a rung it is ranked against every candidate that reached the same
+rung before it, and goes on only if it is in the best ``ceil(n / reduction_factor)`` of the
+``n`` candidates there. No candidate waits for others (asynchronous), and nothing is ever
+promoted back.
+
+The rank is multi-objective. A candidate's vector at a rung is its validation accuracy so
+far together with the size and latency its compressed artifact will have; those two do not
+depend on training (they are fixed by architecture, pruning ratio and bit widths) and are
+measured on a compressed copy at the first rung (:func:`automl.pipeline.probe_objectives`).
+The vectors are sorted into non-dominated fronts; within a front, points are taken in
+ε-net order (greedy max-min distance in the normalised objective space, starting from the
+most accurate), so that the kept share spreads along the front instead of clustering at
+one end.
+
+Optuna stays the decision-maker's record: the engine stores each rung vector on the trial
+(user attribute ``rung:<epoch>``), a stopped candidate is told ``PRUNED`` and the sampler
+sees it (TPE counts pruned trials among the worse ones).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from automl.config import fields as F
+from automl.config.errors import ConfigError
+
+RUNG_ATTR = "rung:"  # Optuna user attribute prefix: rung:<epoch> -> {objective: value}
+PRUNED_AT_ATTR = "pruned_at_epoch"  # Optuna user attribute of a stopped candidate
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """The ``early_stopping`` block of a study file.
+
+    ``rungs``: training epochs at which candidates are compared (ascending; rungs at or past
+    the study's training epochs never fire). ``reduction_factor``: keep the best
+    ``1 / reduction_factor`` at each rung. ``min_peers``: a rung stops nobody until this many
+    candidates (the newcomer included) have reached it.
+    """
+
+    rungs: tuple[int, ...] = (1, 3, 9)
+    reduction_factor: float = 3.0
+    min_peers: int = 3
+
+    def __post_init__(self) -> None:
+        rungs = self.rungs
+        if isinstance(rungs, (str, bytes)) or not isinstance(rungs, Sequence) or not rungs:
+            raise ConfigError("rungs", f"expected a non-empty list of training epochs, got {rungs!r}")
+        checked = tuple(F.number(f"rungs[{i}]", r, 1, 10_000, integer=True) for i, r in enumerate(rungs))
+        if list(checked) != sorted(set(checked)):
+            raise ConfigError("rungs", f"epochs must be strictly ascending, got {list(checked)}")
+        object.__setattr__(self, "rungs", checked)
+        object.__setattr__(self, "reduction_factor",
+                           F.number("reduction_factor", self.reduction_factor, 1.0, 100.0, lo_open=True))
+        object.__setattr__(self, "min_peers", F.number("min_peers", self.min_peers, 1, 10_000, integer=True))
+
+    @classmethod
+    def from_setting(cls, value: object, prefix: str = "early_stopping") -> "EarlyStoppingConfig | None":
+        """``None``/``false``/``off`` -> no early stopping; ``true``/``on`` -> the defaults; a mapping -> checked."""
+        if value is None or value is False or value == "off":
+            return None
+        if value is True or value == "on":
+            return cls()
+        if not isinstance(value, Mapping):
+            raise ConfigError(prefix, f"expected off, on or a mapping (rungs, reduction_factor, min_peers), "
+                                      f"got {value!r}")
+        return F.from_mapping(cls, dict(value), prefix)
+
+    def to_dict(self) -> dict:
+        return {"rungs": list(self.rungs), "reduction_factor": self.reduction_factor, "min_peers": self.min_peers}
+
+
+def nondominated_fronts(losses: np.ndarray) -> list[list[int]]:
+    """Indices of ``losses`` (n x k, all minimised) grouped into successive non-dominated fronts."""
+    n = len(losses)
+    remaining = list(range(n))
+    fronts: list[list[int]] = []
+    while remaining:
+        sub = losses[remaining]
+        front = [remaining[i] for i in range(len(remaining))
+                 if not np.any(np.all(sub <= sub[i], axis=1) & np.any(sub < sub[i], axis=1))]
+        fronts.append(front)
+        taken = set(front)
+        remaining = [i for i in remaining if i not in taken]
+    return fronts
+
+
+def epsilon_net_order(points: np.ndarray) -> list[int]:
+    """Greedy max-min (ε-net) order of ``points`` (already normalised): the first is the
+    best in the first objective, each next one the farthest from those already taken."""
+    n = len(points)
+    if n == 0:
+        return []
+    first = int(np.lexsort(points.T[::-1])[0])
+    order = [first]
+    dist = np.linalg.norm(points - points[first], axis=1)
+    dist[first] = -1.0
+    while len(order) < n:
+        nxt = int(np.argmax(dist))
+        order.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(points - points[nxt], axis=1))
+        dist[order] = -1.0
+    return order
+
+
+def ranked(losses: np.ndarray) -> list[int]:
+    """All indices, best first: front by front, ε-net order within a front."""
+    if len(losses) == 0:
+        return []
+    lo, hi = losses.min(axis=0), losses.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    scaled = (losses - lo) / span
+    out: list[int] = []
+    for front in nondominated_fronts(losses):
+        out.extend(front[i] for i in epsilon_net_order(scaled[front]))
+    return out
+
+
+@dataclass
+class RungBook:
+    """Every candidate's vector at every rung, and the go-on / stop rule.
+
+    ``objectives``: ``(name, direction)`` pairs, the study's; rung vectors are mappings by
+    name. Keys are trial numbers (or any hashable). Pure Python: the engine's driver holds
+    one, filled from the study's stored rung attributes at launch; the search-quality
+    benchmark holds one in-process.
+    """
+
+    config: EarlyStoppingConfig
+    objectives: Sequence[tuple[str, str]]
+    seen: dict[int, dict[object, tuple[float, ...]]] = field(default_factory=dict)  # epoch -> key -> vector
+
+    def is_rung(self, epoch: int) -> bool:
+        return epoch in self.config.rungs
+
+    def record(self, key: object, epoch: int, values: Mapping[str, float]) -> bool:
+        """Add ``key``'s vector at rung ``epoch``; ``True`` if it goes on, ``False`` if it stops."""
+        vector = tuple(float(values[name]) for name, _ in self.objectives)
+        peers = self.seen.setdefault(epoch, {})
+        peers[key] = vector
+        n = len(peers)
+        if n < self.config.min_peers:
+            return True  # too few to compare yet (ASHA's grace)
+        if not all(math.isfinite(v) for v in vector):
+            return False
+        keys = list(peers)
+        signs = np.array([-1.0 if d == "maximize" else 1.0 for _, d in self.objectives])
+        losses = np.array([peers[k] for k in keys], dtype=float) * signs
+        losses = np.where(np.isfinite(losses), losses, np.inf)
+        keep = max(1, math.ceil(n / self.config.reduction_factor))
+        return keys.index(key) in ranked(losses)[:keep]
+
+    def load(self, entries: Iterable[tuple[object, int, Mapping[str, float]]]) -> None:
+        """Rung vectors recorded earlier (a resumed study), without deciding anything."""
+        for key, epoch, values in entries:
+            self.seen.setdefault(epoch, {})[key] = tuple(float(values[n]) for n, _ in self.objectives)

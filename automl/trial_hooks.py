@@ -24,6 +24,30 @@ class CandidateStopped(Exception):
         self.epoch = epoch
 
 
+class RungCheck:
+    """What a candidate does at an early-stopping rung, for any hooks that stop candidates.
+
+    At the first rung the bound probe measures the size and latency of the compressed
+    structure (once); at every rung of the ``"train"`` phase ``decide(epoch, vector)`` is
+    asked, with ``vector`` = validation accuracy so far + the probe's figures, and a
+    ``False`` raises :class:`CandidateStopped`.
+    """
+
+    def __init__(self, rungs: tuple[int, ...], decide: Callable[[int, dict[str, float]], bool]) -> None:
+        self.rungs = tuple(rungs)
+        self.decide = decide
+        self.probe: Callable[[], dict[str, float]] | None = None
+        self.fixed: dict[str, float] | None = None
+
+    def after_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
+        if phase != "train" or epoch not in self.rungs or self.probe is None or "val_accuracy" not in metrics:
+            return
+        if self.fixed is None:
+            self.fixed = self.probe()
+        if not self.decide(epoch, {"accuracy": float(metrics["val_accuracy"]), **self.fixed}):
+            raise CandidateStopped(epoch)
+
+
 class TrialHooks:
     """Default hooks; subclass and override what you need."""
 

@@ -1,19 +1,24 @@
-"""Search quality: joint search vs. the staged pipeline practitioners use, at an equal budget.
+"""Search quality: joint search vs. the staged pipeline practitioners use, at an equal budget,
+against trials and against wall-clock seconds.
 
     .venv/bin/python benchmarks/search_quality.py [--trials 48] [--seeds 0,1,2] [--epochs N]
-        [--study studies/digits_joint.yaml] [--out benchmarks/RESULTS.md | -]
+        [--study studies/digits_joint.yaml] [--sampler S] [--out benchmarks/RESULTS.md | -]
 
 The claim under test: searching every compression knob *jointly* (architecture x pruning x
-quantization x distillation, one multi-objective study) beats tuning them one after another.
-For each seed, four methods get the same trial budget, the same per-trial training budget
-(the study's ``train`` block; ``--epochs`` overrides its epochs), the same dataset splits
-and the same teacher (trained once with the study's ``teacher`` config through
-:func:`automl.load_or_train_teacher` into a temporary cache, shared by all methods and seeds):
+quantization x distillation, one multi-objective study) beats tuning them one after another,
+and multi-objective early stopping makes it cheaper still. For each seed, four methods get the
+same trial budget, the same per-trial training budget (the study's ``train`` block; ``--epochs``
+overrides its epochs), the same dataset splits and the same teacher (trained once with the
+study's ``teacher`` config through :func:`automl.load_or_train_teacher` into a temporary cache,
+shared by all methods and seeds):
 
-``joint NSGA-II``
-    the study's joint space, ``make_sampler("nsga2", seed, 3, n_trials=N)``.
-``joint TPE``
-    the same space, multi-objective TPE (``make_sampler("tpe", ...)``).
+``joint + ES``
+    the study's joint space with the study's sampler (``--sampler`` overrides it) and
+    multi-objective early stopping (:mod:`automl.search.mo_asha`, the study's
+    ``early_stopping`` settings, or the defaults where the study has none): a candidate
+    stopped at a rung is told ``PRUNED``, costs the seconds it ran and adds no point.
+``joint``
+    the same sampler and space, every candidate trained to the end.
 ``random``
     the same space, uniform random sampling (``make_sampler("random", ...)``).
 ``staged``
@@ -53,7 +58,10 @@ counts towards the budget; a config proposed again within one method run is not 
 a config gives the same model whichever method proposes it, and the seeds vary the samplers.
 
 Objectives are the engine's: maximise validation accuracy, minimise ``size_bytes`` and
-``latency_ms``. Reported per method (mean +- sample std over seeds, per seed in the details):
+``latency_ms``. Wall-clock: every trial's seconds (ask, train/compress/measure, tell) are
+summed in order, so "hypervolume after t seconds" is what a user waiting t seconds would have
+(one candidate at a time, one core). Reported per method (mean +- sample std over seeds, per
+seed in the details), and plotted against trials and seconds (``--plot``):
 
 * **val HV**: hypervolume of the method's validation front, normalised as in
   :mod:`automl.search.pareto` (``1 - accuracy``; size and latency as ratios to the teacher),
@@ -62,14 +70,16 @@ Objectives are the engine's: maximise validation accuracy, minimise ``size_bytes
 * **test HV**: the same front points re-scored with test accuracy instead of validation.
 * **reaches staged**: the first trial (1-based) after which the method's validation
   hypervolume is at least the staged pipeline's final validation hypervolume of the same
-  seed, ``never`` if it does not get there within the budget.
+  seed, ``never`` if it does not get there within the budget; and the seconds at which it
+  got there, as a share of the staged pipeline's whole wall time on that seed.
 * **best within 1 pt**: chosen on VALIDATION accuracy -- the smallest artifact among
   candidates with ``val acc >= teacher val acc - 0.01`` (ties: lower latency) -- reported by
   its test accuracy, test-accuracy delta to the teacher (pt), size ratio and latency ratio
   to the teacher.
 
 Results are printed as markdown and written (with the command, date, machine and total wall
-time) to the ``## Search quality`` section of ``--out`` (replacing only that section).
+time) to the ``## Search quality: <study name>`` section of ``--out`` (replacing only that
+section).
 This is a benchmark, not a test: nothing asserts on times.
 """
 
@@ -101,10 +111,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from automl import CandidateConfig, evaluate_candidate, load_dataset, load_or_train_teacher
 from automl.measure.latency import measure_latency
+from automl.search.mo_asha import EarlyStoppingConfig, RungBook
 from automl.search.pareto import MINIMIZE, hypervolume, normalise, pareto_mask, reference_point
 from automl.search.space import SearchSpace
 from automl.study.config import load_study
 from automl.study.sampler import make_sampler
+from automl.trial_hooks import CandidateStopped, RungCheck, TrialHooks
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Search quality"
@@ -112,7 +124,7 @@ OBJECTIVES = ("accuracy", "size_bytes", "latency_ms")
 DIRECTIONS = ["maximize", "minimize", "minimize"]
 REF = tuple(reference_point(OBJECTIVES))  # (1.0, 2.0, 2.0)
 GROUPS = ("arch", "pruning", "quant", "distill")
-METHODS = ("joint NSGA-II", "joint TPE", "random", "staged")
+METHODS = ("joint + ES", "joint", "random", "staged")
 ACC_TOL = 0.01  # "within 1 pt"
 SIZE_TOL = 1.01  # distillation stage: "no larger than the previous best" (metadata jitter)
 UNQUALIFIED = 1000.0  # stage objective offset for candidates outside the 1-pt tolerance
@@ -134,13 +146,15 @@ class Record:
     test_acc: float = math.nan
     size_bytes: float = math.nan
     latency_ms: float = math.nan
-    seconds: float = 0.0
+    seconds: float = 0.0  # the candidate's own evaluation
+    wall: float = 0.0  # the whole trial: ask, evaluation, tell
     cached: bool = False
     error: str | None = None
+    pruned_at: int | None = None  # stopped early at this training epoch
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not math.isnan(self.val_acc)
+        return self.error is None and self.pruned_at is None and not math.isnan(self.val_acc)
 
     def metrics(self, test: bool = False) -> dict[str, float]:
         return {"accuracy": self.test_acc if test else self.val_acc,
@@ -171,7 +185,7 @@ class Evaluator:
     def reset_cache(self) -> None:
         self.cache = {}
 
-    def __call__(self, config: dict[str, Any], number: int, stage: str = "") -> Record:
+    def __call__(self, config: dict[str, Any], number: int, stage: str = "", rungs: RungBook | None = None) -> Record:
         rec = Record(number=number, config=config, stage=stage)
         try:
             cand = CandidateConfig.from_dict(config)
@@ -182,18 +196,23 @@ class Evaluator:
         key = cand.digest()
         hit = self.cache.get(key)
         if hit is not None:
-            rec.val_acc, rec.test_acc, rec.size_bytes, rec.latency_ms, rec.error = (
-                hit.val_acc, hit.test_acc, hit.size_bytes, hit.latency_ms, hit.error)
+            rec.val_acc, rec.test_acc, rec.size_bytes, rec.latency_ms, rec.error, rec.pruned_at = (
+                hit.val_acc, hit.test_acc, hit.size_bytes, hit.latency_ms, hit.error, hit.pruned_at)
             rec.cached = True
             self.on_done()
             return rec
         start = time.perf_counter()
         self.count += 1
+        key = self.count
+        hooks = TrialHooks() if rungs is None else _RungHooks(RungCheck(
+            rungs.config.rungs, lambda epoch, vector: rungs.record(key, epoch, vector)))
         try:
             res = evaluate_candidate(cand, self.data, workdir=self.workdir / f"c{self.count:05d}",
-                                     teacher=self.teacher, threads=1)
+                                     teacher=self.teacher, threads=1, hooks=hooks)
             rec.val_acc, rec.test_acc = float(res.accuracy), float(res.test_accuracy)
             rec.size_bytes, rec.latency_ms = float(res.size_bytes), float(res.latency_ms)
+        except CandidateStopped as stop:
+            rec.pruned_at = stop.epoch
         except Exception as err:  # noqa: BLE001 - a failed candidate is data
             rec.error = f"{type(err).__name__}: {err}".splitlines()[0][:300]
             if os.environ.get("SEARCH_QUALITY_DEBUG"):
@@ -203,6 +222,19 @@ class Evaluator:
         self.cache[key] = rec
         self.on_done()
         return rec
+
+
+class _RungHooks(TrialHooks):
+    """In-process early stopping: the probe and the decision run here (no Ray, no gate)."""
+
+    def __init__(self, check: RungCheck) -> None:
+        self.check = check
+
+    def bind_probe(self, probe: Callable[[], dict[str, float]]) -> None:
+        self.check.probe = probe
+
+    def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
+        self.check.after_epoch(phase, epoch, metrics)
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,29 +247,37 @@ def _new_study(sampler, directions: list[str]) -> optuna.Study:
                                directions=directions)
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | float | None) -> None:
-    if values is None:
+def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | float | None,
+          pruned: bool = False) -> None:
+    if pruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    elif values is None:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     else:
         study.tell(trial, values)
 
 
 def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, seed: int,
-              evaluate: Evaluator) -> list[Record]:
+              evaluate: Evaluator, early_stopping: EarlyStoppingConfig | None = None) -> list[Record]:
     sampler = make_sampler(sampler_name, seed, 3, n_trials=n_trials)
     study = _new_study(sampler, DIRECTIONS)
+    rungs = None if early_stopping is None else RungBook(early_stopping, list(zip(OBJECTIVES, DIRECTIONS)))
     records = []
     for i in range(n_trials):
+        start = time.perf_counter()
         trial = study.ask()
         try:
             config = space.suggest(trial, base)
         except Exception as err:  # noqa: BLE001
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            records.append(Record(number=i, config={}, error=f"{type(err).__name__}: {err}"))
+            records.append(Record(number=i, config={}, error=f"{type(err).__name__}: {err}",
+                                  wall=time.perf_counter() - start))
             evaluate.on_done()
             continue
-        rec = evaluate(config, i)
-        _tell(study, trial, [rec.val_acc, rec.size_bytes, rec.latency_ms] if rec.ok else None)
+        rec = evaluate(config, i, rungs=rungs)
+        _tell(study, trial, [rec.val_acc, rec.size_bytes, rec.latency_ms] if rec.ok else None,
+              pruned=rec.pruned_at is not None)
+        rec.wall = time.perf_counter() - start
         records.append(rec)
     return records
 
@@ -273,6 +313,7 @@ def run_staged(space: SearchSpace, base: dict, n_trials: int, seed: int, evaluat
                            ["minimize" if group in ("pruning", "quant") else "maximize"])
         stage_recs: list[Record] = []
         for _ in range(budget):
+            start = time.perf_counter()
             trial = study.ask()
             config = sub.suggest(trial, fixed)
             rec = evaluate(config, len(records), stage=group)
@@ -288,6 +329,7 @@ def run_staged(space: SearchSpace, base: dict, n_trials: int, seed: int, evaluat
                       else UNQUALIFIED + (floor - rec.val_acc))
             else:  # distill
                 _tell(study, trial, rec.val_acc if rec.size_bytes <= prev.size_bytes * SIZE_TOL else 0.0)
+            rec.wall = time.perf_counter() - start
         ok = [r for r in stage_recs if r.ok]
         if group == "arch":
             chosen = max(ok, key=lambda r: (r.val_acc, -r.size_bytes)) if ok else None
@@ -347,6 +389,11 @@ def hv_trace(records: list[Record], teacher: Teacherish) -> list[float]:
     return [val_hv(records[: i + 1], teacher) for i in range(len(records))]
 
 
+def wall_trace(records: list[Record]) -> list[float]:
+    """Seconds since the method started, after each trial."""
+    return list(np.cumsum([r.wall for r in records]))
+
+
 def reach_trial(trace: list[float], target: float) -> int | None:
     """First 1-based trial whose running hypervolume reaches ``target`` (a zero HV reaches nothing)."""
     for i, hv in enumerate(trace):
@@ -371,7 +418,21 @@ class Outcome:
     seconds: float
     best: Record | None
     reach: int | None = None
+    reach_s: float | None = None  # seconds at which it reached the staged pipeline's final HV
+    staged_s: float | None = None  # the staged pipeline's wall time on the same seed
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def walls(self) -> list[float]:
+        return wall_trace(self.records)
+
+    @property
+    def stopped(self) -> int:
+        return sum(r.pruned_at is not None for r in self.records)
+
+    @property
+    def reach_share(self) -> float | None:
+        return None if self.reach_s is None or not self.staged_s else self.reach_s / self.staged_s
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,22 +472,26 @@ def render(outcomes: list[Outcome], teacher: Teacherish, seeds: list[int]) -> tu
         have = sum(b is not None for b in bests)
         return cell if have in (0, len(bests)) or cell == "–" else f"{cell} ({have}/{len(bests)} seeds)"
 
-    main = ["| method | val HV ↑ | test HV ↑ | reaches staged HV at trial (per seed) | "
-            "best ≤1 pt: test acc | Δ test vs teacher (pt) | size × | latency × |",
-            "|---|---|---|---|---|---|---|---|"]
+    def reached(o: Outcome) -> str:
+        return "never" if o.reach is None else f"{o.reach} / {o.reach_s:.0f} s ({o.reach_share:.0%})"
+
+    main = ["| method | val HV ↑ | test HV ↑ | wall (s) | stopped early | reaches staged HV: trial / seconds "
+            "(share of staged wall), per seed | best ≤1 pt: test acc | Δ test vs teacher (pt) | size × | latency × |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for m in METHODS:
         rows = [o for o in outcomes if o.method == m]
         bests = [o.best for o in rows]
         main.append(
             f"| {m} | {_ms([o.val_hv for o in rows], '.4f')} | {_ms([o.test_hv for o in rows], '.4f')} | "
-            f"{', '.join(str(o.reach) if o.reach else 'never' for o in rows)} | "
+            f"{_ms([o.seconds for o in rows], '.0f')} | {_ms([float(o.stopped) for o in rows], '.1f')} | "
+            f"{', '.join(reached(o) for o in rows)} | "
             f"{some(_ms([b.test_acc for b in bests if b], '.4f'), bests)} | "
             f"{_ms([(b.test_acc - teacher.test_acc) * 100 for b in bests if b], '+.2f')} | "
             f"{_ms([b.size_bytes / teacher.size_bytes for b in bests if b], '.3f')} | "
             f"{_ms([b.latency_ms / teacher.latency_ms for b in bests if b], '.2f')} |")
-    details = ["| seed | method | val HV | test HV | reaches staged HV | front | failed | reused | "
+    details = ["| seed | method | val HV | test HV | reaches staged HV | front | stopped | failed | reused | "
                "best ≤1 pt (val acc / test acc) | size × | latency × | best config | wall (s) |",
-               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for seed in seeds:
         for m in METHODS:
             o = next(o for o in outcomes if o.method == m and o.seed == seed)
@@ -436,17 +501,17 @@ def render(outcomes: list[Outcome], teacher: Teacherish, seeds: list[int]) -> tu
             best = (f"{b.val_acc:.4f} / {b.test_acc:.4f} | {b.size_bytes / teacher.size_bytes:.3f} | "
                     f"{b.latency_ms / teacher.latency_ms:.2f} | {_summary_arch(b.config)}") if b else "none | – | – | –"
             details.append(
-                f"| {seed} | {m} | {o.val_hv:.4f} | {o.test_hv:.4f} | {o.reach or 'never'} | {front} | "
-                f"{sum(not r.ok for r in o.records)} | {sum(r.cached for r in o.records)} | {best} | "
+                f"| {seed} | {m} | {o.val_hv:.4f} | {o.test_hv:.4f} | {reached(o)} | {front} | {o.stopped} | "
+                f"{sum(r.error is not None for r in o.records)} | {sum(r.cached for r in o.records)} | {best} | "
                 f"{o.seconds:.0f} |")
     return "\n".join(main), "\n".join(details)
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the ``## Search quality`` section of ``path``; create it if absent."""
+def write_section(path: Path, body: str, title: str = SECTION) -> None:
+    """Replace (or append) the ``title`` section of ``path``; create the file if absent."""
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
+    section = f"{title}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^{re.escape(title)}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
     else:
@@ -467,6 +532,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None,
                    help="per-trial training epochs (default: the study's train.epochs)")
     p.add_argument("--study", default="studies/digits_joint.yaml", help="study file (default digits_joint)")
+    p.add_argument("--sampler", default=None, help="the joint methods' sampler (default: the study's)")
+    p.add_argument("--plot", default=None,
+                   help="PNG of hypervolume against trials and seconds (default: next to --out, "
+                        "search_quality_<study>.png; '-': none)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"),
                    help="markdown file whose '## Search quality' section is (re)written; '-': don't write")
     args = p.parse_args(argv)
@@ -481,6 +550,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.epochs is not None and args.epochs < 0:
         p.error("--epochs must be >= 0")
     return args
+
+
+def _plot_path(args: argparse.Namespace, name: str) -> Path | None:
+    if args.plot == "-" or (args.plot is None and args.out == "-"):
+        return None
+    return Path(args.plot) if args.plot else Path(args.out).parent / f"search_quality_{name}.png"
+
+
+def plot_traces(outcomes: list[Outcome], path: Path, name: str) -> None:
+    """Validation hypervolume against trials (left) and seconds (right), one line per method and seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    colours = dict(zip(METHODS, ("tab:green", "tab:blue", "tab:grey", "tab:red")))
+    for o in outcomes:
+        label = o.method if o.seed == min(x.seed for x in outcomes) else None
+        x_trials = np.arange(1, len(o.trace) + 1)
+        axes[0].step(x_trials, o.trace, where="post", color=colours[o.method], alpha=0.8, label=label)
+        axes[1].step(o.walls, o.trace, where="post", color=colours[o.method], alpha=0.8, label=label)
+    axes[0].set_xlabel("trials")
+    axes[1].set_xlabel("wall-clock seconds (one candidate at a time)")
+    axes[0].set_ylabel("validation hypervolume (max 4)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(loc="lower right")
+    fig.suptitle(f"search quality on {name}: every seed, every method")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _retime_teacher(path: str, input_shape, repeats: int = 5) -> list[float]:
@@ -519,6 +621,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{tr.latency_ms * 1000:.1f} µs ({time.perf_counter() - t0:.1f} s)")
     retime_start = _retime_teacher(tr.artifact_path, data.input_shape)
 
+    sampler_name = args.sampler or study.sampler
+    early_stopping = study.early_stopping or EarlyStoppingConfig()
     n, seeds = args.trials, args.seed_list
     outcomes: list[Outcome] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -535,22 +639,25 @@ def main(argv: list[str] | None = None) -> int:
                 if method == "staged":
                     records, notes = run_staged(space, base, n, seed, evaluate, teacher)
                 else:
-                    sampler = {"joint NSGA-II": "nsga2", "joint TPE": "tpe", "random": "random"}[method]
-                    records = run_joint(sampler, space, base, n, seed, evaluate)
+                    records = run_joint("random" if method == "random" else sampler_name, space, base, n, seed,
+                                        evaluate, early_stopping if method == "joint + ES" else None)
                 secs = time.perf_counter() - start
                 o = Outcome(method, seed, records, val_hv(records, teacher), test_hv(records, teacher),
                             hv_trace(records, teacher), secs, best_within_1pt(records, teacher), notes=notes)
                 outcomes.append(o)
-                fails = sum(not r.ok for r in records)
+                fails = sum(r.error is not None for r in records)
                 progress.console.print(
                     f"seed {seed} {method:<13} done in {secs:6.1f} s (total {time.perf_counter() - wall0:6.0f} s): "
                     f"val HV {o.val_hv:.4f}, test HV {o.test_hv:.4f}"
+                    + (f", {o.stopped} stopped early" if o.stopped else "")
                     + (f", {fails} failed" if fails else "")
                     + (f"  [{'; '.join(notes)}]" if notes else ""), markup=False)
-            staged_hv = next(o.val_hv for o in outcomes if o.seed == seed and o.method == "staged")
+            staged = next(o for o in outcomes if o.seed == seed and o.method == "staged")
             for o in outcomes:
                 if o.seed == seed:
-                    o.reach = reach_trial(o.trace, staged_hv)
+                    o.reach = reach_trial(o.trace, staged.val_hv)
+                    o.reach_s = None if o.reach is None else o.walls[o.reach - 1]
+                    o.staged_s = staged.walls[-1]
     retime_end = _retime_teacher(tr.artifact_path, data.input_shape)
     total = time.perf_counter() - wall0
 
@@ -565,8 +672,14 @@ def main(argv: list[str] | None = None) -> int:
     cmd = shlex.join([exe, os.path.relpath(Path(__file__).resolve())]
                      + (list(argv) if argv is not None else sys.argv[1:]))
     budgets = stage_budgets(n)
+    plot = _plot_path(args, study.name)
+    if plot is not None:
+        plot_traces(outcomes, plot, study.name)
+    es = early_stopping.to_dict()
     body = f"""Joint search vs. a staged pipeline at an equal budget: {n} trials per method and seed,
-seeds {', '.join(map(str, seeds))}, study `{os.path.relpath(study_path.resolve(), REPO)}` (dataset
+seeds {', '.join(map(str, seeds))}, joint sampler `{sampler_name}`, early stopping (joint + ES) rungs
+{es['rungs']}, reduction factor {es['reduction_factor']:g}, min peers {es['min_peers']},
+study `{os.path.relpath(study_path.resolve(), REPO)}` (dataset
 `{study.dataset.get('name')}`, per-trial training {base['train'].get('epochs')} epochs, teacher
 {study.teacher['arch'].get('family')} {json.dumps(study.teacher['arch'].get('choices'))}, trained once and shared). Staged: architecture → pruning →
 quantization → distillation, {'/'.join(map(str, budgets))} trials, best of each stage fixed for the
@@ -589,7 +702,11 @@ so no candidate is timed while another trains; other load on the machine is not 
 HV: normalised hypervolume (1 − accuracy, size and latency as ratios to the teacher), reference
 point (1, 2, 2), maximum 4; test HV re-scores the validation front with test accuracy. "best ≤1 pt":
 smallest artifact with val acc ≥ teacher val acc − 0.01, reported on test. Mean ± std over seeds.
-
+Wall: each method's summed trial seconds; "reaches staged HV" gives the trial and the second at
+which the method's val HV first reached the staged pipeline's final val HV, and that second as a
+share of the staged pipeline's own wall time.
+{f"{chr(10)}![hypervolume against trials and seconds]({os.path.relpath(plot, Path(args.out).parent)}){chr(10)}"
+ if plot is not None and args.out != "-" else ""}
 {main_table}
 
 <details><summary>Per seed</summary>
@@ -608,8 +725,11 @@ Staged pipeline, chosen per stage:
     console.print(f"\ntotal wall time {total:.0f} s; {per_cand:.2f} s per candidate on average"
                   + ("  (> 2 s per candidate)" if per_cand > 2 else ""))
     if args.out != "-":
-        write_section(Path(args.out), body)
-        console.print(f"wrote the '{SECTION}' section of {args.out}")
+        title = f"{SECTION}: {study.name}"
+        write_section(Path(args.out), body, title)
+        console.print(f"wrote the '{title}' section of {args.out}")
+    if plot is not None:
+        console.print(f"plot: {plot}")
     return 0
 
 

@@ -40,7 +40,7 @@ from automl.search.cluster import node_identity
 from automl.search.timing_gate import GatedTrialHooks
 from automl.search.worker_inputs import ShippedTeacher
 from automl.teacher import Teacher
-from automl.trial_hooks import CandidateStopped
+from automl.trial_hooks import CandidateStopped, RungCheck
 
 KIND = "kind"  # result key: "ready", "epochs" (curve points), "rung" (asks to go on) or "final" (a candidate's end)
 EPOCHS = "epochs_json"  # result key: the epochs since the last report, as JSON rows
@@ -83,14 +83,11 @@ class WorkerHooks(GatedTrialHooks):
     """
 
     def __init__(self, gate: Any, report: Any, timeout_s: float | None, holder: str,
-                 rung: Any = None, rungs: tuple[int, ...] = ()) -> None:
+                 rungs: RungCheck | None = None) -> None:
         super().__init__(gate, report, holder)
         self._timeout_s = timeout_s
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        self._rung = rung  # (epoch, vector) -> go on?  (asks the driver)
-        self._rungs = rungs
-        self._probe: Any = None
-        self._fixed: dict[str, float] | None = None  # the probe's figures, measured at the first rung
+        self._rungs = rungs  # early stopping: asks the driver at each rung
 
     def _check(self) -> None:
         if self._deadline is not None and time.monotonic() > self._deadline:
@@ -103,16 +100,14 @@ class WorkerHooks(GatedTrialHooks):
             yield
 
     def bind_probe(self, probe: Any) -> None:
-        self._probe = probe
+        if self._rungs is not None:
+            self._rungs.probe = probe
 
     def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
         super().on_epoch(phase, epoch, metrics)
         self._check()
-        if phase == "train" and epoch in self._rungs and self._probe is not None and "val_accuracy" in metrics:
-            if self._fixed is None:
-                self._fixed = self._probe()
-            if not self._rung(epoch, {"accuracy": float(metrics["val_accuracy"]), **self._fixed}):
-                raise CandidateStopped(epoch)
+        if self._rungs is not None:
+            self._rungs.after_epoch(phase, epoch, metrics)
 
 
 def failure_reason(err: BaseException) -> str:
@@ -158,8 +153,8 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
     try:
         candidate = CandidateConfig.from_dict(job["candidate"])
         teacher = _teacher(context.teacher, context.splits) if candidate.distill.needs_teacher else None
-        hooks = WorkerHooks(gate, curves.add, context.trial_timeout_s, worker,
-                            rung=functools.partial(_ask_at_rung, curves, queue, worker), rungs=context.rungs)
+        rungs = RungCheck(context.rungs, functools.partial(_ask_at_rung, curves, queue, worker)) if context.rungs else None
+        hooks = WorkerHooks(gate, curves.add, context.trial_timeout_s, worker, rungs)
         with tempfile.TemporaryDirectory(prefix=f"automl-trial-{number:04d}-") as scratch:
             result = evaluate_candidate(
                 candidate, context.splits, workdir=scratch, teacher=teacher, hooks=hooks, threads=context.threads,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "search_quality.py"
-METHODS = ("joint NSGA-II", "joint TPE", "random", "staged")
+METHODS = ("joint + ES", "joint", "random", "staged")
 
 
 def test_search_quality_runs_at_a_tiny_budget(tmp_path: Path) -> None:
@@ -23,9 +23,10 @@ def test_search_quality_runs_at_a_tiny_budget(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = out.read_text()
     assert "## Other\n\nkept as is" in text  # only the benchmark's own section is touched
-    section = text.split("## Search quality", 1)[1]
+    section = text.split("## Search quality: digits_joint", 1)[1]
     rows = [line for line in section.splitlines() if line.startswith("| ")]
     for method in METHODS:
         assert any(line.startswith(f"| {method} |") for line in rows), f"no row for {method}"
         assert f"| {method} |" in proc.stdout
     assert "search_quality.py --trials 4 --seeds 0 --epochs 1" in section  # the exact command
+    assert (tmp_path / "search_quality_digits_joint.png").stat().st_size > 10_000  # HV vs trials and seconds

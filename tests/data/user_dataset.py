@@ -24,8 +24,8 @@ def load_features() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(1)
     y = np.repeat(np.arange(CLASSES), N_PER_CLASS)
     x = rng.standard_normal((len(y), 5)) * 10.0 ** np.arange(5)
-    x[:, 0] += 1.5 * y
-    x[:, 2] += 150.0 * y
+    x[:, 0] += 3.0 * y
+    x[:, 2] += 300.0 * y
     return x, y
 
 

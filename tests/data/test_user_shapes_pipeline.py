@@ -21,16 +21,23 @@ def _candidate(family: str, choices: dict, **groups) -> CandidateConfig:
                                       "train": {"epochs": 15, "batch_size": 32, "lr": 1e-2, "seed": 0}, **groups})
 
 
-@pytest.mark.parametrize("name, family, choices, int8_op", [
-    (FEATURES, "mlp", {"layers": 1, "widths": [16]}, "QGemm"),
-    (SIGNALS, "cnn1d", {"stages": 2, "widths": [8, 8]}, "QLinearConv"),
-    (SIGNALS, "mlp", {"layers": 1, "widths": [16]}, "QGemm"),
+CHANNEL = {"ratio": 0.25, "granularity": "channel", "finetune_epochs": 1}
+UNSTRUCTURED = {"ratio": 0.5, "granularity": "unstructured", "finetune_epochs": 1}
+INT8 = {"weight_bits": 8, "activation_bits": 8}
+QAT4 = {"weight_bits": 4, "activation_bits": 8, "mode": "qat", "qat_epochs": 1}
+
+
+@pytest.mark.parametrize("name, family, choices, pruning, quant, int8_op", [
+    (FEATURES, "mlp", {"layers": 1, "widths": [16]}, CHANNEL, INT8, "QGemm"),
+    (SIGNALS, "cnn1d", {"stages": 2, "widths": [8, 8]}, CHANNEL, INT8, "QLinearConv"),
+    (SIGNALS, "cnn1d", {"stages": 2, "widths": [8, 8]}, UNSTRUCTURED, QAT4, "QLinearConv"),
+    (SIGNALS, "mlp", {"layers": 1, "widths": [16]}, UNSTRUCTURED, QAT4, "QGemm"),
 ])
-def test_user_dataset_of_any_rank_is_a_candidate_end_to_end(name, family, choices, int8_op, tmp_path):
+def test_user_dataset_of_any_rank_is_a_candidate_end_to_end(name, family, choices, pruning, quant, int8_op,
+                                                            tmp_path):
     dataset = DatasetConfig(name=name)
     data = load_dataset(dataset)
-    cfg = _candidate(family, choices, pruning={"ratio": 0.25, "granularity": "channel", "finetune_epochs": 1},
-                     quant={"weight_bits": 8, "activation_bits": 8})
+    cfg = _candidate(family, choices, pruning=pruning, quant=quant)
     result = evaluate_candidate(cfg, dataset, workdir=tmp_path)
 
     assert result.accuracy > 0.6 and result.test_accuracy > 0.6  # 3 classes: chance is 1/3

@@ -31,3 +31,18 @@ def test_space_loads_and_its_candidates_build(space_file, family, shape):
         assert model(torch.randn(2, *shape)).shape == (2, 10)
         widths.add(tuple(cfg.arch.choices["widths"]))
     assert len(widths) > 3  # the architecture is searched, not fixed
+
+
+def test_example_signal_study_fits_together():
+    """studies/digits_rows_cnn1d.yaml: its dataset is (C, L) signals, and its teacher and every
+    candidate of its space build for that shape."""
+    from automl.data import load_dataset
+    from automl.study.config import load_study
+
+    study = load_study(REPO / "studies" / "digits_rows_cnn1d.yaml")
+    data = load_dataset(study.dataset_config())
+    assert data.input_shape == (8, 8) and data.num_classes == 10 and len(data.mean) == 8
+    teacher = study.teacher_config()
+    model = create_model(teacher.arch.family, teacher.arch.choices, num_classes=10, input_shape=data.input_shape)
+    assert model(data.x_val[:2]).shape == (2, 10)
+    assert study.space.name == "cnn1d_joint"

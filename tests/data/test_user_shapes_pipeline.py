@@ -56,3 +56,13 @@ def test_image_family_on_feature_vectors_fails_in_one_line(tmp_path):
         evaluate_candidate(_candidate("cnn", {}), DatasetConfig(name=FEATURES), workdir=tmp_path)
     assert err.value.field == "input_shape"
     assert "family 'cnn' takes images (C, H, W), got (5,)" in err.value.message and "mlp" in err.value.message
+
+
+def test_a_teacher_that_does_not_fit_the_dataset_is_named(tmp_path):
+    from automl import load_or_train_teacher
+
+    with pytest.raises(ConfigError) as err:
+        load_or_train_teacher(_candidate("cnn", {}), DatasetConfig(name=FEATURES), tmp_path)
+    assert err.value.field == "teacher.arch.family"
+    assert "family 'cnn' takes images (C, H, W), got (5,)" in err.value.message
+    assert not list(tmp_path.glob("teacher-*/result.json"))  # nothing was trained

@@ -105,8 +105,7 @@ def create_model(family: str, choices: dict, *, num_classes: int,
                                          f"got {input_shape!r}")
     input_shape = tuple(input_shape)
     choices = validate_choices(family, choices)
-    if not _is_import_path(family):
-        check_rank(family, input_shape)
+    check_rank(family, input_shape)
     if _is_import_path(family):
         model = _import_user_function(family)(num_classes=num_classes, input_shape=input_shape, **choices)
         if not isinstance(model, nn.Module):

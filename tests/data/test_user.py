@@ -96,13 +96,14 @@ def test_a_constant_feature_gets_std_one():
     ("tests.data.user_dataset:load_rank1", "returned samples of shape (10,)"),
     ("tests.data.user_dataset:load_rank5", "returned samples of shape (10, 1, 2, 2, 2)"),
     ("tests.data.user_dataset:load_fewer_labels", "returned 10 samples but 9 labels"),
+    ("tests.data.user_dataset:load_nan", "returned samples with NaN or infinite values"),
 ])
 def test_bad_sample_shapes_name_the_dataset_in_one_line(name, words):
     with pytest.raises(ConfigError) as err:
         load_dataset(DatasetConfig(name=name))
     assert err.value.field == "dataset.name"
     assert err.value.message.startswith(f"{name} {words}")
-    assert "N,F, N,C,L, N,C,H,W" in err.value.message or "labels" in words
+    assert "N,F, N,C,L, N,C,H,W" in err.value.message or "shape" not in words
     assert "\n" not in str(err.value)
 
 

@@ -47,6 +47,12 @@ def load_rank5() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((10, 1, 2, 2, 2)), np.zeros(10, dtype=np.int64)
 
 
+def load_nan() -> tuple[np.ndarray, np.ndarray]:
+    x = np.zeros((10, 3))
+    x[4, 1] = np.nan
+    return x, np.arange(10) % 2
+
+
 def load_fewer_labels() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((10, 3)), np.zeros(9, dtype=np.int64)
 

@@ -143,7 +143,11 @@ def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSpl
 
 def deploy_metadata(data: DatasetSplits) -> dict:
     """What a user needs to run the artifact, stored in it (compact; the candidate's config
-    lives in MLflow and beside an exported file, not in the deployable bytes)."""
+    lives in MLflow and beside an exported file, not in the deployable bytes).
+
+    ``input_shape`` is one sample's shape, ``(F,)``, ``(C, L)`` or ``(C, H, W)``; ``mean`` and
+    ``std`` have one entry per index of its first axis (channel, or feature for ``(F,)``):
+    the model's input is ``(x - mean) / std`` broadcast along that axis."""
     return {"input_shape": list(data.input_shape), "num_classes": data.num_classes,
             "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std]}
 

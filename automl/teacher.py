@@ -19,7 +19,7 @@ from torch import nn
 from automl.config import CandidateConfig, ConfigError
 from automl.data import DatasetConfig, load_dataset
 from automl.measure.latency import FINAL
-from automl.models.registry import create_model
+from automl.models.registry import check_rank, create_model
 from automl.pipeline import PhaseTimer, compress_model, measure_model
 from automl.result import CandidateResult
 from automl.trial_hooks import TrialHooks
@@ -64,6 +64,11 @@ def load_or_train_teacher(config: CandidateConfig, dataset: DatasetConfig, cache
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
         data = load_dataset(dataset)
+        try:
+            check_rank(config.arch.family, data.input_shape)
+        except ConfigError as err:  # say that it is the teacher that does not fit the dataset
+            raise ConfigError("teacher.arch.family", f"{err.message}; the teacher must take the dataset's "
+                                                     "input shape") from None
         if (folder / "result.json").exists():
             model = create_model(config.arch.family, config.arch.choices,
                                  num_classes=data.num_classes, input_shape=data.input_shape)

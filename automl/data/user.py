@@ -2,9 +2,16 @@
 
 The function is called with no arguments and returns either a ready
 :class:`~automl.data.splits.DatasetSplits` (used as is) or ``(x, y)``: all samples as
-arrays or tensors, images N,C,H,W or N,H,W and integer labels ``0..K-1``. Those are split
-and normalised like the digits; uint8 images are first scaled to [0, 1], any other dtype is
-used in its own scale.
+arrays or tensors of one of three shapes, and integer labels ``0..K-1``:
+
+* ``N,F`` feature vectors (families: ``mlp``),
+* ``N,C,L`` signals of C channels and length L (``cnn1d``, ``mlp``),
+* ``N,C,H,W`` images (``cnn``, ``mobilenet_v2``, ``mlp``); a grayscale image is ``N,1,H,W``
+  (a rank-3 array is a signal, never an image).
+
+Those are split and normalised like the digits (see :mod:`automl.data.splits` for the
+statistics); uint8 samples are first scaled to [0, 1], any other dtype is used in its own
+scale.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import torch
 
 from automl.config.errors import ConfigError
 from automl.data.config import DatasetConfig
-from automl.data.splits import DatasetSplits, make_splits
+from automl.data.splits import RANKS, DatasetSplits, make_splits
 
 
 def load_user_dataset(cfg: DatasetConfig) -> DatasetSplits:
@@ -32,9 +39,9 @@ def load_user_dataset(cfg: DatasetConfig) -> DatasetSplits:
     if not isinstance(result, tuple) or len(result) != 2:
         raise ConfigError("dataset.name", f"{cfg.name} returned {type(result).__name__}; "
                                           "expected a DatasetSplits or a tuple (x, y)")
-    x, y = _images(cfg.name, result[0]), _labels(cfg.name, result[1])
+    x, y = _samples(cfg.name, result[0]), _labels(cfg.name, result[1])
     if len(x) != len(y):
-        raise ConfigError("dataset.name", f"{cfg.name} returned {len(x)} images but {len(y)} labels")
+        raise ConfigError("dataset.name", f"{cfg.name} returned {len(x)} samples but {len(y)} labels")
     return make_splits(cfg.name, (x, y), int(y.max()) + 1, cfg)
 
 
@@ -49,14 +56,15 @@ def _resolve(path: str) -> Callable[[], Any]:
     return fn
 
 
-def _images(name: str, x: Any) -> torch.Tensor:
+def _samples(name: str, x: Any) -> torch.Tensor:
     x = torch.as_tensor(x)
-    if x.ndim == 3:
-        x = x.unsqueeze(1)
-    if x.ndim != 4 or len(x) == 0:
-        raise ConfigError("dataset.name", f"{name} returned images of shape {tuple(x.shape)}; "
-                                          "expected N,C,H,W or N,H,W")
-    return x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
+    if x.ndim not in RANKS or any(d == 0 for d in x.shape) or x.is_complex() or x.dtype == torch.bool:
+        raise ConfigError("dataset.name", f"{name} returned samples of shape {tuple(x.shape)} and dtype {x.dtype}; "
+                                          f"expected numbers shaped {', '.join(RANKS.values())}")
+    x = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
+    if not bool(torch.isfinite(x).all()):
+        raise ConfigError("dataset.name", f"{name} returned samples with NaN or infinite values")
+    return x
 
 
 def _labels(name: str, y: Any) -> torch.Tensor:

@@ -72,7 +72,7 @@ def measure_interleaved(paths: Sequence[str | Path], input_shape: Sequence[int],
                         settings: LatencySettings = LatencySettings()) -> list[LatencyResult]:
     """Time the ONNX files at ``paths`` interleaved; ratios are to ``paths[0]``.
 
-    ``input_shape`` is the per-sample shape (C, H, W); a full shape with a leading batch
+    ``input_shape`` is the per-sample shape ((F,), (C, L) or (C, H, W)); a full shape with a leading batch
     dimension is accepted too (the batch is forced to 1). The input is fixed random data.
     """
     from automl.export.artifact import open_session  # late: keep measure importable alone

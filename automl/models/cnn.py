@@ -2,7 +2,8 @@
 
 Stages of ``blocks_per_stage`` Conv-BN-ReLU blocks are separated by 2x2 max-pooling while
 the feature map stays at least 2x2, followed by global average pooling and a linear
-classifier, so the same choices fit 1x8x8 digits, 1x28x28 and 3x32x32 images.
+classifier, so the same choices fit 1x8x8 digits, 1x28x28 and 3x32x32 images. Images only
+(input shape C, H, W); ``cnn1d`` is its counterpart for 1-D signals (C, L).
 """
 
 from __future__ import annotations
@@ -30,15 +31,20 @@ class CNNChoices:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", F.number("stages", self.stages, 1, MAX_STAGES, integer=True))
-        if isinstance(self.widths, (str, bytes)) or not isinstance(self.widths, (list, tuple)):
-            raise ConfigError("widths", f"expected a list of {self.stages} integers, got {self.widths!r}")
-        if len(self.widths) != self.stages:
-            raise ConfigError("widths", f"expected one width per stage ({self.stages}), got {list(self.widths)!r}")
-        widths = tuple(F.number("widths", w, MIN_WIDTH, MAX_WIDTH, integer=True) for w in self.widths)
-        object.__setattr__(self, "widths", widths)
+        object.__setattr__(self, "widths", widths_per_stage("widths", self.widths, self.stages))
         F.one_of("kernel_size", self.kernel_size, KERNEL_SIZES)
         object.__setattr__(self, "blocks_per_stage",
                            F.number("blocks_per_stage", self.blocks_per_stage, 1, 3, integer=True))
+
+
+def widths_per_stage(field: str, widths: object, count: int, what: str = "stage") -> tuple[int, ...]:
+    """``widths`` as a tuple of ``count`` integers in [MIN_WIDTH, MAX_WIDTH] (shared by the
+    ``cnn``, ``cnn1d`` and ``mlp`` choices), or a ConfigError naming ``field``."""
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, (list, tuple)):
+        raise ConfigError(field, f"expected a list of {count} integers, got {widths!r}")
+    if len(widths) != count:
+        raise ConfigError(field, f"expected one width per {what} ({count}), got {list(widths)!r}")
+    return tuple(F.number(field, w, MIN_WIDTH, MAX_WIDTH, integer=True) for w in widths)
 
 
 class SmallCNN(nn.Module):

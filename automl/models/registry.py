@@ -2,14 +2,19 @@
 
 A family is either a built-in name listed in :data:`_BUILTIN` (no registration by import
 side effects) or a user import path ``package.module:function``. A user function is called
-as ``fn(num_classes=..., input_shape=(C, H, W), **choices)`` and must return a
-:class:`torch.nn.Module`.
+as ``fn(num_classes=..., input_shape=shape, **choices)`` and must return a
+:class:`torch.nn.Module`; ``shape`` is one sample's shape, of whatever rank the dataset has:
+``(F,)`` feature vectors, ``(C, L)`` signals or ``(C, H, W)`` images.
+
+Built-in families and the input ranks they take: ``cnn`` and ``mobilenet_v2`` images
+``(C, H, W)``, ``cnn1d`` signals ``(C, L)``, ``mlp`` any of the three (it flattens).
 
 Example:
     >>> from automl.models.registry import create_model, validate_choices
     >>> validate_choices("cnn", {"stages": 1, "widths": [8]})
     {'stages': 1, 'widths': [8], 'kernel_size': 3, 'blocks_per_stage': 1}
     >>> model = create_model("cnn", {}, num_classes=10, input_shape=(1, 8, 8))
+    >>> model = create_model("mlp", {"layers": 1, "widths": [32]}, num_classes=3, input_shape=(20,))
 """
 
 from __future__ import annotations
@@ -23,20 +28,26 @@ from torch import nn
 
 from automl.config import fields as F
 from automl.config.errors import ConfigError
-from automl.models import cnn, mobilenet
+from automl.models import cnn, cnn1d, mlp, mobilenet
+
+SHAPES = {1: "feature vectors (F,)", 2: "signals (C, L)", 3: "images (C, H, W)"}
+"""What one sample of each input rank is; ranks 1 to 3 are supported."""
 
 
 @dataclass(frozen=True)
 class Family:
-    """A built-in family: its typed choices dataclass and its builder."""
+    """A built-in family: its typed choices dataclass, its builder and the input ranks it takes."""
 
     choices_type: type
-    build: Callable[[Any, int, tuple[int, int, int]], nn.Module]
+    build: Callable[[Any, int, tuple[int, ...]], nn.Module]
+    ranks: tuple[int, ...]  # accepted ranks of one sample's shape (keys of SHAPES)
 
 
 _BUILTIN: dict[str, Family] = {
-    "cnn": Family(cnn.CNNChoices, cnn.build),
-    "mobilenet_v2": Family(mobilenet.MobileNetV2Choices, mobilenet.build),
+    "cnn": Family(cnn.CNNChoices, cnn.build, (3,)),
+    "mobilenet_v2": Family(mobilenet.MobileNetV2Choices, mobilenet.build, (3,)),
+    "cnn1d": Family(cnn1d.CNN1DChoices, cnn1d.build, (2,)),
+    "mlp": Family(mlp.MLPChoices, mlp.build, (1, 2, 3)),
 }
 
 
@@ -69,28 +80,32 @@ def validate_choices(family: str, choices: dict) -> dict:
 
 
 def create_model(family: str, choices: dict, *, num_classes: int,
-                 input_shape: tuple[int, int, int]) -> nn.Module:
+                 input_shape: tuple[int, ...]) -> nn.Module:
     """Build a fresh, randomly initialised network.
 
     Args:
         family: A built-in family name or a user import path ``package.module:function``.
         choices: The family's keyword arguments (validated here).
         num_classes: Number of output logits.
-        input_shape: Shape of one input image, ``(C, H, W)``.
+        input_shape: Shape of one sample: ``(F,)``, ``(C, L)`` or ``(C, H, W)`` (see
+            :data:`SHAPES`); a built-in family accepts only the ranks it is made for.
 
     Returns:
-        The network; its output for a batch ``[N, C, H, W]`` is ``[N, num_classes]``.
+        The network; its output for a batch ``[N, *input_shape]`` is ``[N, num_classes]``.
 
     Raises:
-        ConfigError: for a bad family, choices, ``num_classes`` or ``input_shape``, or a
-            user function that does not return a :class:`torch.nn.Module`.
+        ConfigError: for a bad family, choices, ``num_classes`` or ``input_shape`` (also an
+            input rank the built-in family does not take), or a user function that does not
+            return a :class:`torch.nn.Module`.
     """
     num_classes = F.number("num_classes", num_classes, 1, None, integer=True)
-    if (not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3
+    if (not isinstance(input_shape, (list, tuple)) or len(input_shape) not in SHAPES
             or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape)):
-        raise ConfigError("input_shape", f"expected three positive integers (C, H, W), got {input_shape!r}")
+        raise ConfigError("input_shape", f"expected 1 to 3 positive integers, (F,), (C, L) or (C, H, W), "
+                                         f"got {input_shape!r}")
     input_shape = tuple(input_shape)
     choices = validate_choices(family, choices)
+    check_rank(family, input_shape)
     if _is_import_path(family):
         model = _import_user_function(family)(num_classes=num_classes, input_shape=input_shape, **choices)
         if not isinstance(model, nn.Module):
@@ -98,6 +113,19 @@ def create_model(family: str, choices: dict, *, num_classes: int,
         return model
     spec = _family(family)
     return spec.build(spec.choices_type(**choices), num_classes, input_shape)
+
+
+def check_rank(family: str, input_shape: tuple[int, ...]) -> None:
+    """Raise a one-line ConfigError (``input_shape``) when built-in ``family`` does not take
+    inputs of ``input_shape``'s rank; user families take any rank."""
+    if _is_import_path(family):
+        return
+    ranks = _family(family).ranks
+    if len(input_shape) not in ranks:
+        takes = " or ".join(SHAPES[r] for r in ranks)
+        fits = ", ".join(name for name, spec in _BUILTIN.items() if len(input_shape) in spec.ranks)
+        raise ConfigError("input_shape", f"family {family!r} takes {takes}, got {tuple(input_shape)!r} "
+                                         f"(families for {SHAPES.get(len(input_shape), 'it')}: {fits or 'none'})")
 
 
 def _family(name: str) -> Family:

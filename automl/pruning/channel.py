@@ -1,10 +1,12 @@
 """Structured channel pruning that physically removes channels (Torch-Pruning).
 
 Torch-Pruning traces the model into a dependency graph, so coupled layers are pruned
-together: a convolution's output channels with the following BatchNorm and the next
-layer's input channels, depthwise convolutions with their producer, and every layer
-feeding a residual addition (MobileNetV2) with the same channel indices. Channel groups
-are ranked by their L2 magnitude. The classifier's outputs (the classes) are kept.
+together: a convolution's (Conv2d or Conv1d) output channels with the following BatchNorm
+and the next layer's input channels, depthwise convolutions with their producer, and every
+layer feeding a residual addition (MobileNetV2) with the same channel indices. For an MLP a
+"channel" is a hidden unit: a hidden Linear's output with the next Linear's input (the
+network's inputs are never pruned). Channel groups are ranked by their L2 magnitude. The
+classifier's outputs (the classes) are kept.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def prune_channels(model: nn.Module, ratio: float, example_input: torch.Tensor) 
         model: The network; its last ``nn.Linear`` is taken as the classifier and its
             outputs are never pruned.
         ratio: Fraction of channels to remove per layer group, in ``[0, 1)``; 0 is a no-op.
-        example_input: A batch of the model's input shape, used to trace the graph.
+        example_input: A batch of the model's input shape (any rank), used to trace the graph.
 
     Returns:
         ``model``, smaller: fewer parameters and MACs, same input shape and output classes.

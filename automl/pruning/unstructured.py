@@ -1,6 +1,6 @@
 """Global unstructured magnitude pruning whose zeros survive fine-tuning.
 
-The smallest-magnitude ``ratio`` of all Conv2d/Linear weights (the classifier included) is
+The smallest-magnitude ``ratio`` of all Conv1d/Conv2d/Linear weights (the classifier included) is
 zeroed with :func:`torch.nn.utils.prune.global_unstructured`, then made permanent with
 :func:`torch.nn.utils.prune.remove` so the weights are plain parameters again. A gradient
 hook on each pruned parameter multiplies its gradient by the mask, so later training
@@ -21,6 +21,7 @@ from torch.nn.utils import parametrize, prune
 from automl.config import fields as F
 from automl.config.errors import ConfigError
 
+PRUNED_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
 _HOOK_ATTR = "_automl_prune_hook"  # set on a parameter once its gradient is masked; deepcopy drops it
 
 
@@ -51,10 +52,10 @@ class UnstructuredMasks:
 
 
 def prune_unstructured(model: nn.Module, ratio: float) -> UnstructuredMasks:
-    """Zero the ``ratio`` smallest-magnitude Conv2d/Linear weights of ``model`` globally, in place.
+    """Zero the ``ratio`` smallest-magnitude Conv1d/Conv2d/Linear weights of ``model`` globally, in place.
 
     Args:
-        model: The network; every Conv2d and Linear weight (classifier included) competes
+        model: The network; every Conv1d, Conv2d and Linear weight (classifier included) competes
             in one global L1 ranking.
         ratio: Fraction of those weights to prune, in ``[0, 1)``.
 
@@ -68,7 +69,7 @@ def prune_unstructured(model: nn.Module, ratio: float) -> UnstructuredMasks:
     if ratio >= 1.0:
         raise ConfigError("ratio", f"{ratio!r} is out of range (allowed: [0.0, 1.0))")
     named = [(name, module) for name, module in model.named_modules()
-             if isinstance(module, (nn.Conv2d, nn.Linear))]
+             if isinstance(module, PRUNED_LAYERS)]
     prune.global_unstructured([(module, "weight") for _, module in named],
                               pruning_method=prune.L1Unstructured, amount=ratio)
     masks = {}

@@ -7,7 +7,7 @@ from torch import nn
 
 from automl.quantization.weights import dequantize_per_channel, quantize_per_channel
 
-QUANT_LAYERS = (nn.Conv2d, nn.Linear)
+QUANT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
 
 
 def quantized_layers(model: nn.Module) -> list[nn.Module]:
@@ -16,7 +16,7 @@ def quantized_layers(model: nn.Module) -> list[nn.Module]:
 
 @torch.no_grad()
 def quantize_weights_(model: nn.Module, bits: int) -> None:
-    """Set every Conv2d/Linear weight to its quantized value, in place.
+    """Set every Conv1d/Conv2d/Linear weight to its quantized value, in place.
 
     2/4/8: ``q * scale`` (per-output-channel symmetric, round to nearest);
     16: rounded through float16; 32: nothing. The Parameter objects are kept (their

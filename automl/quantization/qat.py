@@ -72,7 +72,7 @@ def _input_hook(layer: nn.Module, args: tuple) -> tuple:
 
 
 def prepare_qat(model: nn.Module, quant: QuantConfig) -> None:
-    """Register fake quantization on every Conv2d/Linear (in place).
+    """Register fake quantization on every Conv1d/Conv2d/Linear (in place).
 
     Weights: ``quant.weight_bits`` in {2, 4, 8} -> per-channel integer grid; 16 -> float16
     rounding; 32 -> untouched. Inputs: 8-bit fake quantization when ``quant.activation_bits == 8``.

@@ -55,3 +55,62 @@ def test_inconsistent_splits_are_rejected_by_field():
                       x_test=torch.zeros(2, 1, 3, 3), y_test=torch.zeros(2, dtype=torch.long),
                       num_classes=2, input_shape=(1, 3, 3), mean=(0.0,), std=(1.0,))
     assert err.value.field == "y_val"
+
+
+def test_feature_vectors_are_standardised_per_feature():
+    splits = load_dataset(DatasetConfig(name="tests.data.user_dataset:load_features", test_fraction=0.25))
+    assert splits.input_shape == (5,) and splits.num_classes == 3
+    assert splits.x_train.shape == (len(splits.y_train), 5) and splits.x_train.dtype == torch.float32
+    # feature f has scale ~10**f: one statistic per feature brings every feature to mean 0, std 1
+    assert len(splits.mean) == len(splits.std) == 5
+    assert splits.std[4] > 1000 * splits.std[0]
+    assert torch.allclose(splits.x_train.mean(0), torch.zeros(5), atol=1e-5)
+    assert torch.allclose(splits.x_train.std(0, correction=0), torch.ones(5), atol=1e-4)
+    # the recorded statistics undo the normalisation (what a deployment applies)
+    x, _ = user_dataset.load_features()
+    raw = splits.x_test * torch.tensor(splits.std) + torch.tensor(splits.mean)
+    assert any(torch.allclose(raw[0], torch.as_tensor(row, dtype=torch.float32), rtol=1e-4, atol=1e-3) for row in x)
+
+
+def test_signals_are_normalised_per_channel():
+    splits = load_dataset(DatasetConfig(name="tests.data.user_dataset:load_signals"))
+    assert splits.input_shape == (2, 16) and splits.num_classes == 3
+    assert len(splits.mean) == 2
+    per_channel = splits.x_train.transpose(0, 1).reshape(2, -1)
+    assert torch.allclose(per_channel.mean(1), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(per_channel.std(1, correction=0), torch.ones(2), atol=1e-4)
+
+
+def test_a_constant_feature_gets_std_one():
+    x = np.ones((30, 3))
+    x[:, 1] = np.arange(30)
+    from automl.data.splits import make_splits
+
+    splits = make_splits("c", (torch.as_tensor(x, dtype=torch.float32), torch.arange(30) % 2), 2,
+                         DatasetConfig(name="pkg.mod:fn"))
+    assert splits.std[0] == 1.0 and splits.std[2] == 1.0 and splits.mean[0] == 1.0
+    assert torch.isfinite(splits.x_train).all()
+
+
+@pytest.mark.parametrize("name, words", [
+    ("tests.data.user_dataset:load_rank1", "returned samples of shape (10,)"),
+    ("tests.data.user_dataset:load_rank5", "returned samples of shape (10, 1, 2, 2, 2)"),
+    ("tests.data.user_dataset:load_fewer_labels", "returned 10 samples but 9 labels"),
+    ("tests.data.user_dataset:load_nan", "returned samples with NaN or infinite values"),
+])
+def test_bad_sample_shapes_name_the_dataset_in_one_line(name, words):
+    with pytest.raises(ConfigError) as err:
+        load_dataset(DatasetConfig(name=name))
+    assert err.value.field == "dataset.name"
+    assert err.value.message.startswith(f"{name} {words}")
+    assert "N,F, N,C,L, N,C,H,W" in err.value.message or "shape" not in words
+    assert "\n" not in str(err.value)
+
+
+def test_splits_reject_a_rank_they_do_not_know():
+    x = torch.zeros(4, 1, 2, 2, 2)
+    with pytest.raises(ConfigError) as err:
+        DatasetSplits(name="bad", x_train=x, y_train=torch.zeros(4, dtype=torch.long), x_val=x,
+                      y_val=torch.zeros(4, dtype=torch.long), x_test=x, y_test=torch.zeros(4, dtype=torch.long),
+                      num_classes=2, input_shape=(1, 2, 2, 2), mean=(0.0,), std=(1.0,))
+    assert err.value.field == "input_shape"

@@ -23,6 +23,17 @@ def test_macs_of_tiny_net_equal_hand_count():
     assert not any(m._forward_hooks for m in model.modules())  # hooks removed
 
 
+def test_macs_of_a_1d_conv_net_and_an_mlp_equal_hand_count():
+    # conv1d 2->4, k5, padding 2 on L=16: 16 * 4 * 2*5 = 640; stride 2 depthwise k3 -> L=8: 8 * 4 * 3 = 96
+    # linear 4*8=32 -> 3: 96
+    conv = nn.Sequential(nn.Conv1d(2, 4, 5, padding=2), nn.BatchNorm1d(4), nn.ReLU(),
+                         nn.Conv1d(4, 4, 3, stride=2, padding=1, groups=4), nn.Flatten(), nn.Linear(32, 3))
+    assert count_macs(conv, (2, 16)) == 640 + 96 + 96
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 2))
+    assert count_macs(mlp, (12,)) == 12 * 7 + 7 * 2
+    assert count_macs(mlp, (3, 4)) == 12 * 7 + 7 * 2
+
+
 def test_macs_do_not_change_batchnorm_statistics():
     model = _tiny()
     count_macs(model, (1, 8, 8))

@@ -11,8 +11,11 @@ def _params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("family", families())
-@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32)])
+SHAPES = {"cnn": [(1, 8, 8), (3, 32, 32)], "mobilenet_v2": [(1, 8, 8), (3, 32, 32)],
+          "cnn1d": [(8, 8), (2, 32)], "mlp": [(64,), (8, 8), (1, 8, 8)]}
+
+
+@pytest.mark.parametrize("family, shape", [(f, s) for f in families() for s in SHAPES[f]])
 def test_half_the_channels_removed(family, shape):
     torch.manual_seed(0)
     model = create_model(family, {}, num_classes=10, input_shape=shape)
@@ -52,3 +55,26 @@ def test_bad_ratio(ratio):
     with pytest.raises(ConfigError) as err:
         prune_channels(model, ratio, torch.randn(1, 1, 8, 8))
     assert err.value.field == "ratio"
+
+
+def test_mlp_loses_hidden_units_not_inputs_or_classes():
+    model = create_model("mlp", {"layers": 2, "widths": [32, 16]}, num_classes=5, input_shape=(3, 7))
+    prune_channels(model, 0.5, torch.randn(1, 3, 7))
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(21, 16), (16, 8), (8, 5)]
+
+
+def test_mlp_batch_norm_is_pruned_with_its_linear():
+    model = create_model("mlp", {"layers": 1, "widths": [16], "batch_norm": True}, num_classes=2, input_shape=(6,))
+    prune_channels(model, 0.25, torch.randn(1, 6))
+    assert model.features[1].out_features == model.features[2].num_features == 12
+    assert model.eval()(torch.randn(3, 6)).shape == (3, 2)
+
+
+def test_cnn1d_convs_and_batch_norms_shrink_together():
+    model = create_model("cnn1d", {"stages": 2, "widths": [8, 16]}, num_classes=3, input_shape=(4, 16))
+    prune_channels(model, 0.5, torch.randn(1, 4, 16))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv1d)]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(4, 4), (4, 8)]
+    assert [n.num_features for n in norms] == [4, 8] and model.classifier.in_features == 8

@@ -11,7 +11,8 @@ from automl.pruning import prune_unstructured
 
 
 def _prunable(model):
-    return {f"{n}.weight": m.weight for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    return {f"{n}.weight": m.weight for n, m in model.named_modules()
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))}
 
 
 def _train(model, steps=5, **adam):
@@ -99,3 +100,15 @@ def test_bad_ratio():
     with pytest.raises(ConfigError) as err:
         prune_unstructured(nn.Linear(2, 2), 1.0)
     assert err.value.field == "ratio"
+
+
+@pytest.mark.parametrize("family, shape", [("cnn1d", (3, 12)), ("mlp", (10,))])
+def test_signal_and_feature_families_are_pruned_globally(family, shape):
+    torch.manual_seed(0)
+    model = create_model(family, {}, num_classes=4, input_shape=shape)
+    masks = prune_unstructured(model, 0.6)
+    weights = _prunable(model)
+    assert set(masks.masks) == set(weights) and len(weights) == 3  # two hidden layers + classifier
+    total = sum(w.numel() for w in weights.values())
+    zeros = sum(int((w == 0).sum()) for w in weights.values())
+    assert zeros == round(0.6 * total) and masks.sparsity() == pytest.approx(0.6, abs=1e-3)

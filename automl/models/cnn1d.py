@@ -1,0 +1,67 @@
+"""Family ``cnn1d``: the ``cnn`` family's Conv-BN-ReLU network for 1-D signals (C, L).
+
+Stages of ``blocks_per_stage`` Conv1d-BN-ReLU blocks are separated by max-pooling by 2
+while the signal stays at least 2 samples long, followed by global average pooling and a
+linear classifier. ``C`` is the number of channels (sensors, or the rows of a small
+matrix), ``L`` the length; a single-channel signal is ``(1, L)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from automl.config import fields as F
+from automl.models.cnn import MAX_STAGES, widths_per_stage
+
+KERNEL_SIZES = (3, 5, 7)
+
+
+@dataclass(frozen=True)
+class CNN1DChoices:
+    """Architecture choices of the ``cnn1d`` family (validated on construction)."""
+
+    stages: int = 2  # number of stages, 1..4
+    widths: tuple[int, ...] = (16, 32)  # output channels of each stage, 4..512
+    kernel_size: int = 3  # 3, 5 or 7
+    blocks_per_stage: int = 1  # Conv-BN-ReLU blocks per stage, 1..3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", F.number("stages", self.stages, 1, MAX_STAGES, integer=True))
+        object.__setattr__(self, "widths", widths_per_stage("widths", self.widths, self.stages))
+        F.one_of("kernel_size", self.kernel_size, KERNEL_SIZES)
+        object.__setattr__(self, "blocks_per_stage",
+                           F.number("blocks_per_stage", self.blocks_per_stage, 1, 3, integer=True))
+
+
+class SmallCNN1D(nn.Module):
+    """``features`` (Conv1d-BN-ReLU stages and pools), global average pool, ``classifier``."""
+
+    def __init__(self, choices: CNN1DChoices, num_classes: int, input_shape: tuple[int, int]) -> None:
+        super().__init__()
+        channels, length = input_shape
+        layers: list[nn.Module] = []
+        for stage, out_channels in enumerate(choices.widths):
+            if stage > 0 and length // 2 >= 2:
+                layers.append(nn.MaxPool1d(2))
+                length //= 2
+            for _ in range(choices.blocks_per_stage):
+                layers += [
+                    nn.Conv1d(channels, out_channels, choices.kernel_size,
+                              padding=choices.kernel_size // 2, bias=False),
+                    nn.BatchNorm1d(out_channels),
+                    nn.ReLU(inplace=True),
+                ]
+                channels = out_channels
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)))
+
+
+def build(choices: CNN1DChoices, num_classes: int, input_shape: tuple[int, int]) -> nn.Module:
+    """The ``cnn1d`` network for ``input_shape`` (C, L) with ``num_classes`` outputs."""
+    return SmallCNN1D(choices, num_classes, input_shape)

@@ -41,6 +41,8 @@ SPACE = textwrap.dedent("""\
     (None, lambda s: "name: s\nparams: {}\n", "params"),
     (lambda s: s.replace("space.yaml", "missing.yaml"), None, "space"),
     (lambda s: s + "objectives: [\n", None, "line"),
+    (lambda s: s + "early_stopping: {rungs: [3, 1]}\n", None, "early_stopping.rungs"),
+    (None, lambda s: s.replace("{fixed: cnn}", "{fixed: cnn1d}"), "arch.family"),  # 1-D family, 2-D images
 ])
 def test_bad_files_exit_2_with_one_line_naming_the_field(tmp_path, study_edit, space_edit, field):
     study, space = STUDY, SPACE

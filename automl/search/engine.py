@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,9 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
         sampler=make_sampler(cfg.sampler, cfg.seed, len(objectives), n_trials=cfg.n_trials))
     _check_directions(study, objectives, cfg)
     if study.metric_names is None:  # named objectives for optuna-dashboard and Optuna's plots
-        study.set_metric_names([name for name, _ in objectives])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([name for name, _ in objectives])
     finished_before = finished_trials(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
     # first, so that Ray starts while the driver imports torch and loads the space and teacher
@@ -99,6 +102,7 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     progress = StudyProgress(cfg.name, cfg.n_trials, enabled=show_progress)
     space = load_space(cfg.space_path)
     dataset = cfg.dataset_config()
+    check_space_fits(space, tuple(load_dataset(dataset).input_shape))
     teacher_cfg = cfg.teacher_config()
 
     progress.note(f"teacher: {teacher_cfg.arch.family} on {dataset.name} (cached under {run_dir / 'teachers'})")
@@ -343,6 +347,21 @@ def _close_interrupted(study: optuna.Study, tracker: StudyTracker, outage: Any =
             close = functools.partial(tracker.finish_trial, t.user_attrs["mlflow_run_id"], None, INTERRUPTED)
             outage.call(close, behind=t.number) if outage is not None else close()
     return len(cut)
+
+
+def check_space_fits(space: Any, input_shape: tuple[int, ...]) -> None:
+    """Every built-in family the space can propose must take the dataset's input rank (else
+    every one of its trials would fail the same way): a one-line ConfigError before training."""
+    from automl.config import ConfigError
+    from automl.models.registry import check_rank
+
+    for param in space.params:
+        if param.path == "arch.family":
+            for family in param.candidates():
+                try:
+                    check_rank(family, input_shape)
+                except ConfigError as err:
+                    raise ConfigError("params.arch.family", err.message, space.source) from None
 
 
 def _check_directions(study: optuna.Study, objectives: list[tuple[str, str]], cfg: StudyConfig) -> None:

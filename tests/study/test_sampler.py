@@ -96,3 +96,24 @@ def test_optuna_constraint_api_is_what_we_rely_on() -> None:
         study.tell(trial, [acc, 1.0])
     assert [t.constraints for t in study.trials] == [{"accuracy >= 0.8": 0.5}, {"accuracy >= 0.8": -0.1}]
     assert [t.number for t in study.best_trials] == [1]
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_samplers_go_on_past_pruned_trials(name: str) -> None:
+    """Early stopping tells stopped candidates PRUNED (no values): every sampler keeps asking,
+    and pruned trials never reach the front."""
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
+                                sampler=make_sampler(name, 0, 3, n_trials=16))
+    for i in range(14 if name == "gp" else 20):
+        trial = study.ask()
+        m = _toy(trial)
+        if m["accuracy"] < 0.5:  # what a rung would stop
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
+        record_constraints(trial, CONSTRAINTS, constraint_values(CONSTRAINTS, m))
+        trial.set_user_attr("result", {**m, "test_accuracy": m["accuracy"], "params_nonzero": 1, "macs": 1})
+        study.tell(trial, [m["accuracy"], m["size_bytes"], m["latency_ms"]])
+    pruned = {t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED}
+    assert pruned and len(pruned) < len(study.trials)
+    points = study_points(study, [("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize")])
+    assert pruned.isdisjoint(p.trial for p in points)

@@ -12,13 +12,16 @@ overrides its epochs), the same dataset splits and the same teacher (trained onc
 study's ``teacher`` config through :func:`automl.load_or_train_teacher` into a temporary cache,
 shared by all methods and seeds):
 
-``joint + ES``
-    the study's joint space with the study's sampler (``--sampler`` overrides it) and
-    multi-objective early stopping (:mod:`automl.search.mo_asha`, the study's
-    ``early_stopping`` settings, or the defaults where the study has none): a candidate
-    stopped at a rung is told ``PRUNED``, costs the seconds it ran and adds no point.
 ``joint``
-    the same sampler and space, every candidate trained to the end.
+    the study's joint space with the study's sampler (``--sampler`` overrides it), every
+    candidate trained to the end.
+``joint + ES``
+    the same sampler and space with multi-objective early stopping
+    (:mod:`automl.search.mo_asha`, the study's ``early_stopping`` settings, or the defaults
+    where the study has none): a candidate stopped at a rung is told ``PRUNED``, costs the
+    seconds it ran and adds no point. Early stopping trades full trainings for more
+    candidates, so this method gets **the same wall time** as ``joint`` on the same seed
+    (as many trials as fit, at most 4x the budget) rather than the same number of trials.
 ``random``
     the same space, uniform random sampling (``make_sampler("random", ...)``).
 ``staged``
@@ -125,6 +128,8 @@ DIRECTIONS = ["maximize", "minimize", "minimize"]
 REF = tuple(reference_point(OBJECTIVES))  # (1.0, 2.0, 2.0)
 GROUPS = ("arch", "pruning", "quant", "distill")
 METHODS = ("joint + ES", "joint", "random", "staged")
+RUN_ORDER = ("joint", "joint + ES", "random", "staged")  # joint + ES gets joint's wall time
+ES_TRIAL_CAP = 4  # joint + ES runs at most this many times the trial budget
 ACC_TOL = 0.01  # "within 1 pt"
 SIZE_TOL = 1.01  # distillation stage: "no larger than the previous best" (metadata jitter)
 UNQUALIFIED = 1000.0  # stage objective offset for candidates outside the 1-pt tolerance
@@ -258,12 +263,18 @@ def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | float 
 
 
 def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, seed: int,
-              evaluate: Evaluator, early_stopping: EarlyStoppingConfig | None = None) -> list[Record]:
+              evaluate: Evaluator, early_stopping: EarlyStoppingConfig | None = None,
+              wall_budget: float | None = None) -> list[Record]:
+    """``n_trials`` trials, or (``wall_budget``) as many as fit in that many seconds, at most
+    ``ES_TRIAL_CAP`` x ``n_trials``."""
     sampler = make_sampler(sampler_name, seed, 3, n_trials=n_trials)
     study = _new_study(sampler, DIRECTIONS)
     rungs = None if early_stopping is None else RungBook(early_stopping, list(zip(OBJECTIVES, DIRECTIONS)))
-    records = []
-    for i in range(n_trials):
+    records: list[Record] = []
+    cap = n_trials if wall_budget is None else n_trials * ES_TRIAL_CAP
+    for i in range(cap):
+        if wall_budget is not None and sum(r.wall for r in records) >= wall_budget:
+            break
         start = time.perf_counter()
         trial = study.ask()
         try:
@@ -478,7 +489,7 @@ def render(outcomes: list[Outcome], teacher: Teacherish, seeds: list[int]) -> tu
     main = ["| method | val HV ↑ | test HV ↑ | wall (s) | stopped early | reaches staged HV: trial / seconds "
             "(share of staged wall), per seed | best ≤1 pt: test acc | Δ test vs teacher (pt) | size × | latency × |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in (m for m in METHODS if any(o.method == m for o in outcomes)):
         rows = [o for o in outcomes if o.method == m]
         bests = [o.best for o in rows]
         main.append(
@@ -489,19 +500,19 @@ def render(outcomes: list[Outcome], teacher: Teacherish, seeds: list[int]) -> tu
             f"{_ms([(b.test_acc - teacher.test_acc) * 100 for b in bests if b], '+.2f')} | "
             f"{_ms([b.size_bytes / teacher.size_bytes for b in bests if b], '.3f')} | "
             f"{_ms([b.latency_ms / teacher.latency_ms for b in bests if b], '.2f')} |")
-    details = ["| seed | method | val HV | test HV | reaches staged HV | front | stopped | failed | reused | "
+    details = ["| seed | method | trials | val HV | test HV | reaches staged HV | front | stopped | failed | reused | "
                "best ≤1 pt (val acc / test acc) | size × | latency × | best config | wall (s) |",
-               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for seed in seeds:
-        for m in METHODS:
-            o = next(o for o in outcomes if o.method == m and o.seed == seed)
+        for o in (o for m in METHODS for o in outcomes if o.method == m and o.seed == seed):
+            m = o.method
             ok = [r for r in o.records if r.ok]
             front = int(pareto_mask(_points(ok, teacher), [MINIMIZE] * 3).sum()) if ok else 0
             b = o.best
             best = (f"{b.val_acc:.4f} / {b.test_acc:.4f} | {b.size_bytes / teacher.size_bytes:.3f} | "
                     f"{b.latency_ms / teacher.latency_ms:.2f} | {_summary_arch(b.config)}") if b else "none | – | – | –"
             details.append(
-                f"| {seed} | {m} | {o.val_hv:.4f} | {o.test_hv:.4f} | {reached(o)} | {front} | {o.stopped} | "
+                f"| {seed} | {m} | {len(o.records)} | {o.val_hv:.4f} | {o.test_hv:.4f} | {reached(o)} | {front} | {o.stopped} | "
                 f"{sum(r.error is not None for r in o.records)} | {sum(r.cached for r in o.records)} | {best} | "
                 f"{o.seconds:.0f} |")
     return "\n".join(main), "\n".join(details)
@@ -533,6 +544,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="per-trial training epochs (default: the study's train.epochs)")
     p.add_argument("--study", default="studies/digits_joint.yaml", help="study file (default digits_joint)")
     p.add_argument("--sampler", default=None, help="the joint methods' sampler (default: the study's)")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated subset of: {', '.join(METHODS)} (default: all)")
     p.add_argument("--plot", default=None,
                    help="PNG of hypervolume against trials and seconds (default: next to --out, "
                         "search_quality_<study>.png; '-': none)")
@@ -547,6 +560,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
     if not args.seed_list:
         p.error("--seeds: give at least one seed")
+    args.method_list = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not args.method_list or any(m not in METHODS for m in args.method_list):
+        p.error(f"--methods: expected a comma-separated subset of {', '.join(METHODS)}, got {args.methods!r}")
     if args.epochs is not None and args.epochs < 0:
         p.error("--epochs must be >= 0")
     return args
@@ -628,10 +644,10 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True)
     with progress:
-        task = progress.add_task("candidates", total=n * len(seeds) * len(METHODS))
+        task = progress.add_task("candidates", total=n * len(seeds) * len(args.method_list))  # joint + ES may differ
         evaluate = Evaluator(data, teacher_obj, work / "candidates", lambda: progress.advance(task))
         for seed in seeds:
-            for method in METHODS:
+            for method in (m for m in RUN_ORDER if m in args.method_list):
                 progress.update(task, description=f"seed {seed} {method}")
                 evaluate.reset_cache()
                 start = time.perf_counter()
@@ -639,8 +655,10 @@ def main(argv: list[str] | None = None) -> int:
                 if method == "staged":
                     records, notes = run_staged(space, base, n, seed, evaluate, teacher)
                 else:
+                    es = method == "joint + ES"
+                    joint_wall = next((o.walls[-1] for o in outcomes if o.seed == seed and o.method == "joint"), None)
                     records = run_joint("random" if method == "random" else sampler_name, space, base, n, seed,
-                                        evaluate, early_stopping if method == "joint + ES" else None)
+                                        evaluate, early_stopping if es else None, joint_wall if es else None)
                 secs = time.perf_counter() - start
                 o = Outcome(method, seed, records, val_hv(records, teacher), test_hv(records, teacher),
                             hv_trace(records, teacher), secs, best_within_1pt(records, teacher), notes=notes)
@@ -652,9 +670,9 @@ def main(argv: list[str] | None = None) -> int:
                     + (f", {o.stopped} stopped early" if o.stopped else "")
                     + (f", {fails} failed" if fails else "")
                     + (f"  [{'; '.join(notes)}]" if notes else ""), markup=False)
-            staged = next(o for o in outcomes if o.seed == seed and o.method == "staged")
+            staged = next((o for o in outcomes if o.seed == seed and o.method == "staged"), None)
             for o in outcomes:
-                if o.seed == seed:
+                if o.seed == seed and staged is not None:
                     o.reach = reach_trial(o.trace, staged.val_hv)
                     o.reach_s = None if o.reach is None else o.walls[o.reach - 1]
                     o.staged_s = staged.walls[-1]
@@ -676,7 +694,8 @@ def main(argv: list[str] | None = None) -> int:
     if plot is not None:
         plot_traces(outcomes, plot, study.name)
     es = early_stopping.to_dict()
-    body = f"""Joint search vs. a staged pipeline at an equal budget: {n} trials per method and seed,
+    body = f"""Joint search vs. a staged pipeline at an equal budget: {n} trials per method and seed
+(joint + ES: the wall time joint took on the same seed, as many trials as fit, at most {ES_TRIAL_CAP * n}),
 seeds {', '.join(map(str, seeds))}, joint sampler `{sampler_name}`, early stopping (joint + ES) rungs
 {es['rungs']}, reduction factor {es['reduction_factor']:g}, min peers {es['min_peers']},
 study `{os.path.relpath(study_path.resolve(), REPO)}` (dataset

@@ -27,8 +27,8 @@ Format (every key but ``name`` is optional; defaults shown)::
     timing_resource: null               # Ray custom resource naming the node that times every
                                         # latency (default: the driver's node); see README
     trial_timeout_s: null               # a candidate running longer is failed ("timed out")
-    early_stopping: off                 # on | off | {rungs: [1, 3, 9], reduction_factor: 3,
-                                        # min_peers: 3}: multi-objective ASHA (search/mo_asha.py)
+    early_stopping: off                 # on | off | {rungs: [3], reduction_factor: 2,
+                                        # min_peers: 4}: multi-objective ASHA (search/mo_asha.py)
 
 Bad input raises :class:`~automl.config.ConfigError` naming the file and field in one line.
 """

@@ -104,7 +104,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
             finalize_qat(model)
         else:
             with hooks.compute():
-                quantize_weights_(model, cfg.quant.weight_bits)
+                quantize_weights_(model, cfg.quant)
     if masks is not None:
         masks.reapply(model)
     model = model.cpu().eval()

@@ -28,6 +28,7 @@ from automl.measure.latency import LatencySettings
 from automl.models.registry import create_model
 from automl.pruning.channel import prune_channels
 from automl.pruning.unstructured import prune_unstructured
+from automl.quantization.bits import layer_bit_widths
 from automl.quantization.ptq import quantize_weights_
 from automl.quantization.qat import finalize_qat, prepare_qat
 from automl.result import CandidateResult
@@ -78,6 +79,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.arch.family, cfg.arch.choices, num_classes=data.num_classes,
                          input_shape=data.input_shape).to(device)
+    layer_bit_widths(model, cfg.quant)  # a layer_bits list the model cannot take fails now, not after training
     if teacher is not None:
         teacher.to(device).eval()
     val = (data.x_val, data.y_val)

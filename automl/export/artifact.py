@@ -9,9 +9,8 @@ weight widths    activation_bits  stored weights                                
 32               32               float32 (sparse if smaller)                       fp32
 16               32               float16 + Cast                                    fp32 (Cast folded at load)
 8 (all layers)   32               int8 (quantize_dynamic)                           ConvInteger/MatMulInteger
-2/4/8, some < 8  32               ONNX INT2/INT4/INT8 + per-channel float32 scales  fp32, after a
-                                  into DequantizeLinear (axis = output channel)     DequantizeLinear per
-                                                                                    weight per inference
+2/4/8, some < 8  32               ONNX INT2/INT4/INT8 + per-channel float32 scales  fp32 (Cast and Mul
+                                  (Cast to float, Mul by the scale)                 folded at load)
 2/4/8            8                int8 QDQ (quantize_static, calibrated); the 2/4-  QLinearConv/QGemm
                                   bit layers stored as INT4/INT2 + Cast to int8     (Cast folded at load)
 ===============  ===============  ================================================  =======================
@@ -152,6 +151,9 @@ def describe_kernels(opt: onnx.ModelProto, encodings: dict[str, int]) -> tuple[s
                  f"(DequantizeLinear x{dq}; no sub-8-bit CPU kernel)")
     elif sub and int8:
         text += f" on int8 weights cast from {sub} at load (no sub-8-bit CPU kernel)"
+    elif any(encodings.get(k) for k in ("int8", "int4", "int2")) and not int8:
+        stored = "/".join(k for k in ("int8", "int4", "int2") if encodings.get(k))
+        text += f" on weights decoded from {stored} x per-channel scales at load (no sub-8-bit CPU kernel)"
     if encodings.get("float16"):
         text += "; float16 weights cast to fp32 at load (no fp16 CPU kernel used)"
     if encodings.get("sparse"):

@@ -9,11 +9,13 @@ is named ``W``, so the consumers are untouched.
 Encodings (the labels counted in ``ArtifactInfo.encodings``):
   * ``float32`` / ``int8`` / ``uint8``: dense, as is.
   * ``float16``: float16 initializer + ``Cast(to=float)`` (folded by ORT at load).
-  * ``int4`` / ``int2``, float model: the per-channel symmetric integers as ONNX's own
-    ``INT4`` / ``INT2`` tensor (two / four per byte on disk) + ``DequantizeLinear`` with
-    float32 per-output-channel scales (``axis`` = output channel). ORT does not
-    constant-fold DequantizeLinear (by design, to keep QDQ groups fusable), so it runs on
-    every inference; the artifact's ``kernels`` says so.
+  * ``int4`` / ``int2`` / ``int8``, float model: the per-channel symmetric integers as
+    ONNX's own ``INT4`` / ``INT2`` / ``INT8`` tensor (two / four / one per byte on disk),
+    ``Cast(to=float) -> Mul(scale)`` with float32 per-output-channel scales. ORT folds both
+    at load, so the fp32 kernels run on constant weights. (``DequantizeLinear`` would be the
+    textbook form, but ORT never constant-folds it -- by design, to keep QDQ groups fusable --
+    so it runs on every inference and the Conv loses its pre-packed weights: measured
+    side by side on digits CNNs that made a call 1.7-4x slower; see benchmarks/RESULTS.md.)
   * ``int4`` / ``int2``, QDQ model (8-bit activations): the weight is re-quantized onto the
     grid (exact when it already lies on it), stored as INT4 / INT2 and ``Cast`` to the int8
     tensor the weight's DequantizeLinear consumes. ORT folds the Cast at load, so it still
@@ -25,7 +27,7 @@ Encodings (the labels counted in ``ArtifactInfo.encodings``):
     implicit value, so index 0 decodes it), decoded with ``BitShift -> Cast(int32) -> CumSum
     -> Mul(mask) -> Gather`` (folded at load). The values are float32 / float16 / int8 /
     INT4 / INT2 (Cast to int8 before the Gather). Used only when the serialized encoding is
-    smaller than the dense one; an integer weight then feeds its DequantizeLinear as int8.
+    smaller than the dense one; an integer weight then goes on decoded as int8.
 """
 
 from __future__ import annotations
@@ -96,22 +98,13 @@ class _Builder:
 
 
 # ----------------------------------------------------------------------------- 1-bit mask
-def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
-    """Pack unsigned ``values`` (< 2**bits) LSB-first, 8 // bits per byte -> uint8 [m, 1]."""
-    per = 8 // bits
-    v = values.astype(np.uint8).reshape(-1)
-    pad = (-v.size) % per
-    if pad:
-        v = np.concatenate([v, np.zeros(pad, np.uint8)])
-    v = v.reshape(-1, per)
-    out = np.zeros(v.shape[0], np.uint8)
-    for i in range(per):
-        out |= (v[:, i] << (bits * i)).astype(np.uint8)
-    return out.reshape(-1, 1)
+def pack_mask(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask packed LSB-first, 8 per byte -> uint8 [m, 1] (ONNX has no 1-bit type)."""
+    return np.packbits(mask.reshape(-1).astype(bool), bitorder="little").reshape(-1, 1)
 
 
 def _unpack_mask(b: _Builder, packed_name: str, n: int, padded: int) -> str:
-    """The 1-bit mask packed by :func:`pack_bits` as a uint8 vector of 0/1 of length ``n``."""
+    """The mask packed by :func:`pack_mask` as a uint8 vector of 0/1 of length ``n``."""
     left = b.const(np.array([[7 - i for i in range(8)]], np.uint8))
     right = b.const(np.array([7], np.uint8))
     x = b.node("BitShift", [packed_name, left], direction="LEFT")
@@ -129,7 +122,7 @@ def _sparse_tensor(b: _Builder, w: np.ndarray, implicit, bits: int | None) -> st
     mask = values != implicit
     ext = np.concatenate([np.array([implicit], values.dtype), values[mask]])
     vals = b.int8(b.init(ext, bits), bits)
-    packed_mask = pack_bits(mask.astype(np.uint8), 1)
+    packed_mask = pack_mask(mask)
     m = _unpack_mask(b, b.init(packed_mask), values.size, packed_mask.size * 8)
     m = b.node("Cast", [m], to=TensorProto.INT32)
     idx = b.node("CumSum", [m, b.const(np.array(0, np.int32))])
@@ -347,8 +340,8 @@ def encode_float_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sp
         elif wb in (2, 4, 8):
             q, scale = np_quantize(w, wb, ref.axis)
 
-            def dequantize(b, v, out, sc=scale, axis=ref.axis):
-                b.node("DequantizeLinear", [v, b.init(sc)], out, axis=axis)
+            def dequantize(b, v, out, sc=scale.reshape(_scale_shape(w.ndim, ref.axis, w.shape[ref.axis]))):
+                b.node("Mul", [b.node("Cast", [v], to=TensorProto.FLOAT), b.init(sc)], out)
             ed.replace(ref.name, q, wb, f"int{wb}", dequantize, allow_sparse)
         else:
             raise ValueError(f"float weight encoding for {wb} bits is not defined")

@@ -149,12 +149,13 @@ def short_name(k: int) -> str:
 # default for (Conv: "If not present, ... defaults to 1 / 0 / inferred from W").
 _IMPLICIT = {
     ("Conv", "ConvInteger"): {"dilations": 1, "strides": 1, "pads": 0, "kernel_shape": None},
+    ("MaxPool", "AveragePool", "LpPool"): {"dilations": 1, "strides": 1, "pads": 0},
 }
 
 
 def drop_default_attributes(proto: onnx.ModelProto) -> None:
-    """Remove default-domain node attributes equal to their ONNX default (Conv's unit
-    strides and dilations, zero pads, its kernel shape, which is W's; Gemm's alpha/beta 1,
+    """Remove default-domain node attributes equal to their ONNX default (Conv's and the
+    pools' unit strides and dilations, zero pads, Conv's kernel shape, which is W's; Gemm's alpha/beta 1,
     Flatten's axis 1, ...): the graph means exactly the same, in fewer bytes."""
     version = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if version is None:

@@ -43,6 +43,7 @@ from onnx import TensorProto, helper, numpy_helper, version_converter
 WEIGHT_INPUT = {"Conv": 1, "Gemm": 1, "MatMul": 1, "ConvInteger": 1, "MatMulInteger": 1}
 SUB_BYTE = {4: ml_dtypes.int4, 2: ml_dtypes.int2}  # stored packed by numpy_helper.from_array
 MIN_OPSET = {4: 21, 2: 25}  # first opsets whose Cast/DequantizeLinear take INT4 / INT2
+MIN_IR = {4: 10, 2: 11}  # first IR versions with the INT4 / INT2 tensor types
 
 
 @dataclass(frozen=True)
@@ -316,12 +317,14 @@ def _per_layer(refs: list[WeightRef], bits: int | list[int]) -> list[int]:
 
 
 def ensure_opset(proto: onnx.ModelProto, bits: list[int]) -> onnx.ModelProto:
-    """``proto`` converted to the first opset whose ops take INT4/INT2, when ``bits`` has them."""
+    """``proto`` converted to the first opset (and IR version) that has INT4/INT2, when
+    ``bits`` has them."""
     need = max((MIN_OPSET[b] for b in bits if b in MIN_OPSET), default=0)
     have = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if need <= have:
-        return proto
-    return version_converter.convert_version(proto, need)
+    if need > have:
+        proto = version_converter.convert_version(proto, need)
+    proto.ir_version = max([proto.ir_version] + [MIN_IR[b] for b in bits if b in MIN_IR])
+    return proto
 
 
 def encode_float_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sparse: bool = True) -> Counter:

@@ -204,6 +204,16 @@ def test_w4a8_packs_weights_and_runs_int8(base, data, out_dir):
     assert np.abs(_run(info, data) - ref).max() <= 0.05 * np.abs(ref).max()
 
 
+def test_graph_keeps_no_default_attributes_or_long_names(base, data, out_dir):
+    info = _export(base, data, out_dir, 32)[1]
+    graph = onnx.load(str(info.path)).graph
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert convs and all([a.name for a in n.attribute] == ["pads"] for n in convs)  # padding=1 only
+    assert not any(a.name in ("alpha", "beta") for n in graph.node if n.op_type == "Gemm" for a in n.attribute)
+    names = [i.name for i in graph.initializer] + [o for n in graph.node for o in n.output if o != "logits"]
+    assert all(len(nm) == 1 for nm in names) and len(set(names)) == len(names)
+
+
 def test_metadata_roundtrip_and_determinism(base, data, tmp_path):
     meta = {"candidate": {"quant": {"weight_bits": 4}}, "input_shape": [3, 12, 12],
             "num_classes": 10, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.2, 0.2]}

@@ -90,6 +90,7 @@ def test_mixed_widths_store_exact_integers_on_the_right_layers(data, tmp_path):
     proto = onnx.load(str(info.path))
     onnx.checker.check_model(proto, full_check=True)
     assert next(o.version for o in proto.opset_import if o.domain == "") == 25  # INT2 needs opset 25
+    assert proto.ir_version >= 11  # ... and IR 11
     assert info.encodings == {"int2": 1, "int4": 1, "int8": 1}
     stored = _stored_weights(info.path)
     assert [DTYPE_BITS[i.data_type] for i in stored] == [8, 4, 2]

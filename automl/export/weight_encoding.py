@@ -1,7 +1,7 @@
 """Graph rewrites that store each weight initializer in its smallest honest form.
 
-The weights are found per compute node (Conv/Gemm/MatMul, their QDQ ``DequantizeLinear``
-input, or ConvInteger/MatMulInteger) in graph order -- the order a traced model calls its
+The weights are found per compute node (Conv/Gemm/MatMul, or their QDQ
+``DequantizeLinear`` input) in graph order -- the order a traced model calls its
 layers, so entry i of a per-layer width list is the i-th layer called. Each weight ``W`` is
 replaced by a smaller initializer (or a few) plus, where needed, decode nodes whose output
 is named ``W``, so the consumers are untouched.
@@ -21,7 +21,6 @@ Encodings (the labels counted in ``ArtifactInfo.encodings``):
     tensor the weight's DequantizeLinear consumes. ORT folds the Cast at load, so it still
     fuses ``QLinearConv`` / ``QGemm``. (INT4 straight into the DequantizeLinear is not
     fused by ORT 1.32, and INT2 there makes its fusion fail.)
-  * ``int8`` in a float model with other widths (per-layer bits): INT8 + DequantizeLinear.
   * ``sparse``: the most frequent value (0 for pruned weights) is implicit: a 1-bit mask
     (packed 8 per byte; ONNX has no 1-bit type) plus the other values (prefixed by the
     implicit value, so index 0 decodes it), decoded with ``BitShift -> Cast(int32) -> CumSum
@@ -40,7 +39,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
-WEIGHT_INPUT = {"Conv": 1, "Gemm": 1, "MatMul": 1, "ConvInteger": 1, "MatMulInteger": 1}
+WEIGHT_INPUT = {"Conv": 1, "Gemm": 1, "MatMul": 1}
 SUB_BYTE = {4: ml_dtypes.int4, 2: ml_dtypes.int2}  # stored packed by numpy_helper.from_array
 MIN_OPSET = {4: 21, 2: 25}  # first opsets whose Cast/DequantizeLinear take INT4 / INT2
 MIN_IR = {4: 10, 2: 11}  # first IR versions with the INT4 / INT2 tensor types
@@ -252,8 +251,8 @@ class GraphEditor:
 # ----------------------------------------------------------------------------- weights
 def weight_refs(proto: onnx.ModelProto) -> list[WeightRef]:
     """The layer weights of ``proto`` in graph order: float32 initializers of Conv/Gemm/MatMul,
-    int8/uint8 initializers behind a Conv/Gemm/MatMul's DequantizeLinear (QDQ), and the
-    int8 weights of ConvInteger/MatMulInteger. Rank >= 2 only (no biases)."""
+    and int8/uint8 initializers behind a Conv/Gemm/MatMul's DequantizeLinear (QDQ). Rank >= 2
+    only (no biases)."""
     inits = {i.name: i for i in proto.graph.initializer}
     dq = {n.output[0]: n for n in proto.graph.node if n.op_type == "DequantizeLinear"}
     out: list[WeightRef] = []
@@ -280,7 +279,7 @@ def weight_refs(proto: onnx.ModelProto) -> list[WeightRef]:
 def _out_axis(node: onnx.NodeProto, inits: dict) -> int:
     if node.op_type == "Gemm":
         return 0 if next((a.i for a in node.attribute if a.name == "transB"), 0) else 1
-    if node.op_type in ("MatMul", "MatMulInteger"):
+    if node.op_type == "MatMul":
         w = inits.get(node.input[1])
         return len(w.dims) - 1 if w is not None else 1
     return 0
@@ -353,10 +352,10 @@ def encode_float_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sp
 
 
 def encode_int8_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sparse: bool = True) -> Counter:
-    """Rewrite the int8 weights of a quantized (QDQ or integer-op) model in place.
+    """Rewrite the int8 weights of a QDQ model in place.
 
     Per layer (``bits``: one width, or one per layer in graph order): 8 -> dense int8, or
-    sparse when smaller; 2/4 (QDQ only) -> re-quantized onto that grid (exact when the
+    sparse when smaller; 2/4 -> re-quantized onto that grid (exact when the
     weight already lies on it) with the DequantizeLinear scale (and the int32 bias's scale)
     updated, stored as INT4/INT2 and Cast to int8 (folded at load: int8 kernels still run).
     Call :func:`ensure_opset` first when there are 4/2-bit layers.

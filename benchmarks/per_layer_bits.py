@@ -27,14 +27,14 @@ E8L4 = {"weight_bits": 8, "layer_bits": [4, 4], "edge_bits": 8, "mode": "qat"}
 ROWS = {  # label -> candidate (the study's train budget is added)
     "[16,32] int4 everywhere, QAT, KD": {"arch": ARCH, "quant": {"weight_bits": 4, "mode": "qat"}, "distill": KD},
     "[16,32] int8 everywhere, QAT, KD": {"arch": ARCH, "quant": {"weight_bits": 8, "mode": "qat"}, "distill": KD},
-    "[16,32] 8|4|8, QAT, KD": {"arch": ARCH, "quant": E8L4, "distill": KD},
-    "[16,32] 8|4|8, QAT": {"arch": ARCH, "quant": E8L4},
-    "[16,32] 8|4|8, PTQ, KD": {"arch": ARCH, "quant": {**E8L4, "mode": "ptq"}, "distill": KD},
-    "[16,32] 8|4|8, W·A8 QAT, KD": {"arch": ARCH, "quant": {**E8L4, "activation_bits": 8}, "distill": KD},
-    "[16,32] 8|4|8, unstructured 50%, QAT, KD": {
+    "[16,32] 8-4-8, QAT, KD": {"arch": ARCH, "quant": E8L4, "distill": KD},
+    "[16,32] 8-4-8, QAT": {"arch": ARCH, "quant": E8L4},
+    "[16,32] 8-4-8, PTQ, KD": {"arch": ARCH, "quant": {**E8L4, "mode": "ptq"}, "distill": KD},
+    "[16,32] 8-4-8, W·A8 QAT, KD": {"arch": ARCH, "quant": {**E8L4, "activation_bits": 8}, "distill": KD},
+    "[16,32] 8-4-8, unstructured 50%, QAT, KD": {
         "arch": ARCH, "pruning": {"ratio": 0.5, "granularity": "unstructured"}, "quant": E8L4, "distill": KD},
-    "[16,32] 8|2|8, QAT, KD": {"arch": ARCH, "quant": {**E8L4, "layer_bits": [2, 2]}, "distill": KD},
-    "[16,16] 8|4|8, QAT, KD": {"arch": {**ARCH, "choices": {**ARCH["choices"], "widths": [16, 16]}},
+    "[16,32] 8-2-8, QAT, KD": {"arch": ARCH, "quant": {**E8L4, "layer_bits": [2, 2]}, "distill": KD},
+    "[16,16] 8-4-8, QAT, KD": {"arch": {**ARCH, "choices": {**ARCH["choices"], "widths": [16, 16]}},
                                "quant": E8L4, "distill": KD},
 }
 

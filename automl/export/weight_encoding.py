@@ -342,9 +342,9 @@ def encode_float_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sp
         elif wb in (2, 4, 8):
             q, scale = np_quantize(w, wb, ref.axis)
 
-            def dequantize(b, v, out, sc=scale.reshape(_scale_shape(w.ndim, ref.axis, w.shape[ref.axis]))):
+            def scaled(b, v, out, sc=scale.reshape(_scale_shape(w.ndim, ref.axis, w.shape[ref.axis]))):
                 b.node("Mul", [b.node("Cast", [v], to=TensorProto.FLOAT), b.init(sc)], out)
-            ed.replace(ref.name, q, wb, f"int{wb}", dequantize, allow_sparse)
+            ed.replace(ref.name, q, wb, f"int{wb}", scaled, allow_sparse)
         else:
             raise ValueError(f"float weight encoding for {wb} bits is not defined")
     ed.commit()

@@ -41,7 +41,8 @@ ROWS = {  # label -> candidate (the study's train budget is added)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=int, default=None, help="override the study's epochs (teacher and rows)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="override the study's epochs (teacher, rows and their QAT; 0 = untrained smoke run)")
     ap.add_argument("--rows", type=int, default=len(ROWS), help="evaluate only the first K rows")
     args = ap.parse_args()
     study = load_study(REPO / "studies" / "digits_joint.yaml")
@@ -59,7 +60,10 @@ def main() -> None:
         print("| candidate | bytes | × smaller | test acc | Δ test (pt) | encodings | kernels | s |")
         print("|---|---|---|---|---|---|---|---|")
         for label, cand in list(ROWS.items())[:args.rows]:
-            cfg = CandidateConfig.from_dict({**copy.deepcopy(cand), "train": train})
+            cand = copy.deepcopy(cand)
+            if args.epochs is not None:
+                cand["quant"]["qat_epochs"] = min(args.epochs, 2)
+            cfg = CandidateConfig.from_dict({**cand, "train": train})
             start = time.perf_counter()
             r = evaluate_candidate(cfg, dataset, workdir=Path(tmp) / "c", teacher=teacher)
             print(f"| {label} | {r.size_bytes:,} | {t.size_bytes / r.size_bytes:.1f} | {r.test_accuracy:.4f} | "

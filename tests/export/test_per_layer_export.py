@@ -164,3 +164,19 @@ def test_qdq_mixed_widths_keep_int8_kernels(data, tmp_path):
         ref = model(data).numpy()
     out = open_session(info.path).run(None, {"input": data.numpy()})[0]
     assert np.abs(out - ref).max() <= 0.05 * np.abs(ref).max()  # 8-bit activations
+
+
+def test_qat_fake_quant_output_is_what_the_artifact_computes(data, tmp_path):
+    from automl.quantization import finalize_qat, prepare_qat
+
+    quant = QuantConfig(weight_bits=8, layer_bits=(2, 4, 8), mode="qat")
+    model = _model()
+    prepare_qat(model, quant)
+    model.eval()
+    with torch.no_grad():
+        fake = model(data).numpy()  # the forward QAT trains: fake-quantized per layer
+    finalize_qat(model)
+    info = export_artifact(model, quant, data, tmp_path / "qat.onnx", {})
+    assert info.encodings == {"int2": 1, "int4": 1, "int8": 1}
+    out = open_session(info.path).run(None, {"input": data.numpy()})[0]
+    assert np.abs(out - fake).max() <= 1e-5 * np.abs(fake).max()

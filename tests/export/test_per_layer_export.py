@@ -50,26 +50,20 @@ def _model():
 
 
 def _stored_weights(path) -> list[onnx.TensorProto]:
-    """Integer weight initializers (rank >= 2), in the graph order of their layers."""
+    """Integer weight initializers (rank >= 2), in the graph order of the layers they feed."""
     proto = onnx.load(str(path))
-    inits = {i.name: i for i in proto.graph.initializer}
-    by_consumer = []
-    for init in proto.graph.initializer:
-        if init.data_type in DTYPE_BITS and len(init.dims) >= 2:
-            by_consumer.append(init)
-    users = {n.input[0]: k for k, n in enumerate(proto.graph.node) if n.input and n.input[0] in inits}
-    return sorted(by_consumer, key=lambda i: _first_compute_use(proto, i.name, users))
+    stored = [i for i in proto.graph.initializer if i.data_type in DTYPE_BITS and len(i.dims) >= 2]
+    return sorted(stored, key=lambda i: _first_compute_use(proto, i.name))
 
 
-def _first_compute_use(proto, name, users):
-    """Index of the compute node (Conv/Gemm/MatMul/QLinear*) fed, through decode nodes, by ``name``."""
-    frontier, seen = {name}, set()
+def _first_compute_use(proto, name):
+    """Index of the compute node (Conv/Gemm/MatMul) fed, through decode nodes, by ``name``."""
+    frontier = {name}
     for k, node in enumerate(proto.graph.node):
         if frontier & set(node.input):
             if node.op_type in ("Conv", "Gemm", "MatMul"):
                 return k
             frontier |= set(node.output)
-        seen.add(k)
     return math.inf
 
 

@@ -45,7 +45,7 @@ def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: Dataset
             else:
                 prune_unstructured(probe, cfg.pruning.ratio).reapply(probe)
         with torch.no_grad():
-            quantize_weights_(probe, cfg.quant.weight_bits)
+            quantize_weights_(probe, cfg.quant)
     with tempfile.TemporaryDirectory(prefix="automl-probe-") as folder:
         with hooks.compute():
             info = export_artifact(probe, cfg.quant, data.x_train[:PROBE_CALIBRATION], Path(folder) / "probe.onnx",

@@ -29,6 +29,7 @@ from automl.models.registry import create_model
 from automl.objective_probe import probe_objectives
 from automl.pruning.channel import prune_channels
 from automl.pruning.unstructured import prune_unstructured
+from automl.quantization.bits import layer_bit_widths
 from automl.quantization.ptq import quantize_weights_
 from automl.quantization.qat import finalize_qat, prepare_qat
 from automl.result import CandidateResult
@@ -81,6 +82,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.arch.family, cfg.arch.choices, num_classes=data.num_classes,
                          input_shape=data.input_shape).to(device)
+    layer_bit_widths(model, cfg.quant)  # a layer_bits list the model cannot take fails now, not after training
     hooks.bind_probe(lambda built=model: probe_objectives(built, cfg, data, hooks, threads, deploy_metadata(data)))
     if teacher is not None:
         teacher.to(device).eval()
@@ -108,7 +110,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
             finalize_qat(model)
         else:
             with hooks.compute():
-                quantize_weights_(model, cfg.quant.weight_bits)
+                quantize_weights_(model, cfg.quant)
     if masks is not None:
         masks.reapply(model)
     model = model.cpu().eval()

@@ -64,10 +64,20 @@ def test_all_techniques_together_with_a_teacher(digits, tmp_path, fp32):
     assert res.macs < fp32.macs and res.params_nonzero < 0.6 * fp32.params_nonzero
     assert res.size_bytes < fp32.size_bytes / 6
     assert res.accuracy > 0.8
-    assert "4-bit" in res.kernels
+    assert "decoded from int4" in res.kernels
 
 
 def test_distillation_without_teacher_is_a_clear_error(digits, tmp_path):
     cfg = CandidateConfig.from_dict(candidate_dict(distill={"enabled": True, "alpha": 0.5}))
     with pytest.raises(ValueError, match="needs a teacher"):
         evaluate_candidate(cfg, digits, workdir=tmp_path)
+
+
+def test_layer_bits_the_model_cannot_take_fail_before_training(digits, tmp_path):
+    from automl.config import ConfigError
+
+    cfg = CandidateConfig.from_dict(candidate_dict(train={"epochs": 500},  # would take minutes
+                                                   quant={"weight_bits": 8, "layer_bits": [4] * 20}))
+    with pytest.raises(ConfigError, match="quant.layer_bits: has 20 entries"):
+        evaluate_candidate(cfg, digits, workdir=tmp_path)
+    assert not (tmp_path / "model.onnx").exists()

@@ -32,6 +32,8 @@ ACTIVATION_BITS = (8, 32)
 QUANT_MODES = ("ptq", "qat")
 GRANULARITIES = ("unstructured", "channel")
 MAX_PRUNING_RATIO = 0.95
+LAYER_BITS = (2, 4, 8)  # per-layer widths (integer weights only)
+MAX_LAYER_GROUPS = 64
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,25 @@ class PruningConfig:
 
 @dataclass(frozen=True)
 class QuantConfig:
-    weight_bits: int = 32  # 2/4: packed + per-channel scales; 8: int8 kernels; 16: fp16; 32: off
+    """How weights (and activations) are quantized; see :mod:`automl.export.artifact` for the
+    stored form of each width.
+
+    Per-layer widths (both optional; ``None`` keeps every layer at ``weight_bits``, exactly
+    as before they existed): ``layer_bits`` gives the quantizable layers (Conv/Linear, in
+    module order) their widths in contiguous groups, one entry per group (one per layer when
+    the lengths match; for the ``cnn`` family a list of ``stages`` entries is one per stage,
+    the classifier going with the last); ``edge_bits`` then overrides the first and the last
+    layer, which are small and the most sensitive. Both need integer weights
+    (``weight_bits <= 8``); a list longer than the model's layers is a ConfigError raised
+    when the model is known (:func:`automl.quantization.bits.layer_bit_widths`).
+    """
+
+    weight_bits: int = 32  # 2/4: ONNX INT4/INT2 + per-channel scales; 8: int8; 16: fp16; 32: off
     activation_bits: int = 32  # 8 (needs weight_bits <= 8) or 32
     mode: str = "ptq"  # "ptq": calibrate on training data; "qat": fake-quant fine-tuning
     qat_epochs: int = 2  # fake-quantized training epochs when mode == "qat"
+    layer_bits: tuple[int, ...] | None = None  # 2/4/8 per group of layers in module order; None = weight_bits
+    edge_bits: int | None = None  # 2/4/8 for the first and last layer; None = as the others
 
     def __post_init__(self) -> None:
         F.one_of("weight_bits", self.weight_bits, WEIGHT_BITS)
@@ -88,6 +105,18 @@ class QuantConfig:
         if self.activation_bits == 8 and self.weight_bits > 8:
             raise ConfigError("activation_bits",
                               f"8-bit activations need weight_bits <= 8, got weight_bits={self.weight_bits}")
+        if self.layer_bits is not None:
+            lb = self.layer_bits
+            if isinstance(lb, (str, bytes)) or not isinstance(lb, (list, tuple)) or not 1 <= len(lb) <= MAX_LAYER_GROUPS:
+                raise ConfigError("layer_bits", f"expected a list of 1..{MAX_LAYER_GROUPS} widths "
+                                                f"from {LAYER_BITS}, got {lb!r}")
+            object.__setattr__(self, "layer_bits", tuple(F.one_of("layer_bits", b, LAYER_BITS) for b in lb))
+        if self.edge_bits is not None:
+            F.one_of("edge_bits", self.edge_bits, LAYER_BITS)
+        if self.per_layer and self.weight_bits > 8:
+            field_ = "layer_bits" if self.layer_bits is not None else "edge_bits"
+            raise ConfigError(field_, f"per-layer widths need integer weights (weight_bits <= 8), "
+                                      f"got weight_bits={self.weight_bits}")
 
     @property
     def enabled(self) -> bool:
@@ -96,6 +125,11 @@ class QuantConfig:
     @property
     def integer_weights(self) -> bool:
         return self.weight_bits <= 8
+
+    @property
+    def per_layer(self) -> bool:
+        """Whether layer widths may differ from ``weight_bits`` (``layer_bits``/``edge_bits`` set)."""
+        return self.layer_bits is not None or self.edge_bits is not None
 
 
 @dataclass(frozen=True)

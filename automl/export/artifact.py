@@ -3,19 +3,23 @@
 ``export_artifact`` turns an (already pruned / quantized-in-torch) model into the file whose
 bytes are the candidate's size and which ORT runs for its accuracy and latency:
 
-============  ===============  ====================================================  ==================
-weight_bits   activation_bits  stored weights                                        kernels that run
-============  ===============  ====================================================  ==================
-32            32               float32 (sparse if smaller)                           fp32
-16            32               float16 + Cast                                        fp32 (decoded at load)
-8             32               int8 (quantize_dynamic)                               ConvInteger/MatMulInteger
-8             8                int8 QDQ (quantize_static, calibrated)                QLinearConv/QLinearMatMul
-4 / 2         32               packed 4/2-bit codes + fp32 per-channel scales        fp32 (decoded at load)
-4 / 2         8                packed codes decoded to the int8 weights of a QDQ     QLinearConv/... (int8)
-============  ===============  ====================================================  ==================
+===============  ===============  ================================================  =======================
+weight widths    activation_bits  stored weights                                    kernels that run
+===============  ===============  ================================================  =======================
+32               32               float32 (sparse if smaller)                       fp32
+16               32               float16 + Cast                                    fp32 (Cast folded at load)
+2/4/8            32               ONNX INT2/INT4/INT8 + per-channel float32 scales  fp32 (Cast and Mul
+                                  (Cast to float, Mul by the scale)                 folded at load)
+2/4/8            8                int8 QDQ (quantize_static, calibrated); the 2/4-  QLinearConv/QGemm
+                                  bit layers stored as INT4/INT2 + Cast to int8     (Cast folded at load)
+===============  ===============  ================================================  =======================
 
-Sparse (bitmask + non-zero values) is applied on top of any of these per weight, only when
-it is smaller. ``kernels`` is read from ORT's own optimized graph, not assumed.
+(8-bit weights with float activations used to be ORT's ``quantize_dynamic`` model: same size,
+but its ConvInteger ran 3-5x slower than fp32 on the digits CNNs, measured side by side.)
+"Weight widths" are per layer (``QuantConfig.weight_bits``, ``layer_bits``, ``edge_bits``;
+see :mod:`automl.quantization.bits`). Sparse (bitmask + non-zero values) is applied on top of
+any of these per weight, only when it is smaller. ``kernels`` is read from ORT's own
+optimized graph, not assumed. Opset: 17, or 21 (INT4) / 25 (INT2) when the file has them.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ import onnxruntime as ort
 from torch import Tensor, nn
 
 from automl.config.candidate import QuantConfig
-from automl.export.int8 import quantize_dynamic_int8, quantize_static_qdq
+from automl.export.int8 import quantize_static_qdq
 from automl.export.onnx_export import export_fp32, tidy
-from automl.export.weight_encoding import encode_float_weights, encode_int8_weights
+from automl.export.weight_encoding import encode_float_weights, encode_int8_weights, ensure_opset
+from automl.quantization.bits import execution_order, layer_bit_widths
 
 METADATA_KEY = "automl"
 INT8_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger",
@@ -48,22 +53,33 @@ class ArtifactInfo:
     size_bytes: int  # os.path.getsize of the file
     kernels: str  # what ORT actually runs, from its optimized graph
     int8_kernels: bool
-    encodings: dict[str, int]  # weight initializers per encoding, e.g. {"packed4": 3, "sparse": 1}
+    encodings: dict[str, int]  # weight initializers per encoding, e.g. {"int4": 3, "sparse": 1}
 
 
 def build_model(model: nn.Module, quant: QuantConfig, calib_x: Tensor) -> tuple[onnx.ModelProto, dict[str, int]]:
     """The artifact's ModelProto (without metadata) and its encoding counts."""
     proto = export_fp32(model, calib_x)
-    wb, ab = quant.weight_bits, quant.activation_bits
-    if ab == 8:
-        proto = quantize_static_qdq(proto, calib_x)
-        enc = encode_int8_weights(proto, wb)
-    elif wb == 8:
-        proto = quantize_dynamic_int8(proto)
-        enc = encode_int8_weights(proto, 8)
+    bits = graph_order_bits(model, quant, calib_x)
+    if quant.activation_bits == 8:
+        proto = ensure_opset(quantize_static_qdq(proto, calib_x), _widths(bits))
+        enc = encode_int8_weights(proto, bits)
     else:
-        enc = encode_float_weights(proto, wb)
+        proto = ensure_opset(proto, _widths(bits))
+        enc = encode_float_weights(proto, bits)
     return tidy(proto), dict(sorted(Counter(enc).items()))
+
+
+def graph_order_bits(model: nn.Module, quant: QuantConfig, example: Tensor) -> int | list[int]:
+    """One width for every layer, or (per-layer widths that differ) one per layer in the
+    order the exported graph has them: the order one forward pass calls them."""
+    widths = layer_bit_widths(model, quant)
+    if len(set(widths.values())) <= 1:
+        return next(iter(widths.values()), quant.weight_bits)
+    return [widths[m] for m in execution_order(model, example)]
+
+
+def _widths(bits: int | list[int]) -> list[int]:
+    return [bits] if isinstance(bits, int) else bits
 
 
 def optimized_graph(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
@@ -86,19 +102,27 @@ def optimized_ops(model: onnx.ModelProto | str | Path) -> Counter:
 
 
 def unfolded_decode_ops(opt: onnx.ModelProto) -> list[str]:
-    """Weight-decode ops that survived optimisation (would run on every inference): any
-    BitShift/CumSum, or a DequantizeLinear / Cast whose data input is an initializer."""
+    """Weight-decode ops that should have been folded at load but survived optimisation:
+    any BitShift/CumSum, or a Cast / Gather whose data input is an initializer."""
     inits = {i.name for i in opt.graph.initializer}
     left = []
     for n in opt.graph.node:
         if n.op_type in ("BitShift", "CumSum") or (
-                n.op_type in ("DequantizeLinear", "Cast", "Gather") and n.input and n.input[0] in inits):
+                n.op_type in ("Cast", "Gather") and n.input and n.input[0] in inits):
             left.append(n.op_type)
     return sorted(left)
 
 
-def describe_kernels(opt: onnx.ModelProto, quant: QuantConfig, encodings: dict[str, int]) -> tuple[str, bool]:
-    """A one-line account of the kernels ORT runs (from its optimized graph ``opt``)."""
+def runtime_dequantize_ops(opt: onnx.ModelProto) -> int:
+    """DequantizeLinear nodes on initializers in ORT's optimized graph: weights dequantized on
+    every inference (ORT never constant-folds DequantizeLinear)."""
+    inits = {i.name for i in opt.graph.initializer}
+    return sum(1 for n in opt.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits)
+
+
+def describe_kernels(opt: onnx.ModelProto, encodings: dict[str, int]) -> tuple[str, bool]:
+    """A one-line account of the kernels ORT runs (from its optimized graph ``opt``) and of
+    how the stored weights reach them."""
     ops = Counter(_op_name(n) for n in opt.graph.node)
 
     def base(op: str) -> str:
@@ -107,6 +131,8 @@ def describe_kernels(opt: onnx.ModelProto, quant: QuantConfig, encodings: dict[s
     int8 = Counter({k: v for k, v in ops.items() if base(k) in INT8_OPS})
     fp = Counter({k: v for k, v in ops.items() if base(k) in FLOAT_OPS})
     left = sorted(set(unfolded_decode_ops(opt)))
+    dq = runtime_dequantize_ops(opt)
+    sub = "/".join(k for k in ("int4", "int2") if encodings.get(k))
 
     def fmt(c: Counter) -> str:
         return ", ".join(f"{base(k)} x{v}" for k, v in sorted(c.items()))
@@ -117,13 +143,17 @@ def describe_kernels(opt: onnx.ModelProto, quant: QuantConfig, encodings: dict[s
         text = f"mixed: int8 ({fmt(int8)}) + fp32 ({fmt(fp)})"
     else:
         text = "fp32"
-    wb = quant.weight_bits
-    if wb in (2, 4) and int8:
-        text += f" on int8 weights decoded from packed {wb}-bit at load (no {wb}-bit CPU kernel)"
-    elif wb in (2, 4):
-        text += f" on weights decoded from packed {wb}-bit at load (no {wb}-bit CPU kernel)"
-    elif wb == 16:
-        text += " on weights decoded from float16 at load (no fp16 CPU kernel used)"
+    if dq:
+        stored = "/".join(k for k in ("int8", "int4", "int2") if encodings.get(k)) or "integers"
+        text += (f" on weights dequantized from {stored} on every inference "
+                 f"(DequantizeLinear x{dq}; no sub-8-bit CPU kernel)")
+    elif sub and int8:
+        text += f" on int8 weights cast from {sub} at load (no sub-8-bit CPU kernel)"
+    elif any(encodings.get(k) for k in ("int8", "int4", "int2")) and not int8:
+        stored = "/".join(k for k in ("int8", "int4", "int2") if encodings.get(k))
+        text += f" on weights decoded from {stored} x per-channel scales at load (no sub-8-bit CPU kernel)"
+    if encodings.get("float16"):
+        text += "; float16 weights cast to fp32 at load (no fp16 CPU kernel used)"
     if encodings.get("sparse"):
         text += "; sparse weights decoded to dense at load (dense kernels)"
     if left:
@@ -142,7 +172,7 @@ def export_artifact(model: nn.Module, quant: QuantConfig, calib_x: Tensor, path:
     """
     path = Path(path)
     proto, encodings = build_model(model, quant, calib_x)
-    kernels, int8 = describe_kernels(optimized_graph(proto), quant, encodings)
+    kernels, int8 = describe_kernels(optimized_graph(proto), encodings)
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY

@@ -1,12 +1,10 @@
-"""Real int8 models with ONNX Runtime's quantization tool.
+"""Real int8 models (8-bit activations) with ONNX Runtime's quantization tool.
 
-* activation_bits 8 -> ``quantize_static``: QDQ format, per-channel symmetric int8 weights,
-  uint8 asymmetric activations (the u8s8 combination MLAS runs fastest on x86) calibrated
-  with MinMax on the caller's training tensor. ORT fuses DQ -> Conv -> Q into ``QLinearConv``
-  and DQ -> MatMul/Gemm -> Q into ``QLinearMatMul``/``QGemm`` at session creation.
-* activation_bits 32 -> ``quantize_dynamic``: int8 weights stored, the activations quantized
-  on the fly per batch (weights per-channel symmetric): ``DynamicQuantizeLinear -> ConvInteger`` and ``MatMulInteger`` (or
-  ORT's fused ``DynamicQuantizeMatMul``).
+``quantize_static``: QDQ format, per-channel symmetric int8 weights, uint8 asymmetric
+activations (the u8s8 combination MLAS runs fastest on x86) calibrated with MinMax on the
+caller's training tensor. ORT fuses DQ -> Conv -> Q into ``QLinearConv`` and DQ ->
+MatMul/Gemm -> Q into ``QLinearMatMul``/``QGemm`` at session creation. (Integer weights with
+float activations are not an ORT quantizer model: see :mod:`automl.export.weight_encoding`.)
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from onnxruntime.quantization import (
     CalibrationMethod,
     QuantFormat,
     QuantType,
-    quantize_dynamic,
     quantize_static,
 )
 from torch import Tensor
@@ -84,13 +81,4 @@ def quantize_static_qdq(proto: onnx.ModelProto, calib_x: Tensor) -> onnx.ModelPr
                 calibrate_method=CalibrationMethod.MinMax,
                 extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
             )
-        return onnx.load(out)
-
-
-def quantize_dynamic_int8(proto: onnx.ModelProto) -> onnx.ModelProto:
-    with tempfile.TemporaryDirectory(prefix="automl-q8d-") as tmp:
-        out = Path(tmp) / "q.onnx"
-        with _quiet():
-            quantize_dynamic(proto, out, per_channel=True, reduce_range=False,
-                             weight_type=QuantType.QInt8)
         return onnx.load(out)

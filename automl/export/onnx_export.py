@@ -99,33 +99,91 @@ def constants_to_initializers(g: onnx.GraphProto) -> None:
 
 
 def tidy(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """Strip doc strings, drop value_info, and give nodes and initializers short names
-    (a tiny model's file is otherwise a noticeable fraction names and strings)."""
+    """Strip doc strings, drop value_info and attributes that only restate the ONNX default,
+    and give every node output and initializer a short name (a tiny model's file is
+    otherwise a noticeable fraction names and strings)."""
     g = proto.graph
     constants_to_initializers(g)
     proto.doc_string = ""
-    proto.producer_name = "automl"
+    proto.producer_name = ""
     proto.producer_version = ""
     g.doc_string = ""
-    g.name = "g"
+    g.name = "g"  # the checker requires a name
     del g.value_info[:]
+    drop_default_attributes(proto)
     keep = {i.name for i in g.input} | {o.name for o in g.output}
     rename: dict[str, str] = {}
-    for k, init in enumerate(g.initializer):
+    for init in g.initializer:
         init.doc_string = ""
         if init.name not in keep:
-            rename[init.name] = f"w{k}"
-    k = 0
+            rename[init.name] = short_name(len(rename))
     for node in g.node:
         node.doc_string = ""
         node.name = ""
         for out in node.output:
             if out and out not in keep and out not in rename:
-                rename[out] = f"t{k}"
-                k += 1
+                rename[out] = short_name(len(rename))
     for init in g.initializer:
         init.name = rename.get(init.name, init.name)
     for node in g.node:
         node.input[:] = [rename.get(n, n) for n in node.input]
         node.output[:] = [rename.get(n, n) for n in node.output]
     return proto
+
+
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def short_name(k: int) -> str:
+    """The k-th shortest name: a..z, A..Z, 0..9, then two characters, ..."""
+    out = _NAME_CHARS[k % len(_NAME_CHARS)]
+    k //= len(_NAME_CHARS)
+    while k:
+        k -= 1
+        out = _NAME_CHARS[k % len(_NAME_CHARS)] + out
+        k //= len(_NAME_CHARS)
+    return out
+
+
+# Attributes whose absence means the same by the ONNX spec but that the schema gives no
+# default for (Conv: "If not present, ... defaults to 1 / 0 / inferred from W").
+_IMPLICIT = {
+    ("Conv", "ConvInteger"): {"dilations": 1, "strides": 1, "pads": 0, "kernel_shape": None},
+    ("MaxPool", "AveragePool", "LpPool"): {"dilations": 1, "strides": 1, "pads": 0},
+}
+
+
+def drop_default_attributes(proto: onnx.ModelProto) -> None:
+    """Remove default-domain node attributes equal to their ONNX default (Conv's and the
+    pools' unit strides and dilations, zero pads, Conv's kernel shape, which is W's; Gemm's alpha/beta 1,
+    Flatten's axis 1, ...): the graph means exactly the same, in fewer bytes."""
+    version = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if version is None:
+        return
+    for node in proto.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            schema = onnx.defs.get_schema(node.op_type, version)
+        except Exception:  # pragma: no cover - an op unknown to this onnx
+            continue
+        implicit = next((v for ops, v in _IMPLICIT.items() if node.op_type in ops), {})
+        keep = []
+        for attr in node.attribute:
+            spec = schema.attributes.get(attr.name)
+            default = spec.default_value if spec is not None else None
+            if default is not None and default.type and _same_value(attr, default):
+                continue
+            if attr.name in implicit and (implicit[attr.name] is None
+                                          or all(v == implicit[attr.name] for v in attr.ints)):
+                continue
+            keep.append(attr)
+        if len(keep) != len(node.attribute):
+            del node.attribute[:]
+            node.attribute.extend(keep)
+
+
+def _same_value(attr: onnx.AttributeProto, default: onnx.AttributeProto) -> bool:
+    if attr.type != default.type:
+        return False
+    return onnx.helper.get_attribute_value(attr) == onnx.helper.get_attribute_value(default)

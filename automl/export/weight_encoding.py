@@ -1,25 +1,32 @@
-"""Graph rewrites that shrink weight initializers on disk.
+"""Graph rewrites that store each weight initializer in its smallest honest form.
 
-Every encoding replaces a weight initializer ``W`` by a smaller initializer (or a few) plus a
-small decode subgraph whose output is named ``W``, so the consumers are untouched. All decode
-inputs are initializers, so ONNX Runtime's constant folding evaluates the subgraph once at
-session creation (checked in the tests: no BitShift/CumSum/Gather survives optimisation).
+The weights are found per compute node (Conv/Gemm/MatMul, or their QDQ
+``DequantizeLinear`` input) in graph order -- the order a traced model calls its
+layers, so entry i of a per-layer width list is the i-th layer called. Each weight ``W`` is
+replaced by a smaller initializer (or a few) plus, where needed, decode nodes whose output
+is named ``W``, so the consumers are untouched.
 
-Encodings (``ENCODINGS``):
-  * ``float32`` / ``int8``: dense, as is.
-  * ``float16``: float16 initializer + ``Cast(to=float)``.
-  * ``packed4`` / ``packed2``: per-channel symmetric integers q in [-qmax, qmax] stored as
-    unsigned codes ``q + qmax``, two (4-bit) or four (2-bit) per uint8 byte; decoded with
-    ``BitShift(LEFT) -> BitShift(RIGHT) -> Reshape`` then either ``Cast(float) -> Sub(qmax) ->
-    Mul(scale)`` (float weight) or ``Cast(int32) -> Sub(qmax) -> Cast(int8)`` (the int8 weight
-    of a QDQ model, whose DequantizeLinear then applies the scale).
-    (DequantizeLinear is not used to decode float weights: ORT's constant folding skips
-    DequantizeLinear by design, so it would run on every inference.)
+Encodings (the labels counted in ``ArtifactInfo.encodings``):
+  * ``float32`` / ``int8`` / ``uint8``: dense, as is.
+  * ``float16``: float16 initializer + ``Cast(to=float)`` (folded by ORT at load).
+  * ``int4`` / ``int2`` / ``int8``, float model: the per-channel symmetric integers as
+    ONNX's own ``INT4`` / ``INT2`` / ``INT8`` tensor (two / four / one per byte on disk),
+    ``Cast(to=float) -> Mul(scale)`` with float32 per-output-channel scales. ORT folds both
+    at load, so the fp32 kernels run on constant weights. (``DequantizeLinear`` would be the
+    textbook form, but ORT never constant-folds it -- by design, to keep QDQ groups fusable --
+    so it runs on every inference and the Conv loses its pre-packed weights: measured
+    side by side on digits CNNs that made a call 1.7-4x slower; see benchmarks/RESULTS.md.)
+  * ``int4`` / ``int2``, QDQ model (8-bit activations): the weight is re-quantized onto the
+    grid (exact when it already lies on it), stored as INT4 / INT2 and ``Cast`` to the int8
+    tensor the weight's DequantizeLinear consumes. ORT folds the Cast at load, so it still
+    fuses ``QLinearConv`` / ``QGemm``. (INT4 straight into the DequantizeLinear is not
+    fused by ORT 1.32, and INT2 there makes its fusion fail.)
   * ``sparse``: the most frequent value (0 for pruned weights) is implicit: a 1-bit mask
-    (packed 8 per byte) plus the other values (prefixed by the implicit value, so index 0
-    decodes it), decoded with ``unpack -> Cast(int32) -> CumSum -> Mul(mask) -> Gather``. The
-    value vector is itself float32 / float16 / int8 / packed codes. Used only when the
-    serialized encoding is smaller than the dense one.
+    (packed 8 per byte; ONNX has no 1-bit type) plus the other values (prefixed by the
+    implicit value, so index 0 decodes it), decoded with ``BitShift -> Cast(int32) -> CumSum
+    -> Mul(mask) -> Gather`` (folded at load). The values are float32 / float16 / int8 /
+    INT4 / INT2 (Cast to int8 before the Gather). Used only when the serialized encoding is
+    smaller than the dense one; an integer weight then goes on decoded as int8.
 """
 
 from __future__ import annotations
@@ -27,11 +34,24 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import ml_dtypes
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper, version_converter
 
-FLOAT_WEIGHT_OPS = {"Conv": 1, "Gemm": 1, "MatMul": 1}
+WEIGHT_INPUT = {"Conv": 1, "Gemm": 1, "MatMul": 1}
+SUB_BYTE = {4: ml_dtypes.int4, 2: ml_dtypes.int2}  # stored packed by numpy_helper.from_array
+MIN_OPSET = {4: 21, 2: 25}  # first opsets whose Cast/DequantizeLinear take INT4 / INT2
+MIN_IR = {4: 10, 2: 11}  # first IR versions with the INT4 / INT2 tensor types
+
+
+@dataclass(frozen=True)
+class WeightRef:
+    """One layer's weight in an ONNX graph."""
+
+    name: str  # the weight initializer
+    axis: int  # its output-channel axis
+    scale: str = ""  # the DequantizeLinear scale initializer (QDQ weights), else ""
 
 
 @dataclass
@@ -64,31 +84,29 @@ class _Builder:
         self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out
 
-    def init(self, arr: np.ndarray) -> str:
+    def init(self, arr: np.ndarray, bits: int | None = None) -> str:
+        """An initializer; ``bits`` 2/4 stores integers as ONNX INT2/INT4 (packed on disk)."""
         nm = self.name("p")
+        if bits in SUB_BYTE:
+            arr = arr.astype(SUB_BYTE[bits])
         self.inits.append(numpy_helper.from_array(arr, nm))
         return nm
 
-
-# ----------------------------------------------------------------------------- bit packing
-def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
-    """Pack unsigned ``values`` (< 2**bits) LSB-first, 8 // bits per byte -> uint8 [m, 1]."""
-    per = 8 // bits
-    v = values.astype(np.uint8).reshape(-1)
-    pad = (-v.size) % per
-    if pad:
-        v = np.concatenate([v, np.zeros(pad, np.uint8)])
-    v = v.reshape(-1, per)
-    out = np.zeros(v.shape[0], np.uint8)
-    for i in range(per):
-        out |= (v[:, i] << (bits * i)).astype(np.uint8)
-    return out.reshape(-1, 1)
+    def int8(self, name: str, bits: int | None) -> str:
+        """``name`` as an int8 tensor: a Cast for INT4/INT2 (folded at load), else as is."""
+        return self.node("Cast", [name], to=TensorProto.INT8) if bits in SUB_BYTE else name
 
 
-def _unpack(b: _Builder, packed_name: str, bits: int, n: int, padded: int) -> str:
-    per = 8 // bits
-    left = b.const(np.array([[8 - bits * (i + 1) for i in range(per)]], np.uint8))
-    right = b.const(np.array([8 - bits], np.uint8))
+# ----------------------------------------------------------------------------- 1-bit mask
+def pack_mask(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask packed LSB-first, 8 per byte -> uint8 [m, 1] (ONNX has no 1-bit type)."""
+    return np.packbits(mask.reshape(-1).astype(bool), bitorder="little").reshape(-1, 1)
+
+
+def _unpack_mask(b: _Builder, packed_name: str, n: int, padded: int) -> str:
+    """The mask packed by :func:`pack_mask` as a uint8 vector of 0/1 of length ``n``."""
+    left = b.const(np.array([[7 - i for i in range(8)]], np.uint8))
+    right = b.const(np.array([7], np.uint8))
     x = b.node("BitShift", [packed_name, left], direction="LEFT")
     x = b.node("BitShift", [x, right], direction="RIGHT")
     x = b.node("Reshape", [x, b.const(np.array([-1], np.int64))])
@@ -97,25 +115,20 @@ def _unpack(b: _Builder, packed_name: str, bits: int, n: int, padded: int) -> st
     return x
 
 
-# ----------------------------------------------------------------------------- vectors
-def _dense_vector(b: _Builder, values: np.ndarray, pack: int | None) -> str:
-    """1-D tensor ``values`` (uint8 codes when ``pack``), as an initializer or packed + unpack."""
-    if pack is None:
-        return b.init(values)
-    packed = pack_bits(values, pack)
-    return _unpack(b, b.init(packed), pack, values.size, packed.size * (8 // pack))
-
-
-def _sparse_vector(b: _Builder, values: np.ndarray, implicit, pack: int | None) -> str:
+# ----------------------------------------------------------------------------- dense / sparse
+def _sparse_tensor(b: _Builder, w: np.ndarray, implicit, bits: int | None) -> str:
+    """``w`` (any shape) as mask + non-implicit values; decodes to ``w`` (int8 for integers)."""
+    values = w.reshape(-1)
     mask = values != implicit
     ext = np.concatenate([np.array([implicit], values.dtype), values[mask]])
-    vals = _dense_vector(b, ext, pack)
-    packed_mask = pack_bits(mask.astype(np.uint8), 1)
-    m = _unpack(b, b.init(packed_mask), 1, values.size, packed_mask.size * 8)
+    vals = b.int8(b.init(ext, bits), bits)
+    packed_mask = pack_mask(mask)
+    m = _unpack_mask(b, b.init(packed_mask), values.size, packed_mask.size * 8)
     m = b.node("Cast", [m], to=TensorProto.INT32)
     idx = b.node("CumSum", [m, b.const(np.array(0, np.int32))])
     idx = b.node("Mul", [idx, m])
-    return b.node("Gather", [vals, idx], axis=0)
+    flat = b.node("Gather", [vals, idx], axis=0)
+    return b.node("Reshape", [flat, b.const(np.array(w.shape, np.int64))])
 
 
 def _most_common(values: np.ndarray):
@@ -134,23 +147,33 @@ def _size(b: _Builder) -> int:
     return sum(n.ByteSize() for n in b.nodes) + sum(i.ByteSize() for i in b.inits)
 
 
-def _vector(graph: onnx.GraphProto, values: np.ndarray, pack: int | None,
-            allow_sparse: bool) -> tuple[_Builder, str, bool]:
-    """Best of dense / sparse encodings of a 1-D vector; returns (builder, out name, sparse?)."""
+def _tensor(graph: onnx.GraphProto, w: np.ndarray, bits: int | None, allow_sparse: bool,
+            int8_out: bool = False) -> tuple[_Builder, str, bool]:
+    """The smaller of dense and sparse storage of ``w`` (integers at ``bits`` when 2/4);
+    returns (builder, decoded tensor name, sparse?). A dense INT4/INT2 tensor is decoded as
+    such unless ``int8_out`` (then Cast to int8, as the sparse decode always is)."""
     dense = _Builder(graph)
-    out = _dense_vector(dense, values, pack)
+    out = dense.init(w, bits)
+    if int8_out:
+        out = dense.int8(out, bits)
     if not allow_sparse:
         return dense, out, False
-    implicit, count = _most_common(values)
+    implicit, count = _most_common(w.reshape(-1))
+    per_value = (bits / 8) if bits in SUB_BYTE else w.dtype.itemsize
     # a cheap lower bound first: the mask alone costs n/8 bytes
-    per_value = (pack / 8) if pack else values.dtype.itemsize
-    if implicit is None or (values.size - count) * per_value + values.size / 8 >= values.size * per_value:
+    if implicit is None or (w.size - count) * per_value + w.size / 8 >= w.size * per_value:
         return dense, out, False
     sparse = _Builder(graph)
-    sout = _sparse_vector(sparse, values, implicit, pack)
+    sout = _sparse_tensor(sparse, w, implicit, bits)
     if _size(sparse) < _size(dense):
         return sparse, sout, True
     return dense, out, False
+
+
+def _into(b: _Builder, tensor: str, out: str) -> None:
+    """Name the decoded ``tensor`` (the last node's output) ``out``."""
+    assert b.nodes and b.nodes[-1].output[0] == tensor
+    b.nodes[-1].output[0] = out
 
 
 # ----------------------------------------------------------------------------- graph edits
@@ -174,15 +197,19 @@ class GraphEditor:
     def set_array(self, name: str, arr: np.ndarray) -> None:
         self.inits[name].CopyFrom(numpy_helper.from_array(arr, name))
 
-    def replace(self, name: str, values: np.ndarray, pack: int | None, allow_sparse: bool,
-                finish, label: str) -> None:
-        """Encode ``values`` (the flattened stored vector) and decode it back into tensor
-        ``name`` via ``finish(builder, vector_name, out_name)``."""
-        b, vec, sparse = _vector(self.graph, values, pack, allow_sparse)
-        finish(b, vec, name)
+    def replace(self, name: str, w: np.ndarray, bits: int | None, label: str, finish=None,
+                allow_sparse: bool = True, int8_out: bool = False) -> None:
+        """Store ``w`` (dense or sparse, see :func:`_tensor`) in place of initializer ``name``;
+        ``finish(builder, tensor, out_name)`` adds the nodes that decode it into ``name``.
+        ``finish=None``: a dense ``w`` leaves the original initializer untouched (a sparse one
+        is decoded straight into ``name``)."""
+        b, out, sparse = _tensor(self.graph, w, bits, allow_sparse, int8_out)
+        self.encodings["sparse" if sparse else label] += 1
+        if finish is None and not sparse:
+            return
+        (finish or _into)(b, out, name)
         self._add(b)
         self.removed.add(name)
-        self.encodings["sparse" if sparse else label] += 1
 
     def _add(self, b: _Builder) -> None:
         self._n += 1
@@ -222,47 +249,40 @@ class GraphEditor:
 
 
 # ----------------------------------------------------------------------------- weights
-def float_weight_names(proto: onnx.ModelProto) -> dict[str, int]:
-    """Float32 weight initializers of Conv/Gemm/MatMul -> their output-channel axis."""
+def weight_refs(proto: onnx.ModelProto) -> list[WeightRef]:
+    """The layer weights of ``proto`` in graph order: float32 initializers of Conv/Gemm/MatMul,
+    and int8/uint8 initializers behind a Conv/Gemm/MatMul's DequantizeLinear (QDQ). Rank >= 2
+    only (no biases)."""
     inits = {i.name: i for i in proto.graph.initializer}
-    out: dict[str, int] = {}
+    dq = {n.output[0]: n for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    out: list[WeightRef] = []
+    seen: set[str] = set()
     for node in proto.graph.node:
-        idx = FLOAT_WEIGHT_OPS.get(node.op_type)
-        if idx is None or len(node.input) <= idx or node.input[idx] not in inits:
+        idx = WEIGHT_INPUT.get(node.op_type)
+        if idx is None or len(node.input) <= idx:
             continue
-        init = inits[node.input[idx]]
-        if init.data_type != TensorProto.FLOAT or len(init.dims) < 2:
+        src, scale, axis = node.input[idx], "", _out_axis(node, inits)
+        if src in dq and dq[src].input[0] in inits:
+            d = dq[src]
+            src, scale = d.input[0], d.input[1]
+            axis = next((a.i for a in d.attribute if a.name == "axis"), 1)
+        init = inits.get(src)
+        if init is None or len(init.dims) < 2 or src in seen:
             continue
-        if node.op_type == "Conv":
-            axis = 0
-        elif node.op_type == "Gemm":
-            trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-            axis = 0 if trans_b else 1
-        else:
-            axis = len(init.dims) - 1
-        out.setdefault(init.name, axis)
+        if init.data_type not in (TensorProto.FLOAT, TensorProto.INT8, TensorProto.UINT8):
+            continue
+        seen.add(src)
+        out.append(WeightRef(src, axis, scale))
     return out
 
 
-def int8_weight_names(proto: onnx.ModelProto) -> dict[str, tuple[str, int]]:
-    """int8/uint8 weight initializers (rank >= 2) consumed by DequantizeLinear or integer ops
-    -> (scale initializer name or "", axis)."""
-    inits = {i.name: i for i in proto.graph.initializer}
-    out: dict[str, tuple[str, int]] = {}
-    for node in proto.graph.node:
-        if node.op_type == "DequantizeLinear":
-            cand = [(node.input[0], node.input[1],
-                     next((a.i for a in node.attribute if a.name == "axis"), 1))]
-        elif node.op_type in ("ConvInteger", "MatMulInteger"):
-            cand = [(node.input[1], "", 0)]
-        else:
-            continue
-        for name, scale, axis in cand:
-            init = inits.get(name)
-            if init is None or init.data_type not in (TensorProto.INT8, TensorProto.UINT8) or len(init.dims) < 2:
-                continue
-            out.setdefault(name, (scale, axis))
-    return out
+def _out_axis(node: onnx.NodeProto, inits: dict) -> int:
+    if node.op_type == "Gemm":
+        return 0 if next((a.i for a in node.attribute if a.name == "transB"), 0) else 1
+    if node.op_type == "MatMul":
+        w = inits.get(node.input[1])
+        return len(w.dims) - 1 if w is not None else 1
+    return 0
 
 
 def _to_front(a: np.ndarray, axis: int) -> np.ndarray:
@@ -287,81 +307,82 @@ def _scale_shape(ndim: int, axis: int, c: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def encode_float_weights(proto: onnx.ModelProto, bits: int, allow_sparse: bool = True) -> Counter:
-    """Rewrite the float32 Conv/Gemm/MatMul weights of ``proto`` (in place) for ``bits`` in
-    {32, 16, 4, 2}; returns the count of weights per encoding."""
-    ed = GraphEditor(proto)
-    for name, axis in float_weight_names(proto).items():
-        w = ed.array(name)
-        shape = np.array(w.shape, np.int64)
-        if bits == 32:
-            dense_or_sparse(ed, name, w, "float32", allow_sparse, lambda b, v, out, s=shape: b.node(
-                "Reshape", [v, b.const(s)], out))
-        elif bits == 16:
-            def fin(b, v, out, s=shape):
-                v = b.node("Cast", [v], to=TensorProto.FLOAT)
-                b.node("Reshape", [v, b.const(s)], out)
-            dense_or_sparse(ed, name, w.astype(np.float16), "float16", allow_sparse, fin, force=True)
-        elif bits in (2, 4):
-            q, scale = np_quantize(w, bits, axis)
-            qmax = 2 ** (bits - 1) - 1
-            codes = (q.astype(np.int16) + qmax).astype(np.uint8).reshape(-1)
+def _per_layer(refs: list[WeightRef], bits: int | list[int]) -> list[int]:
+    if isinstance(bits, int):
+        return [bits] * len(refs)
+    if len(bits) != len(refs):
+        raise ValueError(f"{len(bits)} layer widths for {len(refs)} weights in the ONNX graph")
+    return list(bits)
 
-            def fin(b, v, out, s=shape, sc=scale.reshape(_scale_shape(w.ndim, axis, w.shape[axis])), qm=qmax):
-                v = b.node("Reshape", [v, b.const(s)])
-                v = b.node("Cast", [v], to=TensorProto.FLOAT)
-                v = b.node("Sub", [v, b.const(np.array(qm, np.float32))])
-                b.node("Mul", [v, b.init(sc)], out)
-            ed.replace(name, codes, bits, allow_sparse, fin, f"packed{bits}")
+
+def ensure_opset(proto: onnx.ModelProto, bits: list[int]) -> onnx.ModelProto:
+    """``proto`` converted to the first opset (and IR version) that has INT4/INT2, when
+    ``bits`` has them."""
+    need = max((MIN_OPSET[b] for b in bits if b in MIN_OPSET), default=0)
+    have = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if need > have:
+        proto = version_converter.convert_version(proto, need)
+    proto.ir_version = max([proto.ir_version] + [MIN_IR[b] for b in bits if b in MIN_IR])
+    return proto
+
+
+def encode_float_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sparse: bool = True) -> Counter:
+    """Rewrite the float32 layer weights of ``proto`` (in place) for ``bits`` (one width, or one
+    per layer in graph order) in {32, 16, 8, 4, 2}; returns the count of weights per encoding.
+    Call :func:`ensure_opset` first when there are 4/2-bit layers."""
+    ed = GraphEditor(proto)
+    refs = weight_refs(proto)
+    for ref, wb in zip(refs, _per_layer(refs, bits)):
+        w = ed.array(ref.name)
+        if wb == 32:
+            ed.replace(ref.name, w, None, "float32", allow_sparse=allow_sparse)
+        elif wb == 16:
+            ed.replace(ref.name, w.astype(np.float16), None, "float16", allow_sparse=allow_sparse,
+                       finish=lambda b, v, out: b.node("Cast", [v], out, to=TensorProto.FLOAT))
+        elif wb in (2, 4, 8):
+            q, scale = np_quantize(w, wb, ref.axis)
+
+            def scaled(b, v, out, sc=scale.reshape(_scale_shape(w.ndim, ref.axis, w.shape[ref.axis]))):
+                b.node("Mul", [b.node("Cast", [v], to=TensorProto.FLOAT), b.init(sc)], out)
+            ed.replace(ref.name, q, wb, f"int{wb}", scaled, allow_sparse)
         else:
-            raise ValueError(f"float weight encoding for {bits} bits is not defined")
+            raise ValueError(f"float weight encoding for {wb} bits is not defined")
     ed.commit()
     return ed.encodings
 
 
-def dense_or_sparse(ed: GraphEditor, name: str, w: np.ndarray, label: str, allow_sparse: bool,
-                    finish, force: bool = False) -> None:
-    """Keep ``w`` dense (untouched initializer) unless sparse is smaller; ``force`` always
-    rewrites (e.g. the float16 cast)."""
-    flat = w.reshape(-1)
-    b, vec, sparse = _vector(ed.graph, flat, None, allow_sparse)
-    if not sparse and not force:
-        ed.encodings[label] += 1
-        return
-    finish(b, vec, name)
-    ed._add(b)
-    ed.removed.add(name)
-    ed.encodings["sparse" if sparse else label] += 1
+def encode_int8_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sparse: bool = True) -> Counter:
+    """Rewrite the int8 weights of a QDQ model in place.
 
-
-def encode_int8_weights(proto: onnx.ModelProto, bits: int, allow_sparse: bool = True) -> Counter:
-    """Rewrite the int8 weights of a quantized (QDQ or integer-op) model in place.
-
-    ``bits == 8``: dense int8, or sparse when smaller. ``bits in (2, 4)`` (QDQ only): the
-    weights are re-quantized onto the ``bits`` grid (exact when they already lie on it) and
-    the DequantizeLinear scale replaced, then stored packed (optionally sparse); the decode
-    subgraph yields the int8 tensor the DequantizeLinear consumes, so int8 kernels still run.
+    Per layer (``bits``: one width, or one per layer in graph order): 8 -> dense int8, or
+    sparse when smaller; 2/4 -> re-quantized onto that grid (exact when the
+    weight already lies on it) with the DequantizeLinear scale (and the int32 bias's scale)
+    updated, stored as INT4/INT2 and Cast to int8 (folded at load: int8 kernels still run).
+    Call :func:`ensure_opset` first when there are 4/2-bit layers.
     """
     ed = GraphEditor(proto)
     biases = _qdq_biases(proto)
-    for name, (scale_name, axis) in int8_weight_names(proto).items():
-        q8 = ed.array(name)
-        shape = np.array(q8.shape, np.int64)
-        if bits == 8:
-            label = "int8" if q8.dtype == np.int8 else "uint8"
-            dense_or_sparse(ed, name, q8, label, allow_sparse, lambda b, v, out, s=shape: b.node(
-                "Reshape", [v, b.const(s)], out))
+    refs = weight_refs(proto)
+    for ref, wb in zip(refs, _per_layer(refs, bits)):
+        q8 = ed.array(ref.name)
+        if q8.dtype.kind == "f":  # a layer the quantizer left in float: keep it so
+            ed.replace(ref.name, q8, None, "float32", allow_sparse=allow_sparse)
             continue
-        if not scale_name or q8.dtype != np.int8:
-            raise ValueError(f"{bits}-bit re-quantization needs a symmetric int8 QDQ weight ({name})")
-        s8 = ed.array(scale_name).astype(np.float32)
-        w = q8.astype(np.float32) * (s8.reshape(_scale_shape(q8.ndim, axis, q8.shape[axis])) if s8.ndim else s8)
-        q, scale = np_quantize(w, bits, axis)
+        if wb == 8:
+            ed.replace(ref.name, q8, None, str(q8.dtype), allow_sparse=allow_sparse)
+            continue
+        if wb not in (2, 4) or not ref.scale or q8.dtype != np.int8:
+            raise ValueError(f"{wb}-bit re-quantization needs a symmetric int8 QDQ weight ({ref.name})")
+        s8 = ed.array(ref.scale).astype(np.float32)
+        w = q8.astype(np.float32) * (s8.reshape(_scale_shape(q8.ndim, ref.axis, q8.shape[ref.axis]))
+                                     if s8.ndim else s8)
         if s8.ndim == 0:  # per-tensor DQ: keep one scale
-            q, scale = np_quantize(w.reshape(1, -1), bits, 0)
+            q, scale = np_quantize(w.reshape(1, -1), wb, 0)
             q, scale = q.reshape(q8.shape), scale.reshape(())
-        ed.set_array(scale_name, scale)
-        bias = biases.get(name)
+        else:
+            q, scale = np_quantize(w, wb, ref.axis)
+        ed.set_array(ref.scale, scale)
+        bias = biases.get(ref.name)
         if bias is not None and s8.ndim == 1:
             # QLinearConv/QGemm assume bias_scale == x_scale * w_scale: keep that invariant
             bq_name, bs_name = bias
@@ -370,15 +391,7 @@ def encode_int8_weights(proto: onnx.ModelProto, bits: int, allow_sparse: bool = 
             bq = np.round(ed.array(bq_name).astype(np.float64) / ratio).astype(np.int32)
             ed.set_array(bs_name, bs.astype(np.float32))
             ed.set_array(bq_name, bq)
-        qmax = 2 ** (bits - 1) - 1
-        codes = (q.astype(np.int16) + qmax).astype(np.uint8).reshape(-1)
-
-        def fin(b, v, out, s=shape, qm=qmax):
-            v = b.node("Cast", [v], to=TensorProto.INT32)
-            v = b.node("Sub", [v, b.const(np.array(qm, np.int32))])
-            v = b.node("Cast", [v], to=TensorProto.INT8)
-            b.node("Reshape", [v, b.const(s)], out)
-        ed.replace(name, codes, bits, allow_sparse, fin, f"packed{bits}")
+        ed.replace(ref.name, q, wb, f"int{wb}", _into, allow_sparse, int8_out=True)
     ed.commit()
     return ed.encodings
 

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from automl.config.candidate import QuantConfig
-from automl.quantization.ptq import quantized_layers
+from automl.quantization.bits import layer_bit_widths, quantized_layers
 from automl.quantization.weights import fake_quantize_weight
 
 _HOOKS_ATTR = "_automl_qat_hooks"
@@ -74,11 +74,11 @@ def _input_hook(layer: nn.Module, args: tuple) -> tuple:
 def prepare_qat(model: nn.Module, quant: QuantConfig) -> None:
     """Register fake quantization on every Conv1d/Conv2d/Linear (in place).
 
-    Weights: ``quant.weight_bits`` in {2, 4, 8} -> per-channel integer grid; 16 -> float16
+    Weights, per layer (``quant.weight_bits``, or per-layer widths, see
+    :mod:`automl.quantization.bits`): {2, 4, 8} -> per-channel integer grid; 16 -> float16
     rounding; 32 -> untouched. Inputs: 8-bit fake quantization when ``quant.activation_bits == 8``.
     """
-    bits = quant.weight_bits
-    for layer in quantized_layers(model):
+    for layer, bits in layer_bit_widths(model, quant).items():
         if bits in (2, 4, 8) and not parametrize.is_parametrized(layer, "weight"):
             parametrize.register_parametrization(layer, "weight", WeightFakeQuant(bits))
         elif bits == 16 and not parametrize.is_parametrized(layer, "weight"):

@@ -26,7 +26,8 @@ Each key is a dotted path into the nested candidate dict (``arch.family``,
 
 and optionally ``when: <condition>`` (the param is sampled only when the condition holds,
 otherwise it is absent and the candidate's default applies) and, for ``arch.choices.*``
-categorical/int/float params, ``per_stage: <int param> | <length>`` (sample one value per
+and list-valued config fields (``quant.layer_bits``) that are categorical/int/float,
+``per_stage: <int param> | <length>`` (sample one value per
 stage: a list whose length is that earlier unconditional int param's value, or a fixed
 length such as 7; Optuna names the elements ``<path>.0``, ``<path>.1``, ...).
 
@@ -176,8 +177,9 @@ def _parse_param(path: Any, spec: Any, src: str | None) -> Param:
             or (isinstance(per_stage, int) and not isinstance(per_stage, bool) and 1 <= per_stage <= 64)):
         raise ConfigError(f"{where}.per_stage", f"expected the name of an earlier int param or a "
                                                 f"fixed length 1..64, got {per_stage!r}", src)
-    if per_stage is not None and not path.startswith("arch.choices."):
-        raise ConfigError(f"{where}.per_stage", "only arch.choices.<name> params can be per_stage", src)
+    if per_stage is not None and not (path.startswith("arch.choices.") or path in _list_fields()):
+        raise ConfigError(f"{where}.per_stage", "only arch.choices.<name> params and list fields "
+                                                f"({', '.join(sorted(_list_fields()))}) can be per_stage", src)
     if kind == "fixed":
         if per_stage is not None:
             raise ConfigError(f"{where}.per_stage", "a fixed value cannot be per_stage; "
@@ -218,6 +220,12 @@ def _parse_param(path: Any, spec: Any, src: str | None) -> Param:
         lo, hi = float(lo), float(hi)
         step = float(step) if step is not None else None
     return Param(path, kind, low=lo, high=hi, step=step, log=log, when=when, per_stage=per_stage)
+
+
+def _list_fields() -> set[str]:
+    """``group.field`` paths of the config fields that hold a list (e.g. quant.layer_bits)."""
+    return {f"{g}.{f.name}" for g, cls_ in _GROUP_CLASSES.items() for f in dataclasses.fields(cls_)
+            if "tuple[" in str(f.type) or "list[" in str(f.type)}
 
 
 def _check_path(path: str, where: str, src: str | None) -> None:
@@ -332,7 +340,7 @@ class SearchSpace:
             cls_ = _GROUP_CLASSES[group]
             for v in p.candidates():
                 kwargs = {k: b for k, b in _PERMISSIVE_BASE.get(group, {}).items() if k != rest}
-                kwargs[rest] = v
+                kwargs[rest] = [v] if p.per_stage is not None else v
                 try:
                     cls_(**kwargs)
                 except ConfigError as err:

@@ -6,7 +6,8 @@ from typing import Any
 
 
 def run_name(number: int, candidate: dict[str, Any]) -> str:
-    """E.g. ``trial-0007 · cnn[8,16] · prune 0.5 ch · w4a8 · kd``."""
+    """E.g. ``trial-0007 · cnn[8,16] · prune 0.5 ch · w4a8 · kd``; per-layer widths read
+    ``w8:4,4:8a32`` (edge : per-group widths : edge)."""
     arch = candidate.get("arch", {})
     choices = arch.get("choices", {})
     widths = choices.get("widths")
@@ -17,7 +18,12 @@ def run_name(number: int, candidate: dict[str, Any]) -> str:
         parts.append(f"prune {pruning['ratio']:g} {short}")
     quant = candidate.get("quant", {})
     wb, ab = quant.get("weight_bits", 32), quant.get("activation_bits", 32)
-    parts.append(f"w{wb}a{ab}" + (" qat" if quant.get("mode") == "qat" and wb < 16 else ""))
+    wtext = str(wb)
+    if quant.get("layer_bits") or quant.get("edge_bits"):
+        inner = ",".join(map(str, quant.get("layer_bits") or [wb]))
+        edge = quant.get("edge_bits")
+        wtext = f"{edge}:{inner}:{edge}" if edge else inner
+    parts.append(f"w{wtext}a{ab}" + (" qat" if quant.get("mode") == "qat" and wb < 16 else ""))
     if candidate.get("distill", {}).get("enabled"):
         parts.append("kd")
     return " · ".join(parts)

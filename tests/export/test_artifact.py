@@ -13,8 +13,8 @@ from torch import nn
 
 from automl.config.candidate import QuantConfig
 from automl.export import export_artifact, open_session, optimized_graph, read_metadata
-from automl.export.artifact import unfolded_decode_ops
-from automl.export.weight_encoding import pack_bits
+from automl.export.artifact import runtime_dequantize_ops, unfolded_decode_ops
+from automl.export.weight_encoding import pack_mask
 from automl.quantization import quantize_weights_
 
 INT8_OPS = {"QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger",
@@ -95,13 +95,11 @@ def _ops(info):
     return {n.op_type for n in opt.graph.node}, opt
 
 
-def test_pack_unpack_roundtrip():
-    rng = np.random.default_rng(0)
-    for bits in (1, 2, 4):
-        v = rng.integers(0, 2**bits, size=37).astype(np.uint8)  # odd length: padding
-        packed = pack_bits(v, bits)
-        assert packed.dtype == np.uint8 and packed.size == -(-37 * bits // 8)
-        assert np.array_equal(unpack_bits_np(packed, bits, 37), v)
+def test_mask_pack_roundtrip():
+    v = np.random.default_rng(0).integers(0, 2, size=37).astype(bool)  # odd length: padding
+    packed = pack_mask(v)
+    assert packed.dtype == np.uint8 and packed.shape == (5, 1)
+    assert np.array_equal(unpack_bits_np(packed, 1, 37), v)
 
 
 def test_sizes_are_file_bytes_and_shrink(base, data, out_dir):
@@ -117,16 +115,19 @@ def test_sizes_are_file_bytes_and_shrink(base, data, out_dir):
     assert q8.size_bytes <= fp32.size_bytes / 3.5
     assert q4.size_bytes <= fp32.size_bytes / 6
     assert q2.size_bytes <= q4.size_bytes * 0.6
-    assert q4.encodings == {"packed4": 3} and q2.encodings == {"packed2": 3}
-    assert "decoded from packed 4-bit" in q4.kernels and not q4.int8_kernels
+    assert q4.encodings == {"int4": 3} and q2.encodings == {"int2": 3}
+    assert "decoded from int4" in q4.kernels and not q4.int8_kernels
 
 
-def test_two_bit_weights_are_packed_four_per_byte(base, data, out_dir):
-    info = _export(base, data, out_dir, 2)[1]
+@pytest.mark.parametrize("bits, dtype", [(4, onnx.TensorProto.INT4), (2, onnx.TensorProto.INT2)])
+def test_sub_byte_weights_are_onnx_int_types_packed_on_disk(base, data, out_dir, bits, dtype):
+    info = _export(base, data, out_dir, bits)[1]
     model = onnx.load(str(info.path))
-    u8 = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.UINT8]
+    onnx.checker.check_model(model, full_check=True)
     n_conv2 = 160 * 64 * 9
-    assert any(len(i.raw_data) == n_conv2 // 4 for i in u8)
+    stored = [i for i in model.graph.initializer if i.data_type == dtype]
+    assert len(stored) == 3
+    assert any(len(i.raw_data) == n_conv2 * bits // 8 for i in stored)  # n/2 (n/4) bytes
     assert not any(i.data_type == onnx.TensorProto.FLOAT and len(i.raw_data) >= n_conv2
                    for i in model.graph.initializer)
 
@@ -141,6 +142,7 @@ def test_each_encoding_matches_torch(base, data, out_dir, wb, tol, sparse):
     assert np.abs(out - ref).max() <= tol * np.abs(ref).max()
     ops, opt = _ops(info)
     assert unfolded_decode_ops(opt) == []  # every decode subgraph was constant-folded
+    assert runtime_dequantize_ops(opt) == 0 and not ops & {"Cast", "Mul", "DequantizeLinear"}
     assert not ops & INT8_OPS
     if sparse:
         assert info.encodings.get("sparse", 0) >= 2
@@ -167,13 +169,19 @@ def test_int8_static_runs_real_int8_kernels(base, data, out_dir):
     assert (out.argmax(1) == ref.argmax(1)).mean() >= 0.85
 
 
-def test_int8_dynamic_runs_integer_kernels(base, data, out_dir):
+def test_int8_weights_with_float_activations_are_decoded_at_load(base, data, out_dir):
     model, info = _export(base, data, out_dir, 8, 32)
-    ops, _ = _ops(info)
-    assert "ConvInteger" in ops and info.int8_kernels
+    assert info.encodings == {"int8": 3} and not info.int8_kernels
+    assert "decoded from int8" in info.kernels
+    ops, opt = _ops(info)
+    assert not ops & INT8_OPS and not ops & {"Cast", "Mul", "DequantizeLinear"}
+    assert unfolded_decode_ops(opt) == [] and runtime_dequantize_ops(opt) == 0
+    q8 = [i for i in onnx.load(str(info.path)).graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    assert sum(len(i.raw_data) for i in q8) == sum(m.weight.numel() for m in model.modules()
+                                                   if isinstance(m, (nn.Conv2d, nn.Linear)))
     with torch.no_grad():
         ref = model(data).numpy()
-    assert np.abs(_run(info, data) - ref).max() <= 0.05 * np.abs(ref).max()
+    assert np.abs(_run(info, data) - ref).max() <= 1e-5 * np.abs(ref).max()  # exact: fp32 on the int8 grid
 
 
 def test_sparse_int8_static_still_fuses(base, data, out_dir):
@@ -192,13 +200,24 @@ def test_sparse_int8_static_still_fuses(base, data, out_dir):
 def test_w4a8_packs_weights_and_runs_int8(base, data, out_dir):
     q8 = _export(base, data, out_dir, 8, 8)[1]
     model, info = _export(base, data, out_dir, 4, 8)
-    assert info.encodings == {"packed4": 3}
+    assert info.encodings == {"int4": 3}
     assert info.size_bytes < 0.65 * q8.size_bytes
-    ops, _ = _ops(info)
-    assert "QLinearConv" in ops and info.int8_kernels and "4-bit" in info.kernels
+    ops, opt = _ops(info)
+    assert "QLinearConv" in ops and info.int8_kernels and "cast from int4" in info.kernels
+    assert unfolded_decode_ops(opt) == [] and runtime_dequantize_ops(opt) == 0
     with torch.no_grad():
         ref = model(data).numpy()
     assert np.abs(_run(info, data) - ref).max() <= 0.05 * np.abs(ref).max()
+
+
+def test_graph_keeps_no_default_attributes_or_long_names(base, data, out_dir):
+    info = _export(base, data, out_dir, 32)[1]
+    graph = onnx.load(str(info.path)).graph
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert convs and all([a.name for a in n.attribute] == ["pads"] for n in convs)  # padding=1 only
+    assert not any(a.name in ("alpha", "beta") for n in graph.node if n.op_type == "Gemm" for a in n.attribute)
+    names = [i.name for i in graph.initializer] + [o for n in graph.node for o in n.output if o != "logits"]
+    assert all(len(nm) == 1 for nm in names) and len(set(names)) == len(names)
 
 
 def test_metadata_roundtrip_and_determinism(base, data, tmp_path):

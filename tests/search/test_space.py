@@ -195,3 +195,44 @@ def test_stepped_floats_are_exact_grid_values() -> None:
     # step 0.05: every value is a clean multiple, no 0.30000000000000004
     assert all(r == round(round(r / 0.05) * 0.05, 10) for r in ratios)
     assert all(len(repr(r)) <= 4 for r in ratios) and len(set(ratios)) > 5  # e.g. 0.3, 0.85
+
+
+def test_per_stage_quant_layer_bits_builds_candidates_the_model_takes(tmp_path: Path) -> None:
+    from automl.models.registry import create_model
+    from automl.quantization import layer_bit_widths
+
+    space = load_space(_write(tmp_path, """
+        name: bits
+        params:
+          arch.family: {fixed: cnn}
+          arch.choices.stages: {int: [1, 3]}
+          arch.choices.widths: {categorical: [8], per_stage: arch.choices.stages}
+          quant.weight_bits: {categorical: [8, 32]}
+          quant.layer_bits: {categorical: [2, 4, 8], per_stage: arch.choices.stages, when: "quant.weight_bits <= 8"}
+          quant.edge_bits: {categorical: [8], when: "quant.weight_bits <= 8"}
+    """))
+    study = _study(5)
+    seen = set()
+    for _ in range(20):
+        trial = study.ask()
+        cfg = CandidateConfig.from_dict(space.suggest(trial))
+        q = cfg.quant
+        assert (q.layer_bits is None) == (q.weight_bits == 32) == (q.edge_bits is None)
+        if q.layer_bits is not None:
+            assert len(q.layer_bits) == cfg.arch.choices["stages"]
+            assert list(q.layer_bits) == [trial.params[f"quant.layer_bits.{i}"] for i in range(len(q.layer_bits))]
+            model = create_model("cnn", cfg.arch.choices, num_classes=10, input_shape=(1, 8, 8))
+            widths = list(layer_bit_widths(model, q).values())
+            assert widths[0] == widths[-1] == 8
+            seen.update(widths[1:-1])
+        study.tell(trial, 0.0)
+    assert seen == {2, 4, 8}
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("quant.weight_bits: {categorical: [8], per_stage: 2}", "list fields (quant.layer_bits)"),
+    ("quant.layer_bits: {categorical: [2, 3], per_stage: 2}", "2, 4, 8"),
+])
+def test_bad_per_stage_quant_params(tmp_path: Path, spec: str, needle: str) -> None:
+    err = _error(tmp_path, f"name: bad\nparams:\n  {spec}\n")
+    assert needle in err.message, str(err)

@@ -16,6 +16,9 @@ def test_run_names_summarise_the_candidate() -> None:
     plain = {"arch": {"family": "mobilenet_v2", "choices": {}}, "pruning": {"ratio": 0.0},
              "quant": {"weight_bits": 32, "activation_bits": 32, "mode": "ptq"}, "distill": {"enabled": False}}
     assert run_name(12, plain) == "trial-0012 · mobilenet_v2 · w32a32"
+    mixed = {"arch": {"family": "cnn", "choices": {"widths": [16, 32]}},
+             "quant": {"weight_bits": 8, "activation_bits": 32, "mode": "qat", "layer_bits": [4, 4], "edge_bits": 8}}
+    assert run_name(3, mixed) == "trial-0003 · cnn[16,32] · w8:4,4:8a32 qat"
 
 
 def test_shared_views_filter_sort_and_show_the_metrics() -> None:

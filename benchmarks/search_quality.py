@@ -293,9 +293,22 @@ def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, 
     return records
 
 
-def subspace(space: SearchSpace, group: str) -> SearchSpace:
-    """The params of ``space`` whose path starts with ``group.``, in file order."""
-    params = {p: spec for p, spec in space.to_dict()["params"].items() if p.startswith(group + ".")}
+def subspace(space: SearchSpace, group: str, fixed: dict | None = None) -> SearchSpace:
+    """The params of ``space`` whose path starts with ``group.``, in file order.
+
+    A ``per_stage`` length naming a param of an earlier stage (``quant.layer_bits`` per
+    ``arch.choices.stages``) becomes that stage's chosen value, read from ``fixed``.
+    """
+    params = {p: dict(spec) for p, spec in space.to_dict()["params"].items() if p.startswith(group + ".")}
+    for spec in params.values():
+        ref = spec.get("per_stage")
+        if isinstance(ref, str) and not ref.startswith(group + "."):
+            value: Any = fixed or {}
+            for key in ref.split("."):
+                value = value.get(key, {}) if isinstance(value, dict) else {}
+            if not isinstance(value, int):
+                raise SystemExit(f"staged: {ref!r} (per_stage of a {group}.* param) is not fixed by an earlier stage")
+            spec["per_stage"] = value
     if not params:
         raise SystemExit(f"search space {space.name!r} has no {group}.* params: cannot run the staged pipeline")
     return SearchSpace.from_dict({"name": f"{space.name}[{group}]", "params": params}, source=space.source)
@@ -318,7 +331,7 @@ def run_staged(space: SearchSpace, base: dict, n_trials: int, seed: int, evaluat
     fixed = {k: v for k, v in base.items()}
     best: Record | None = None
     for group, budget in zip(GROUPS, stage_budgets(n_trials)):
-        sub = subspace(space, group)
+        sub = subspace(space, group, fixed)
         prev = best
         study = _new_study(make_sampler("tpe", seed, 1, n_trials=max(budget, 1)),
                            ["minimize" if group in ("pruning", "quant") else "maximize"])
@@ -470,7 +483,9 @@ def _summary_arch(cfg: dict) -> str:
     q = cfg.get("quant", {})
     wb = q.get("weight_bits", 32)
     if wb < 32:
-        parts.append(f"W{wb}A{q.get('activation_bits', 32)}" + (f" {q.get('mode')}" if wb <= 8 else ""))
+        layers = q.get("layer_bits")
+        widths = f"{q.get('edge_bits') or ''}:{','.join(map(str, layers))}:{q.get('edge_bits') or ''}" if layers else wb
+        parts.append(f"W{widths}A{q.get('activation_bits', 32)}" + (f" {q.get('mode')}" if wb <= 8 else ""))
     d = cfg.get("distill", {})
     if d.get("enabled"):
         parts.append(f"KD a{d.get('alpha', 0.5):.2f} T{d.get('temperature', 4.0):.1f}")

@@ -17,7 +17,7 @@ from typing import Any
 from automl.config import fields as F
 from automl.config.errors import ConfigError
 
-BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+BUILTIN_DATASETS = ("digits", "digits32", "mnist", "fashion_mnist", "cifar10")
 FOLDER_DATASETS = ("mnist", "fashion_mnist", "cifar10")  # read from ``root``, official layout
 MAX_FRACTION = 0.5
 MIN_TRAIN = 10
@@ -38,11 +38,11 @@ class DatasetConfig:
     and process.
     """
 
-    name: str = "digits"  # digits | mnist | fashion_mnist | cifar10 | "pkg.module:function"
+    name: str = "digits"  # digits | digits32 | mnist | fashion_mnist | cifar10 | "pkg.module:function"
     root: str | None = None  # local folder holding the official files (torchvision datasets)
     seed: int = 0  # fixes the stratified splits
     val_fraction: float = 0.15  # of the training pool, held out for validation (search uses only this)
-    test_fraction: float = 0.2  # only for datasets without an official test split (digits, user)
+    test_fraction: float = 0.2  # only for datasets without an official test split (digits, digits32, user)
     max_train: int | None = None  # optional stratified cap on training samples (quick studies)
 
     def __post_init__(self) -> None:

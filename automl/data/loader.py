@@ -6,7 +6,7 @@ import functools
 
 from automl.data.cifar import NUM_CLASSES as CIFAR10_CLASSES, cifar10_samples
 from automl.data.config import DatasetConfig
-from automl.data.digits import NUM_CLASSES as DIGITS_CLASSES, digits_samples
+from automl.data.digits import NUM_CLASSES as DIGITS_CLASSES, digits32_samples, digits_samples
 from automl.data.mnist import NUM_CLASSES as MNIST_CLASSES, mnist_samples
 from automl.data.splits import DatasetSplits, make_splits
 from automl.data.user import load_user_dataset
@@ -27,6 +27,8 @@ def load_dataset(cfg: DatasetConfig) -> DatasetSplits:
     """
     if cfg.name == "digits":
         return make_splits(cfg.name, digits_samples(), DIGITS_CLASSES, cfg)
+    if cfg.name == "digits32":  # digits resized to 32x32: same samples, same splits
+        return make_splits(cfg.name, digits32_samples(), DIGITS_CLASSES, cfg)
     if cfg.name in ("mnist", "fashion_mnist"):
         train, test = mnist_samples(cfg.name, cfg.root)  # type: ignore[arg-type]  # root checked by the config
         return make_splits(cfg.name, train, MNIST_CLASSES, cfg, test=test)

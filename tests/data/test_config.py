@@ -21,8 +21,8 @@ def test_unknown_name_lists_the_allowed_names():
     with pytest.raises(ConfigError) as err:
         DatasetConfig(name="imagenet")
     assert err.value.field == "name"
-    assert err.value.message == ("unknown dataset 'imagenet' (allowed: digits, mnist, fashion_mnist, cifar10, "
-                                 "or an import path pkg.module:function)")
+    assert err.value.message == ("unknown dataset 'imagenet' (allowed: digits, digits32, mnist, fashion_mnist, "
+                                 "cifar10, or an import path pkg.module:function)")
 
 
 def test_import_path_names_are_accepted_by_form():

@@ -76,3 +76,46 @@ def test_too_small_a_split_names_the_fraction():
     with pytest.raises(ConfigError) as err:
         load_dataset(DatasetConfig(name="digits", test_fraction=0.001))
     assert err.value.field == "dataset.test_fraction"
+
+
+# -- digits32: the same digits, bilinearly resized to 32x32 -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def splits32() -> DatasetSplits:
+    return load_dataset(DatasetConfig(name="digits32", seed=0))
+
+
+def test_digits32_shapes_and_same_split_as_digits(splits, splits32):
+    assert splits32.x_train.shape == (1221, 1, 32, 32) and splits32.x_test.shape == (360, 1, 32, 32)
+    assert splits32.input_shape == (1, 32, 32) and splits32.num_classes == 10 and splits32.name == "digits32"
+    for split in ("train", "val", "test"):  # the same samples in the same order: the split is by index
+        assert torch.equal(getattr(splits32, f"y_{split}"), getattr(splits, f"y_{split}"))
+
+
+def test_digits32_is_deterministic():
+    from automl.data.digits import digits32_samples
+
+    (a, ya), (b, yb) = digits32_samples(), digits32_samples()
+    assert torch.equal(a, b) and torch.equal(ya, yb)
+    load_dataset.cache_clear()
+    again = load_dataset(DatasetConfig(name="digits32", seed=0))
+    assert torch.equal(again.x_val, load_dataset(DatasetConfig(name="digits32", seed=0)).x_val)
+
+
+def test_digits32_is_a_bilinear_resize_of_digits():
+    from automl.data.digits import digits32_samples, digits_samples
+
+    small, _ = digits_samples()
+    big, _ = digits32_samples()
+    assert big.min().item() >= 0.0 and big.max().item() <= 1.0
+    # Bilinear x4 (align_corners=False), then a 4x4 mean, is the 8x8 original smoothed by the
+    # separable kernel [1/8, 3/4, 1/8] with replicated edges: the resize kept every pixel in place.
+    k = torch.tensor([0.125, 0.75, 0.125])
+    padded = torch.nn.functional.pad(small, (1, 1, 1, 1), mode="replicate")
+    smoothed = torch.nn.functional.conv2d(padded, (k[:, None] * k[None, :]).view(1, 1, 3, 3))
+    assert torch.allclose(torch.nn.functional.avg_pool2d(big, 4), smoothed, atol=1e-5)
+    # ... and shrunk back, an image is nearest to its own 8x8 digit (same samples, same order;
+    # the smoothing moves a handful, 5 of 1797, nearer to a look-alike).
+    dist = torch.cdist(torch.nn.functional.avg_pool2d(big, 4).flatten(1), small.flatten(1))
+    assert (dist.argmin(dim=1) == torch.arange(len(small))).float().mean().item() > 0.99

@@ -41,7 +41,7 @@ def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: Dataset
         probe = copy.deepcopy(model).cpu().eval()
         if cfg.pruning.enabled:
             if cfg.pruning.granularity == "channel":
-                probe = prune_channels(probe, cfg.pruning.ratio, data.x_train[:1])
+                probe = prune_channels(probe, cfg.pruning.ratio, data.x_train[:1], cfg.pruning.round_to)
             else:
                 prune_unstructured(probe, cfg.pruning.ratio).reapply(probe)
         with torch.no_grad():

@@ -96,7 +96,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
     if cfg.pruning.enabled:
         with timer("prune"), hooks.compute():
             if cfg.pruning.granularity == "channel":
-                model = prune_channels(model, cfg.pruning.ratio, data.x_train[:1].to(device))
+                model = prune_channels(model, cfg.pruning.ratio, data.x_train[:1].to(device), cfg.pruning.round_to)
             else:
                 masks = prune_unstructured(model, cfg.pruning.ratio)
         with timer("prune_finetune"):

@@ -62,10 +62,16 @@ class PruningConfig:
     ratio: float = 0.0  # fraction removed: weights (unstructured) or channels (channel); 0 = off
     granularity: str = "unstructured"  # "unstructured" magnitude, or "channel" (structured)
     finetune_epochs: int = 2  # recovery epochs after pruning (with the teacher when distilling)
+    # channel pruning keeps a multiple of this many channels per layer (Torch-Pruning's round_to):
+    # ORT's kernels run odd channel counts slower (a MobileNetV2 pruned 30% to 11/67/33
+    # channels ran 1.65x slower than unpruned; rounded to 8, 1.3x faster); None: no rounding
+    round_to: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ratio", F.number("ratio", self.ratio, 0.0, MAX_PRUNING_RATIO))
         F.one_of("granularity", self.granularity, GRANULARITIES)
+        if self.round_to is not None:
+            object.__setattr__(self, "round_to", F.number("round_to", self.round_to, 1, 1024, integer=True))
         object.__setattr__(self, "finetune_epochs",
                            F.number("finetune_epochs", self.finetune_epochs, 0, 100, integer=True))
 

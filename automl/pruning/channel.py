@@ -19,7 +19,8 @@ from automl.config import fields as F
 from automl.config.errors import ConfigError
 
 
-def prune_channels(model: nn.Module, ratio: float, example_input: torch.Tensor) -> nn.Module:
+def prune_channels(model: nn.Module, ratio: float, example_input: torch.Tensor,
+                   round_to: int | None = None) -> nn.Module:
     """Remove the ``ratio`` least important channels of every prunable layer, in place.
 
     Args:
@@ -27,6 +28,7 @@ def prune_channels(model: nn.Module, ratio: float, example_input: torch.Tensor) 
             outputs are never pruned.
         ratio: Fraction of channels to remove per layer group, in ``[0, 1)``; 0 is a no-op.
         example_input: A batch of the model's input shape (any rank), used to trace the graph.
+        round_to: keep a multiple of this many channels per layer (``None``: exactly the ratio).
 
     Returns:
         ``model``, smaller: fewer parameters and MACs, same input shape and output classes.
@@ -48,7 +50,7 @@ def prune_channels(model: nn.Module, ratio: float, example_input: torch.Tensor) 
         importance=tp.importance.MagnitudeImportance(p=2),
         pruning_ratio=ratio,
         ignored_layers=linears[-1:],
-        round_to=None,
+        round_to=round_to,
     )
     pruner.step()
     model.train(was_training)

@@ -78,3 +78,15 @@ def test_cnn1d_convs_and_batch_norms_shrink_together():
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert [(c.in_channels, c.out_channels) for c in convs] == [(4, 4), (4, 8)]
     assert [n.num_features for n in norms] == [4, 8] and model.classifier.in_features == 8
+
+
+def test_round_to_keeps_channel_multiples():
+    from automl.models.registry import create_model
+
+    model = create_model("cnn", {"stages": 2, "widths": [32, 64]}, num_classes=10, input_shape=(1, 8, 8))
+    prune_channels(model, 0.3, torch.randn(1, 1, 8, 8), round_to=8)
+    convs = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c % 8 == 0 for c in convs) and convs != [32, 64]
+    odd = create_model("cnn", {"stages": 2, "widths": [32, 64]}, num_classes=10, input_shape=(1, 8, 8))
+    prune_channels(odd, 0.3, torch.randn(1, 1, 8, 8))
+    assert any(m.out_channels % 8 for m in odd.modules() if isinstance(m, torch.nn.Conv2d))

@@ -120,8 +120,9 @@ def test_errors_in_the_space_file_name_the_space_file(tmp_path: Path) -> None:
 def test_shipped_digits_study_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     cfg = load_study(REPO / "studies" / "digits_joint.yaml")
-    assert cfg.name == "digits_joint" and cfg.sampler == "nsga2"
-    assert (cfg.n_trials, cfg.concurrency) == (32, 2)
+    assert cfg.name == "digits_joint" and cfg.sampler == "tpe"  # the sampler that learns from stopped trials
+    assert cfg.concurrency == 2 and cfg.n_trials >= 32
+    assert cfg.early_stopping is not None and max(cfg.early_stopping.rungs) < cfg.train["epochs"]
     assert cfg.space_path == str(SPACE)
     assert [str(c) for c in cfg.constraints] == ["accuracy >= 0.8"]
     assert cfg.train["epochs"] < cfg.teacher_config().train.epochs  # candidates train on a smaller budget

@@ -47,28 +47,34 @@ def widths_per_stage(field: str, widths: object, count: int, what: str = "stage"
     return tuple(F.number(field, w, MIN_WIDTH, MAX_WIDTH, integer=True) for w in widths)
 
 
-class SmallCNN(nn.Module):
-    """``features`` (Conv-BN-ReLU stages and pools), global average pool, ``classifier``."""
+_OPS = {1: (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d),
+        2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d)}
 
-    def __init__(self, choices: CNNChoices, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+
+class SmallCNN(nn.Module):
+    """``features`` (Conv-BN-ReLU stages and pools), global average pool, ``classifier``,
+    over ``dims`` spatial dimensions (2: images, the ``cnn`` family; 1: signals, ``cnn1d``).
+
+    A stage after the first halves the spatial size with a max pool while it stays >= 2.
+    """
+
+    def __init__(self, choices, num_classes: int, channels: int, size: int, dims: int = 2) -> None:
         super().__init__()
-        channels, height, width = input_shape
-        size = min(height, width)
+        conv, norm, max_pool, global_pool = _OPS[dims]
         layers: list[nn.Module] = []
         for stage, out_channels in enumerate(choices.widths):
             if stage > 0 and size // 2 >= 2:
-                layers.append(nn.MaxPool2d(2))
+                layers.append(max_pool(2))
                 size //= 2
             for _ in range(choices.blocks_per_stage):
                 layers += [
-                    nn.Conv2d(channels, out_channels, choices.kernel_size,
-                              padding=choices.kernel_size // 2, bias=False),
-                    nn.BatchNorm2d(out_channels),
+                    conv(channels, out_channels, choices.kernel_size, padding=choices.kernel_size // 2, bias=False),
+                    norm(out_channels),
                     nn.ReLU(inplace=True),
                 ]
                 channels = out_channels
         self.features = nn.Sequential(*layers)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.pool = nn.Sequential(global_pool(1), nn.Flatten())
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x):
@@ -77,4 +83,5 @@ class SmallCNN(nn.Module):
 
 def build(choices: CNNChoices, num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
     """The ``cnn`` network for ``input_shape`` (C, H, W) with ``num_classes`` outputs."""
-    return SmallCNN(choices, num_classes, input_shape)
+    channels, height, width = input_shape
+    return SmallCNN(choices, num_classes, channels, min(height, width), dims=2)

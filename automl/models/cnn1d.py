@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from automl.config import fields as F
-from automl.models.cnn import MAX_STAGES, widths_per_stage
+from automl.models.cnn import MAX_STAGES, SmallCNN, widths_per_stage
 
 KERNEL_SIZES = (3, 5, 7)
 
@@ -35,33 +35,7 @@ class CNN1DChoices:
                            F.number("blocks_per_stage", self.blocks_per_stage, 1, 3, integer=True))
 
 
-class SmallCNN1D(nn.Module):
-    """``features`` (Conv1d-BN-ReLU stages and pools), global average pool, ``classifier``."""
-
-    def __init__(self, choices: CNN1DChoices, num_classes: int, input_shape: tuple[int, int]) -> None:
-        super().__init__()
-        channels, length = input_shape
-        layers: list[nn.Module] = []
-        for stage, out_channels in enumerate(choices.widths):
-            if stage > 0 and length // 2 >= 2:
-                layers.append(nn.MaxPool1d(2))
-                length //= 2
-            for _ in range(choices.blocks_per_stage):
-                layers += [
-                    nn.Conv1d(channels, out_channels, choices.kernel_size,
-                              padding=choices.kernel_size // 2, bias=False),
-                    nn.BatchNorm1d(out_channels),
-                    nn.ReLU(inplace=True),
-                ]
-                channels = out_channels
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten())
-        self.classifier = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        return self.classifier(self.pool(self.features(x)))
-
-
 def build(choices: CNN1DChoices, num_classes: int, input_shape: tuple[int, int]) -> nn.Module:
     """The ``cnn1d`` network for ``input_shape`` (C, L) with ``num_classes`` outputs."""
-    return SmallCNN1D(choices, num_classes, input_shape)
+    channels, length = input_shape
+    return SmallCNN(choices, num_classes, channels, length, dims=1)

@@ -14,7 +14,7 @@ Format (every key but ``name`` is optional; defaults shown)::
       - {name: size_bytes, direction: minimize}
       - {name: latency_ms, direction: minimize}
     constraints: []                     # e.g. ["accuracy >= 0.8", "size_bytes <= 20000"]
-    sampler: nsga2                      # nsga2 | tpe | random | gp
+    sampler: tpe                        # tpe | nsga2 | random | gp
     n_trials: 32
     concurrency: 2                      # trials running at once
     resources_per_trial: {cpu: 1, gpu: 0.0}
@@ -146,7 +146,7 @@ class StudyConfig:
     teacher: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TEACHER))
     objectives: tuple[Objective, ...] = tuple(Objective(n, d) for n, d in DEFAULT_OBJECTIVES)
     constraints: tuple[Constraint, ...] = ()
-    sampler: str = "nsga2"
+    sampler: str = "tpe"  # benchmarks/search_quality.py: TPE led; only TPE learns from early-stopped trials
     n_trials: int = 32
     concurrency: int = 2
     resources: Resources = field(default_factory=Resources)
@@ -318,7 +318,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
         raise ConfigError("constraints", f"expected a list of strings, got {constraints_raw!r}")
     constraints = tuple(parse_constraint(c, f"constraints[{i}]") for i, c in enumerate(constraints_raw))
 
-    sampler = data.get("sampler", "nsga2")
+    sampler = data.get("sampler", "tpe")
     check_sampler(sampler, len(objectives))
     n_trials = F.number("n_trials", data.get("n_trials", 32), 1, 100_000, integer=True)
     concurrency = F.number("concurrency", data.get("concurrency", 2), 1, 1024, integer=True)

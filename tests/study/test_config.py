@@ -34,7 +34,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_study(_write(tmp_path, f"name: s1\nspace: {SPACE}\n"))
     assert [(o.name, o.direction) for o in cfg.objectives] == [
         ("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize")]
-    assert (cfg.sampler, cfg.n_trials, cfg.concurrency, cfg.seed) == ("nsga2", 32, 2, 0)
+    assert (cfg.sampler, cfg.n_trials, cfg.concurrency, cfg.seed) == ("tpe", 32, 2, 0)
     assert (cfg.resources.cpu, cfg.resources.gpu) == (1.0, 0.0)
     assert cfg.constraints == ()
     assert Path(cfg.run_dir) == (tmp_path / "runs" / "s1").resolve()

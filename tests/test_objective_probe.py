@@ -1,0 +1,57 @@
+"""The probe early stopping ranks by: the compressed structure's size and MACs, measured
+before training ends, agree with the finished candidate's."""
+
+from __future__ import annotations
+
+import pytest
+
+from automl import CandidateConfig, evaluate_candidate
+from automl.trial_hooks import CandidateStopped, RungCheck, TrialHooks
+from tests.conftest import candidate_dict
+
+
+class _Recorder(TrialHooks):
+    """Probes at epoch 1, like a worker at its first rung, and stops at ``stop_at``."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.vectors: dict[int, dict[str, float]] = {}
+        self.check = RungCheck((1, 2), self._decide)
+        self.stop_at = stop_at
+
+    def _decide(self, epoch: int, vector: dict[str, float]) -> bool:
+        self.vectors[epoch] = vector
+        return epoch != self.stop_at
+
+    def bind_probe(self, probe) -> None:
+        self.check.probe = probe
+
+    def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
+        self.check.after_epoch(phase, epoch, metrics)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"pruning": {"ratio": 0.5, "granularity": "channel", "finetune_epochs": 1},
+     "quant": {"weight_bits": 8, "layer_bits": [4, 8], "edge_bits": 8}},
+    {"quant": {"weight_bits": 8, "activation_bits": 8, "mode": "ptq"}},
+])
+def test_probe_weighs_what_the_finished_candidate_weighs(digits, tmp_path, overrides):
+    hooks = _Recorder()
+    result = evaluate_candidate(CandidateConfig.from_dict(candidate_dict(**overrides)), digits,
+                                workdir=tmp_path, hooks=hooks)
+    first, second = hooks.vectors[1], hooks.vectors[2]
+    # measured once (the structure does not change while training), accuracy taken each rung
+    assert {k: v for k, v in first.items() if k != "accuracy"} == {k: v for k, v in second.items() if k != "accuracy"}
+    assert first["accuracy"] == result.history[0]["val_accuracy"]
+    assert first["macs"] == result.macs  # params_nonzero: values that quantize to 0 differ a little
+    assert abs(first["params_nonzero"] - result.params_nonzero) <= 0.02 * result.params_nonzero
+    # dense weights: the file's bytes do not depend on trained values (per-layer INT4/INT8, or QDQ int8)
+    assert abs(first["size_bytes"] - result.size_bytes) <= 0.01 * result.size_bytes
+    assert first["latency_ms"] > 0
+
+
+def test_a_stopped_candidate_ends_at_its_rung(digits, tmp_path):
+    hooks = _Recorder(stop_at=2)
+    with pytest.raises(CandidateStopped) as info:
+        evaluate_candidate(CandidateConfig.from_dict(candidate_dict()), digits, workdir=tmp_path, hooks=hooks)
+    assert info.value.epoch == 2 and sorted(hooks.vectors) == [1, 2]
+    assert not (tmp_path / "model.onnx").exists()  # nothing was exported

@@ -9,6 +9,7 @@ classifier, so the same choices fit 1x8x8 digits, 1x28x28 and 3x32x32 images. Im
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
@@ -28,11 +29,12 @@ class CNNChoices:
     widths: tuple[int, ...] = (16, 32)  # output channels of each stage, 4..512
     kernel_size: int = 3  # 3 or 5
     blocks_per_stage: int = 1  # Conv-BN-ReLU blocks per stage, 1..3
+    KERNEL_SIZES: ClassVar[tuple[int, ...]] = KERNEL_SIZES  # the family's allowed kernel sizes
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", F.number("stages", self.stages, 1, MAX_STAGES, integer=True))
         object.__setattr__(self, "widths", widths_per_stage("widths", self.widths, self.stages))
-        F.one_of("kernel_size", self.kernel_size, KERNEL_SIZES)
+        F.one_of("kernel_size", self.kernel_size, self.KERNEL_SIZES)
         object.__setattr__(self, "blocks_per_stage",
                            F.number("blocks_per_stage", self.blocks_per_stage, 1, 3, integer=True))
 

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from automl.config.candidate import QuantConfig
 from automl.export.int8 import quantize_static_qdq
 from automl.export.onnx_export import export_fp32, tidy
+from automl.measure.session import open_session, session_options
 from automl.export.weight_encoding import encode_float_weights, encode_int8_weights, ensure_opset
 from automl.quantization.bits import execution_order, layer_bit_widths
 
@@ -86,7 +87,7 @@ def optimized_graph(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
     """ORT's own optimized graph (CPU, ORT_ENABLE_ALL), as ``open_session`` would run it."""
     src = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
     with tempfile.TemporaryDirectory(prefix="automl-opt-") as tmp:
-        so = _options(1)
+        so = session_options(1)
         so.optimized_model_filepath = os.path.join(tmp, "opt.onnx")
         ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
         return onnx.load(so.optimized_model_filepath)
@@ -183,21 +184,6 @@ def export_artifact(model: nn.Module, quant: QuantConfig, calib_x: Tensor, path:
     os.replace(tmp, path)
     return ArtifactInfo(path=path, size_bytes=os.path.getsize(path), kernels=kernels,
                         int8_kernels=int8, encodings=encodings)
-
-
-def _options(threads: int) -> ort.SessionOptions:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return so
-
-
-def open_session(path, threads: int = 1) -> ort.InferenceSession:
-    """ORT CPU session with fixed intra/inter-op threads and all graph optimizations."""
-    return ort.InferenceSession(str(path), _options(threads), providers=["CPUExecutionProvider"])
 
 
 def read_metadata(path) -> dict:

@@ -29,7 +29,7 @@ import optuna
 from automl.measure.latency import FINAL, LatencySettings, measure_interleaved
 from automl.search.front import RETIMED_PREFIX, TrialPoint, study_points
 
-MAX_PASSES = 4
+MAX_PASSES = 10
 
 
 def retime_front(study: optuna.Study, objectives: list[tuple[str, str]], teacher_artifact: str | Path,

@@ -14,7 +14,7 @@ from torch import nn
 from automl.config.candidate import QuantConfig
 from automl.export import export_artifact
 from automl.measure.latency import LatencyResult, LatencySettings, measure_interleaved, measure_latency
-from automl.verify import latency_ratios
+from automl.verify import latency_ratios, latency_ratios_fresh
 
 QUICK = LatencySettings(warmup_s=0.02, window_s=0.05, min_rounds=5)
 
@@ -33,8 +33,9 @@ def test_latency_fields_are_sane(tmp_path):
     assert isinstance(res, LatencyResult)
     assert res.rounds == QUICK.rounds() == 5 and len(res.block_medians_ms) == 5 and res.runs_per_block >= 5
     assert res.threads == 1 and res.batch_size == 1 and res.warmup_s == QUICK.warmup_s
-    assert 0 < res.p10_ms <= res.median_ms <= res.p90_ms
-    assert res.latency_ms == res.median_ms and res.ratio is None  # timed alone: no ratio
+    assert 0 < res.p10_ms <= res.median_ms <= res.p90_ms and res.best_ms <= res.median_ms
+    assert res.latency_ms == res.best_ms == pytest.approx(min(res.block_medians_ms), abs=1e-6)
+    assert res.ratio is None  # timed alone: no ratio
     assert res.runtime.startswith("onnxruntime ") and "CPUExecutionProvider" in res.runtime
     with pytest.raises(ValueError):
         res.scaled(1.0)
@@ -42,20 +43,34 @@ def test_latency_fields_are_sane(tmp_path):
 
 def test_latency_accepts_full_batch_shape(tmp_path):
     res = measure_latency(_model(tmp_path), (1, 3, 8, 8), QUICK)
-    assert res.median_ms > 0
+    assert res.best_ms > 0
 
 
 def test_interleaved_ratios_are_to_the_first_model(tmp_path):
     small, big = _model(tmp_path, 4, "small.onnx"), _model(tmp_path, 256, "big.onnx")
     ref, other = measure_interleaved([small, big], (3, 8, 8), QUICK)
-    assert ref.ratio == pytest.approx(1.0) and ref.reference_ms == ref.median_ms
-    assert other.reference_ms == ref.median_ms
-    assert other.ratio_p25 <= other.ratio <= other.ratio_p75
-    # the ratio is the median of per-round ratios of the block medians, recomputed here
-    per_round = sorted(b / a for a, b in zip(ref.block_medians_ms, other.block_medians_ms))
-    assert per_round[0] * 0.999 <= other.ratio <= per_round[-1] * 1.001
+    assert ref.ratio == pytest.approx(1.0) and ref.reference_ms == ref.best_ms
+    assert other.reference_ms == ref.best_ms and other.ratio > 1  # 256 channels against 4
+    assert other.ratio_p25 <= other.ratio_p75
+    # the ratio is of the two models' fastest block medians, recomputed here
+    assert other.ratio == pytest.approx(min(other.block_medians_ms) / min(ref.block_medians_ms), rel=1e-4)
     scaled = other.scaled(2.0)
-    assert scaled.latency_ms == pytest.approx(2.0 * other.ratio) and scaled.median_ms == other.median_ms
+    assert scaled.latency_ms == pytest.approx(2.0 * other.ratio) and scaled.best_ms == other.best_ms
+
+
+def test_several_processes_keep_each_models_best_window(tmp_path):
+    """FINAL-style timing in fresh processes: each model's figure is its best over all of them,
+    the spread is the per-process ratios' range; verify's own fresh-process timing agrees."""
+    small, big = _model(tmp_path, 4, "small.onnx"), _model(tmp_path, 256, "big.onnx")
+    settings = LatencySettings(warmup_s=0.02, window_s=0.05, min_rounds=5, processes=2)
+    ref, other = measure_interleaved([small, big], (3, 8, 8), settings)
+    assert ref.rounds == other.rounds == 2 * 5 and len(other.block_medians_ms) == 10
+    assert other.best_ms == pytest.approx(min(other.block_medians_ms), abs=1e-5)
+    assert ref.best_ms == pytest.approx(min(ref.block_medians_ms), abs=1e-5) and ref.reference_ms == ref.best_ms
+    assert other.ratio == pytest.approx(other.best_ms / ref.best_ms) and other.ratio > 1
+    assert other.ratio_p25 <= other.ratio_p75
+    _, (checked,) = latency_ratios_fresh(small, [big], (3, 8, 8), processes=2)
+    assert checked > 1
 
 
 @pytest.fixture()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -24,32 +25,32 @@ from automl.data import DatasetSplits
 from automl.export import export_artifact
 from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import LatencySettings
-from automl.pruning.channel import prune_channels
-from automl.pruning.unstructured import prune_unstructured
+from automl.pruning import prune_structure
 from automl.quantization.ptq import quantize_weights_
 from automl.trial_hooks import TrialHooks
+
+if TYPE_CHECKING:
+    from automl.pipeline import PhaseTimer
 
 PROBE_CALIBRATION = 32  # training samples for the probe's int8 calibration (ranges only shape the file a little)
 
 
 def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: DatasetSplits, hooks: TrialHooks,
-                     threads: int, deploy_metadata: dict) -> dict[str, float]:
+                     threads: int, deploy_metadata: dict, timer: "PhaseTimer") -> dict[str, float]:
     """``size_bytes``, ``latency_ms``, ``params_nonzero`` and ``macs`` of ``model`` compressed as
-    ``candidate`` says (``model`` itself is untouched)."""
+    ``candidate`` says (``model`` itself is untouched); its seconds go to ``timer``'s "probe" phase."""
     cfg = candidate
-    with hooks.compute():
-        probe = copy.deepcopy(model).cpu().eval()
-        if cfg.pruning.enabled:
-            if cfg.pruning.granularity == "channel":
-                probe = prune_channels(probe, cfg.pruning.ratio, data.x_train[:1], cfg.pruning.round_to)
-            else:
-                prune_unstructured(probe, cfg.pruning.ratio).reapply(probe)
-        with torch.no_grad():
-            quantize_weights_(probe, cfg.quant)
-    with tempfile.TemporaryDirectory(prefix="automl-probe-") as folder:
+    with timer("probe"):
         with hooks.compute():
-            info = export_artifact(probe, cfg.quant, data.x_train[:PROBE_CALIBRATION], Path(folder) / "probe.onnx",
-                                   deploy_metadata)
-        latency = hooks.measure_latency(info.path, data.input_shape, LatencySettings(threads=threads))
+            probe = copy.deepcopy(model).cpu().eval()
+            if cfg.pruning.enabled:
+                probe, _ = prune_structure(probe, cfg.pruning, data.x_train)  # no recovery: masks stay applied
+            with torch.no_grad():
+                quantize_weights_(probe, cfg.quant)
+        with tempfile.TemporaryDirectory(prefix="automl-probe-") as folder:
+            with hooks.compute():
+                info = export_artifact(probe, cfg.quant, data.x_train[:PROBE_CALIBRATION],
+                                       Path(folder) / "probe.onnx", deploy_metadata)
+            latency = hooks.measure_latency(info.path, data.input_shape, LatencySettings(threads=threads))
     return {"size_bytes": float(info.size_bytes), "latency_ms": float(latency.latency_ms),
             "params_nonzero": float(count_params_nonzero(probe)), "macs": float(count_macs(probe, data.input_shape))}

@@ -27,8 +27,7 @@ from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import LatencySettings
 from automl.models.registry import create_model
 from automl.objective_probe import probe_objectives
-from automl.pruning.channel import prune_channels
-from automl.pruning.unstructured import prune_unstructured
+from automl.pruning import prune_structure
 from automl.quantization.bits import layer_bit_widths
 from automl.quantization.ptq import quantize_weights_
 from automl.quantization.qat import finalize_qat, prepare_qat
@@ -83,7 +82,8 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
     model = create_model(cfg.arch.family, cfg.arch.choices, num_classes=data.num_classes,
                          input_shape=data.input_shape).to(device)
     layer_bit_widths(model, cfg.quant)  # a layer_bits list the model cannot take fails now, not after training
-    hooks.bind_probe(lambda built=model: probe_objectives(built, cfg, data, hooks, threads, deploy_metadata(data)))
+    hooks.bind_probe(lambda built=model: probe_objectives(built, cfg, data, hooks, threads, deploy_metadata(data),
+                                                          timer), cfg.train.epochs)
     if teacher is not None:
         teacher.to(device).eval()
     val = (data.x_val, data.y_val)
@@ -95,10 +95,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
     finetune_lr = cfg.train.lr * FINETUNE_LR_FACTOR
     if cfg.pruning.enabled:
         with timer("prune"), hooks.compute():
-            if cfg.pruning.granularity == "channel":
-                model = prune_channels(model, cfg.pruning.ratio, data.x_train[:1].to(device), cfg.pruning.round_to)
-            else:
-                masks = prune_unstructured(model, cfg.pruning.ratio)
+            model, masks = prune_structure(model, cfg.pruning, data.x_train[:1].to(device))
         with timer("prune_finetune"):
             history += train_epochs(model, data.x_train, data.y_train, epochs=cfg.pruning.finetune_epochs,
                                     lr=finetune_lr, phase="prune_finetune", seed_offset=1, **fit)
@@ -155,15 +152,29 @@ def deploy_metadata(data: DatasetSplits) -> dict:
 
 
 class PhaseTimer:
-    """Accumulates wall seconds per named phase (reported for the overhead benchmark)."""
+    """Accumulates wall seconds per named phase (reported for the overhead benchmark).
+
+    Phases nest exclusively: while an inner phase runs (the early-stopping probe inside
+    "train"), the outer one's clock stops, so every second is counted once."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self._open: list[list] = []  # [phase, start of its current stretch]
 
     @contextmanager
     def __call__(self, phase: str) -> Iterator[None]:
-        start = time.perf_counter()
+        now = time.perf_counter()
+        if self._open:
+            self._stop(self._open[-1], now)
+        self._open.append([phase, now])
         try:
             yield
         finally:
-            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+            now = time.perf_counter()
+            self._stop(self._open.pop(), now)
+            if self._open:
+                self._open[-1][1] = now
+
+    def _stop(self, entry: list, now: float) -> None:
+        phase, start = entry
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - start

@@ -77,6 +77,9 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: 
     device = params[0].device  # the caller places the model (and teacher) on its device
     opt = torch.optim.Adam(params, lr=lr, weight_decay=train.weight_decay)
     gen = torch.Generator().manual_seed(train.seed * 1000 + seed_offset)
+    steps = epochs * math.ceil(len(x) / train.batch_size)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+             if train.schedule == "cosine" else None)
     history = []
     for epoch in range(epochs):
         with hooks.compute():
@@ -95,6 +98,8 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: 
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if sched is not None:
+                    sched.step()
                 total += loss.item() * len(idx)
                 seen += len(idx)
             row: dict[str, Any] = {"phase": phase, "epoch": epoch + 1, "loss": total / max(seen, 1)}

@@ -28,19 +28,25 @@ class RungCheck:
     """What a candidate does at an early-stopping rung, for any hooks that stop candidates.
 
     At the first rung the bound probe measures the size and latency of the compressed
-    structure (once); at every rung of the ``"train"`` phase ``decide(epoch, vector)`` is
-    asked, with ``vector`` = validation accuracy so far + the probe's figures, and a
-    ``False`` raises :class:`CandidateStopped`.
+    structure (once); at every rung of the ``"train"`` phase before its last epoch,
+    ``decide(epoch, vector)`` is asked, with ``vector`` = validation accuracy so far + the
+    probe's figures, and a ``False`` raises :class:`CandidateStopped`. A rung at or past the
+    candidate's last training epoch never fires: stopping there would save nothing.
     """
 
     def __init__(self, rungs: tuple[int, ...], decide: Callable[[int, dict[str, float]], bool]) -> None:
         self.rungs = tuple(rungs)
         self.decide = decide
         self.probe: Callable[[], dict[str, float]] | None = None
+        self.epochs = 0  # the candidate's training epochs (set with the probe)
         self.fixed: dict[str, float] | None = None
 
+    def bind(self, probe: Callable[[], dict[str, float]], epochs: int) -> None:
+        self.probe, self.epochs = probe, epochs
+
     def after_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
-        if phase != "train" or epoch not in self.rungs or self.probe is None or "val_accuracy" not in metrics:
+        if (phase != "train" or epoch not in self.rungs or epoch >= self.epochs or self.probe is None
+                or "val_accuracy" not in metrics):
             return
         if self.fixed is None:
             self.fixed = self.probe()
@@ -49,18 +55,27 @@ class RungCheck:
 
 
 class TrialHooks:
-    """Default hooks; subclass and override what you need."""
+    """Default hooks; subclass and override what you need. With ``rungs`` the candidate stops
+    early when a rung's decision says so (see :class:`RungCheck`)."""
+
+    def __init__(self, rungs: RungCheck | None = None) -> None:
+        self.rungs = rungs
 
     def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
         """Called after each epoch of ``phase`` ("train", "prune_finetune", "qat").
 
         May raise :class:`CandidateStopped` (early stopping): the candidate ends there.
         """
+        if self.rungs is not None:
+            self.rungs.after_epoch(phase, epoch, metrics)
 
-    def bind_probe(self, probe: Callable[[], dict[str, float]]) -> None:
+    def bind_probe(self, probe: Callable[[], dict[str, float]], epochs: int) -> None:
         """Called once the model exists: ``probe()`` measures the size and latency the
-        candidate's compressed artifact will have (:mod:`automl.objective_probe`), for hooks
-        that compare candidates while they train. Costs an export and a timing: call it lazily."""
+        candidate's compressed artifact will have (:mod:`automl.objective_probe`), for rungs
+        that compare candidates while they train; ``epochs`` is how long it trains. The probe
+        costs an export and a timing: it is called lazily, at the first rung that fires."""
+        if self.rungs is not None:
+            self.rungs.bind(probe, epochs)
 
     @contextlib.contextmanager
     def compute(self) -> Iterator[None]:

@@ -46,7 +46,7 @@ from automl.search.front import measurements
 from report import emit  # benchmarks/report.py (this folder is on sys.path when run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
-WORK_PHASES = ("train", "prune", "prune_finetune", "quantize", "evaluate", "latency")
+WORK_PHASES = ("train", "probe", "prune", "prune_finetune", "quantize", "evaluate", "latency")
 
 
 def launch(study: Path, trials: int, concurrency: int, run_dir: Path) -> dict:

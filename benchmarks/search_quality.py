@@ -208,9 +208,9 @@ class Evaluator:
             return rec
         start = time.perf_counter()
         self.count += 1
-        key = self.count
-        hooks = TrialHooks() if rungs is None else _RungHooks(RungCheck(
-            rungs.config.rungs, lambda epoch, vector: rungs.record(key, epoch, vector)))
+        slot = self.count  # the rung book's key: one per training, a repeat of a config is not a peer
+        hooks = TrialHooks(None if rungs is None else RungCheck(  # in-process: probe and decision run here
+            rungs.config.rungs, lambda epoch, vector: rungs.record(slot, epoch, vector)))
         try:
             res = evaluate_candidate(cand, self.data, workdir=self.workdir / f"c{self.count:05d}",
                                      teacher=self.teacher, threads=1, hooks=hooks)
@@ -227,19 +227,6 @@ class Evaluator:
         self.cache[key] = rec
         self.on_done()
         return rec
-
-
-class _RungHooks(TrialHooks):
-    """In-process early stopping: the probe and the decision run here (no Ray, no gate)."""
-
-    def __init__(self, check: RungCheck) -> None:
-        self.check = check
-
-    def bind_probe(self, probe: Callable[[], dict[str, float]]) -> None:
-        self.check.probe = probe
-
-    def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
-        self.check.after_epoch(phase, epoch, metrics)
 
 
 # --------------------------------------------------------------------------------------------
@@ -617,7 +604,7 @@ def plot_traces(outcomes: list[Outcome], path: Path, name: str) -> None:
 
 
 def _retime_teacher(path: str, input_shape, repeats: int = 5) -> list[float]:
-    return [measure_latency(path, input_shape).median_ms for _ in range(repeats)]
+    return [measure_latency(path, input_shape).best_ms for _ in range(repeats)]
 
 
 def main(argv: list[str] | None = None) -> int:

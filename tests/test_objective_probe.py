@@ -13,20 +13,14 @@ from tests.conftest import candidate_dict
 class _Recorder(TrialHooks):
     """Probes at epoch 1, like a worker at its first rung, and stops at ``stop_at``."""
 
-    def __init__(self, stop_at: int | None = None) -> None:
+    def __init__(self, stop_at: int | None = None, rungs: tuple[int, ...] = (1, 2)) -> None:
+        super().__init__(RungCheck(rungs, self._decide))
         self.vectors: dict[int, dict[str, float]] = {}
-        self.check = RungCheck((1, 2), self._decide)
         self.stop_at = stop_at
 
     def _decide(self, epoch: int, vector: dict[str, float]) -> bool:
         self.vectors[epoch] = vector
         return epoch != self.stop_at
-
-    def bind_probe(self, probe) -> None:
-        self.check.probe = probe
-
-    def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
-        self.check.after_epoch(phase, epoch, metrics)
 
 
 @pytest.mark.parametrize("overrides", [
@@ -55,3 +49,11 @@ def test_a_stopped_candidate_ends_at_its_rung(digits, tmp_path):
         evaluate_candidate(CandidateConfig.from_dict(candidate_dict()), digits, workdir=tmp_path, hooks=hooks)
     assert info.value.epoch == 2 and sorted(hooks.vectors) == [1, 2]
     assert not (tmp_path / "model.onnx").exists()  # nothing was exported
+
+
+def test_a_rung_at_the_last_training_epoch_never_fires(digits, tmp_path):
+    """Stopping a candidate whose training is over would throw its training away."""
+    cfg = CandidateConfig.from_dict(candidate_dict(train={"epochs": 2}))
+    hooks = _Recorder(stop_at=2, rungs=(1, 2))
+    result = evaluate_candidate(cfg, digits, workdir=tmp_path, hooks=hooks)
+    assert sorted(hooks.vectors) == [1] and result.size_bytes > 0  # asked at 1, not at 2; finished

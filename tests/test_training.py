@@ -32,6 +32,30 @@ def test_training_learns_and_is_deterministic():
     assert runs[0][0][-1]["val_accuracy"] > 0.8
 
 
+def test_cosine_schedule_anneals_the_learning_rate_to_zero_by_the_last_step(monkeypatch):
+    """Adam's lr over the steps of one phase: constant stays, cosine falls monotonically to 0."""
+    seen = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    x, y = _toy()
+    train_epochs(_net(), x, y, epochs=3, train=TrainConfig(batch_size=50), lr=1e-2, phase="train")
+    assert seen == [1e-2] * 12
+    seen.clear()
+    train_epochs(_net(), x, y, epochs=3, train=TrainConfig(batch_size=50, schedule="cosine"), lr=1e-2, phase="train")
+    assert len(seen) == 12 and seen[0] == pytest.approx(1e-2)
+    assert all(a > b for a, b in zip(seen, seen[1:])) and seen[-1] < 1e-3
+
+
+def test_unknown_schedule_names_its_field():
+    with pytest.raises(Exception, match="schedule"):
+        TrainConfig(schedule="step")
+
+
 def test_diverging_loss_raises_with_phase_and_epoch():
     x, y = _toy()
     x[0, 0, 0, 0] = float("nan")

@@ -34,6 +34,7 @@ GRANULARITIES = ("unstructured", "channel")
 MAX_PRUNING_RATIO = 0.95
 LAYER_BITS = (2, 4, 8)  # per-layer widths (integer weights only)
 MAX_LAYER_GROUPS = 64
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,12 @@ class TrainConfig:
     lr: float = 3e-3  # Adam learning rate (fine-tuning uses lr / 3)
     weight_decay: float = 0.0
     seed: int = 0  # seeds init, data order and calibration: a candidate is a pure function of its config
+    # learning rate over each phase's steps: "constant", or "cosine" (annealed to 0 by the phase's last
+    # step, so the weights a phase ends with are not one noisy Adam step away from a good point)
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
+        F.one_of("schedule", self.schedule, SCHEDULES)
         object.__setattr__(self, "epochs", F.number("epochs", self.epochs, 0, 1000, integer=True))
         object.__setattr__(self, "batch_size", F.number("batch_size", self.batch_size, 1, 65536, integer=True))
         object.__setattr__(self, "lr", F.number("lr", self.lr, 0.0, 10.0, lo_open=True))

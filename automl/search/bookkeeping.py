@@ -15,11 +15,11 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from automl.search.front import WORKER_ATTR, finished_trials, measurements, rung_vectors, study_points
+from automl.search.front import finished_trials, measurements, rung_vectors, study_points
 from automl.search.mo_asha import PRUNED_AT_ATTR
 from automl.search.pareto import normalised_hypervolume
 from automl.search.progress import StudyProgress
-from automl.search.tracking_outage import TrackingOutage
+from automl.search.tracking_outage import TrackingOutage, close_trial_run
 from automl.tracking import StudyTracker
 
 PLOT_EVERY_S = 10.0  # the front figure is re-rendered at most this often (and once at the end)
@@ -71,11 +71,10 @@ class StudyBookkeeper:
         # holds the gate, so the driver's logging never overlaps a timing run
         ray.get(self.gate.acquire_shared.remote())
         try:
-            ok = frozen.state == TrialState.COMPLETE
             n_finished = len(finished_trials(self.study))
             points = study_points(self.study, self.objectives)
             plot = time.monotonic() - self._last_plot >= PLOT_EVERY_S
-            hv = self.outage.call(lambda: self._record(frozen, ok, points, n_finished, plot), behind=frozen.number)
+            hv = self.outage.call(lambda: self._record(frozen, points, n_finished, plot), behind=frozen.number)
             if hv is None:  # MLflow is away: the front's hypervolume, computed here
                 hv = normalised_hypervolume([p.metrics for p in points if p.on_front], self.teacher_metrics,
                                             self.objectives)
@@ -88,22 +87,15 @@ class StudyBookkeeper:
             ray.get(self.gate.release_shared.remote())
         self.seconds.setdefault(frozen.number, {})["mlflow_front_s"] = time.perf_counter() - start
 
-    def _record(self, frozen: optuna.trial.FrozenTrial, ok: bool, points: list, n_finished: int,
-                plot: bool) -> float:
+    def _record(self, frozen: optuna.trial.FrozenTrial, points: list, n_finished: int, plot: bool) -> float:
         """The trial's MLflow run closed, the front logged; returns the hypervolume."""
         run_id = self._run_id(frozen.number)
-        worker = frozen.user_attrs.get(WORKER_ATTR)
-        if run_id is None:
-            pass  # asked during an outage: listed behind, closed by the catch-up
-        elif frozen.state == TrialState.PRUNED:
-            self.tracker.finish_pruned(run_id, frozen.user_attrs[PRUNED_AT_ATTR], rung_vectors(frozen), worker=worker)
-        elif ok:
-            self.tracker.finish_trial(run_id, measurements(frozen), None, self.teacher_metrics, worker=worker)
-            teacher_now = measurements(frozen).get("latency", {}).get("reference_ms")
+        if run_id is not None:  # None: asked during an outage, listed behind, closed by the catch-up
+            close_trial_run(self.tracker, run_id, self.study, frozen, self.teacher_metrics)
+            done = frozen.state == TrialState.COMPLETE
+            teacher_now = measurements(frozen).get("latency", {}).get("reference_ms") if done else None
             if teacher_now:
                 self.tracker.log_reference_latency(teacher_now, n_finished)
-        else:
-            self.tracker.finish_trial(run_id, None, frozen.user_attrs.get("error", "failed"), worker=worker)
         return self.tracker.log_front(points, n_finished, self.objectives, self.teacher_metrics, plot)
 
 

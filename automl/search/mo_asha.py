@@ -10,7 +10,7 @@ promoted back.
 The rank is multi-objective. A candidate's vector at a rung is its validation accuracy so
 far together with the size and latency its compressed artifact will have; those two do not
 depend on training (they are fixed by architecture, pruning ratio and bit widths) and are
-measured on a compressed copy at the first rung (:func:`automl.pipeline.probe_objectives`).
+measured on a compressed copy at the first rung (:func:`automl.objective_probe.probe_objectives`).
 The vectors are sorted into non-dominated fronts; within a front, points are taken in
 ε-net order (greedy max-min distance in the normalised objective space, starting from the
 most accurate), so that the kept share spreads along the front instead of clustering at
@@ -117,9 +117,11 @@ def ranked(losses: np.ndarray) -> list[int]:
     """All indices, best first: front by front, ε-net order within a front."""
     if len(losses) == 0:
         return []
-    lo, hi = losses.min(axis=0), losses.max(axis=0)
+    ok = np.isfinite(losses)  # an inf (a figure a grace-period peer lacked) must not set the scale
+    lo = np.array([col[m].min() if m.any() else 0.0 for col, m in zip(losses.T, ok.T)])
+    hi = np.array([col[m].max() if m.any() else 0.0 for col, m in zip(losses.T, ok.T)])
     span = np.where(hi > lo, hi - lo, 1.0)
-    scaled = (losses - lo) / span
+    scaled = np.where(ok, (losses - lo) / span, 2.0)  # non-finite: beyond the worst finite point
     out: list[int] = []
     for front in nondominated_fronts(losses):
         out.extend(front[i] for i in epsilon_net_order(scaled[front]))
@@ -139,9 +141,6 @@ class RungBook:
     config: EarlyStoppingConfig
     objectives: Sequence[tuple[str, str]]
     seen: dict[int, dict[object, tuple[float, ...]]] = field(default_factory=dict)  # epoch -> key -> vector
-
-    def is_rung(self, epoch: int) -> bool:
-        return epoch in self.config.rungs
 
     def record(self, key: object, epoch: int, values: Mapping[str, float]) -> bool:
         """Add ``key``'s vector at rung ``epoch``; ``True`` if it goes on, ``False`` if it stops."""

@@ -174,9 +174,9 @@ def _parse_param(path: Any, spec: Any, src: str | None) -> Param:
     per_stage = spec.get("per_stage")
     if per_stage is not None and not (
             isinstance(per_stage, str)
-            or (isinstance(per_stage, int) and not isinstance(per_stage, bool) and 1 <= per_stage <= 64)):
+            or (isinstance(per_stage, int) and not isinstance(per_stage, bool) and 1 <= per_stage <= C.MAX_LAYER_GROUPS)):
         raise ConfigError(f"{where}.per_stage", f"expected the name of an earlier int param or a "
-                                                f"fixed length 1..64, got {per_stage!r}", src)
+                                                f"fixed length 1..{C.MAX_LAYER_GROUPS}, got {per_stage!r}", src)
     if per_stage is not None and not (path.startswith("arch.choices.") or path in _list_fields()):
         raise ConfigError(f"{where}.per_stage", "only arch.choices.<name> params and list fields "
                                                 f"({', '.join(sorted(_list_fields()))}) can be per_stage", src)

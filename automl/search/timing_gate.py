@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import ray
 
 from automl.measure.latency import LatencyResult, LatencySettings, measure_interleaved, measure_latency
-from automl.trial_hooks import TrialHooks
+from automl.trial_hooks import RungCheck, TrialHooks
 
 DRIVER = "driver"  # the driver's holder name (its bookkeeping holds the gate too)
 ISOLATION = ("timing worker: interleaved with the teacher, measurements queued one at a time, "
@@ -39,7 +39,7 @@ class TimingGate:
     """
 
     def __init__(self) -> None:
-        from automl.export.artifact import open_session  # noqa: F401  (loaded now, during Ray's boot, not at the first timing)
+        from automl.measure.session import open_session  # noqa: F401  (loaded now, during Ray's boot, not at the first timing)
 
         self._cond = asyncio.Condition()
         self._shared = 0
@@ -149,7 +149,8 @@ def interleaved_on(placement: dict[str, Any]):
 class GatedTrialHooks(TrialHooks):
     """Trial hooks that hold the study's :class:`TimingGate` and forward epoch results."""
 
-    def __init__(self, gate: Any, report: Any = None, holder: str = DRIVER) -> None:
+    def __init__(self, gate: Any, report: Any = None, holder: str = DRIVER, rungs: RungCheck | None = None) -> None:
+        super().__init__(rungs)
         self._gate = gate
         self._report = report
         self._holder = holder  # who holds the gate during a chunk (dropped by the driver if it is lost)
@@ -164,12 +165,14 @@ class GatedTrialHooks(TrialHooks):
             ray.get(self._gate.release_shared.remote(self._holder))
 
     def measure_latency(self, path: Path, input_shape: tuple[int, ...], settings: LatencySettings) -> LatencyResult:
-        result, self._waited = gate_measure(self._gate, path, input_shape, settings)
+        result, waited = gate_measure(self._gate, path, input_shape, settings)
+        self._waited += waited  # the probe's timing (early stopping) and the final one
         return result
 
     def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
         if self._report is not None:
             self._report(phase, epoch, metrics)
+        super().on_epoch(phase, epoch, metrics)
 
     def info(self) -> dict[str, Any]:
         return {"timing_isolation": ISOLATION, "timing_wait_s": round(self._waited, 4)}

@@ -102,18 +102,24 @@ class TrackingOutage:
             if run_id is None:
                 run_id = late[str(number)] = self.tracker.start_trial(number, trial.params,
                                                                       trial.user_attrs.get("candidate", {}))
-            worker = trial.user_attrs.get(WORKER_ATTR)
-            if trial.state == TrialState.COMPLETE:
-                self.tracker.finish_trial(run_id, measurements(trial), None, self.teacher_metrics, worker=worker)
-            elif trial.state == TrialState.PRUNED:
-                self.tracker.finish_pruned(run_id, trial.user_attrs.get(PRUNED_AT_ATTR, 0), rung_vectors(trial),
-                                           worker=worker)
-            elif trial.state == TrialState.FAIL:
-                self.tracker.finish_trial(run_id, None, trial_error(self.study, trial) or "failed", worker=worker)
+            close_trial_run(self.tracker, run_id, self.study, trial, self.teacher_metrics)
         self.study.set_user_attr(LATE_RUNS_ATTR, late)
         self.late = _late_runs(late)
         self.study.set_user_attr(BEHIND_ATTR, [n for n in self.behind if n not in behind])
         return len(behind)
+
+
+def close_trial_run(tracker: StudyTracker, run_id: str, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                    teacher_metrics: dict[str, Any]) -> None:
+    """Close ``trial``'s MLflow run as Optuna recorded it: finished with its measurements,
+    KILLED with its rung vectors (stopped early), or FAILED with why."""
+    worker = trial.user_attrs.get(WORKER_ATTR)
+    if trial.state == TrialState.COMPLETE:
+        tracker.finish_trial(run_id, measurements(trial), None, teacher_metrics, worker=worker)
+    elif trial.state == TrialState.PRUNED:
+        tracker.finish_pruned(run_id, trial.user_attrs.get(PRUNED_AT_ATTR, 0), rung_vectors(trial), worker=worker)
+    elif trial.state == TrialState.FAIL:
+        tracker.finish_trial(run_id, None, trial_error(study, trial) or "failed", worker=worker)
 
 
 def _late_runs(stored: dict[str, str]) -> dict[int, str]:

@@ -84,10 +84,9 @@ class WorkerHooks(GatedTrialHooks):
 
     def __init__(self, gate: Any, report: Any, timeout_s: float | None, holder: str,
                  rungs: RungCheck | None = None) -> None:
-        super().__init__(gate, report, holder)
+        super().__init__(gate, report, holder, rungs)  # rungs: early stopping asks the driver at each rung
         self._timeout_s = timeout_s
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        self._rungs = rungs  # early stopping: asks the driver at each rung
 
     def _check(self) -> None:
         if self._deadline is not None and time.monotonic() > self._deadline:
@@ -99,15 +98,9 @@ class WorkerHooks(GatedTrialHooks):
         with super().compute():
             yield
 
-    def bind_probe(self, probe: Any) -> None:
-        if self._rungs is not None:
-            self._rungs.probe = probe
-
     def on_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
-        super().on_epoch(phase, epoch, metrics)
         self._check()
-        if self._rungs is not None:
-            self._rungs.after_epoch(phase, epoch, metrics)
+        super().on_epoch(phase, epoch, metrics)
 
 
 def failure_reason(err: BaseException) -> str:
@@ -141,7 +134,7 @@ def run_worker(config: dict[str, Any], context: WorkerContext) -> None:
 
 
 def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker: str,
-                 queue: Any = None) -> dict[str, Any]:
+                 queue: Any) -> dict[str, Any]:
     """One candidate: its final report (curve points along the way go out through Tune).
 
     The artifact is exported into a scratch folder on this node and travels back to the
@@ -181,10 +174,14 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
 
 
 def _ask_at_rung(curves: "_CurveReporter", queue: Any, worker: str, epoch: int, vector: dict[str, float]) -> bool:
-    """Report the candidate's vector at rung ``epoch`` and wait for the driver's decision."""
+    """Report the candidate's vector at rung ``epoch`` and wait for the driver's decision
+    (the wait counts as the candidate's ``report_wait_s``, the engine's time, not its work)."""
+    start = time.perf_counter()
     tune.report({KIND: "rung", NUMBER: curves.number, RUNG_EPOCH: epoch, RUNG_VALUES: json.dumps(vector),
                  EPOCHS: curves.drain()})
-    return bool(ray.get(queue.take.remote(worker))["go_on"])
+    verdict = ray.get(queue.take.remote(worker))
+    curves.waited += time.perf_counter() - start
+    return bool(verdict["go_on"])
 
 
 def _release_memory() -> None:

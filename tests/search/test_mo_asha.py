@@ -76,6 +76,16 @@ def test_ranked_puts_every_front_before_the_next():
     assert set(order[:2]) == {1, 2} and order[2:] == [0, 3]
 
 
+def test_an_infinite_figure_does_not_flatten_the_others():
+    """A grace-period peer without a latency (inf) must not set the scale: the finite points
+    still spread by latency in the ε-net order."""
+    losses = np.array([[-0.9, 1.0, 1.0], [-0.8, 0.5, 5.0], [-0.7, 0.2, 9.0], [-0.6, 0.1, np.inf]])
+    order = ranked(losses)
+    assert sorted(order) == [0, 1, 2, 3] and order[0] == 0  # most accurate first
+    # the finite points keep the order they have without the inf point (latency still counts)
+    assert [i for i in order if i != 3] == ranked(losses[:3]) == [0, 2, 1]
+
+
 @pytest.mark.parametrize("value, field", [
     ({"rungs": [3, 1]}, "early_stopping.rungs"),
     ({"rungs": []}, "early_stopping.rungs"),

@@ -315,7 +315,7 @@ def print_front(front: list, teacher: dict[str, Any], title: str) -> None:
         m, again = p.metrics, p.extra.get("retimed")
         ratio = f"{p.latency_ratio:.3f}" if p.latency_ratio is not None else \
             f"{m['latency_ms'] / teacher['latency_ms']:.3f}*"  # a study from before ratios were measured
-        if again is not None:  # re-timed: the spread of its ratio over resampled rounds
+        if again is not None:  # re-timed: the range of its per-process ratios
             ratio += f" ({again['ratio_p25']:.2f}–{again['ratio_p75']:.2f})"
         table.add_row(str(p.trial), f"{m['accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['size_bytes']:,}",
                       f"{m['size_bytes'] / teacher['size_bytes']:.3f}", f"{m['latency_ms']:.4f}", ratio,
@@ -326,7 +326,8 @@ def print_front(front: list, teacher: dict[str, Any], title: str) -> None:
     if any(p.extra.get("retimed") is None for p in front):
         print("latency ×: timed during the search (not re-timed yet: automl pareto NAME --retime)")
     else:
-        print("latency ×: re-timed at the end, interleaved with the teacher, fastest windows (25th–75th percentile over resampled rounds)")
+        print("latency ×: re-timed at the end, interleaved with the teacher, best windows in 3 fresh processes "
+              "(lowest–highest per-process ratio)")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class LatencySettings:
         return max(self.min_rounds, math.ceil(self.window_s / self.block_s))
 
 
-FINAL = LatencySettings(warmup_s=0.2, window_s=0.3, processes=3)
+FINAL = LatencySettings(warmup_s=0.05, window_s=0.2, processes=3)
 """Settings of the final re-timing of a front (and of the study's teacher figure)."""
 
 

@@ -271,6 +271,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                           "; ".join(c.failures()) or "ok")
         Console(width=160).print(table)
         teacher = checks[0]
+        if teacher.control_ratio is not None:
+            print(f"control: a byte-identical copy of the teacher timed {teacher.control_ratio:.3f}x the teacher "
+                  f"({'trusted' if teacher.timing_trusted() else 'the machine is noisy now: latency verdicts are inconclusive'})")
         print(f"teacher latency: {teacher.latency_ms_reported * 1000:.1f} µs (the study's figure), "
               f"{teacher.latency_ms_measured * 1000:.1f} µs now (absolute figures move with the machine's load; "
               "ratios should not)")

@@ -307,6 +307,7 @@ def test_verify_rechecks_the_front_from_the_files(launched, tmp_path):
         for split in ("val", "test"):
             assert abs(c[f"{split}_measured"] - c[f"{split}_reported"]) <= 1 / c["samples"][split] + 1e-9
     assert out.returncode == (3 if any(c["failures"] for c in checks) else 0), out.stderr
+    assert len({c["control_ratio"] for c in checks}) == 1 and checks[0]["control_ratio"] > 0  # the teacher's copy
     # a tampered artifact is caught: the first front point's file re-saved with 100 more bytes
     import onnx
 

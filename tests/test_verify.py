@@ -1,0 +1,37 @@
+"""automl verify's verdicts: tolerances, and the control that says when a re-timing can be believed."""
+
+from __future__ import annotations
+
+from automl.verify import TOLERANCES, Check
+
+
+def _check(ratio_reported: float, ratio_measured: float, control: float | None) -> Check:
+    return Check(trial="3", size_reported=100, size_on_disk=100, val_reported=0.9, val_measured=0.9,
+                 test_reported=0.9, test_measured=0.9, ratio_reported=ratio_reported,
+                 ratio_measured=ratio_measured, latency_ms_reported=0.01, latency_ms_measured=0.01,
+                 samples={"val": 200, "test": 200}, control_ratio=control)
+
+
+def test_a_ratio_within_tolerance_passes_whatever_the_control():
+    assert _check(1.0, 1.0 + TOLERANCES["latency_ratio_rel"] * 0.9, 0.8).failures() == []
+
+
+def test_a_ratio_outside_tolerance_fails_and_a_trusted_control_says_nothing_more():
+    (failure,) = _check(1.0, 1.3, 1.01).failures()
+    assert failure == "latency ratio 1.300 measured, 1.000 reported"
+
+
+def test_an_off_control_marks_a_latency_failure_inconclusive():
+    c = _check(1.0, 1.3, 0.80)
+    assert not c.timing_trusted()
+    (failure,) = c.failures()
+    assert failure.startswith("latency ratio 1.300 measured, 1.000 reported (inconclusive: a copy of the teacher "
+                              "timed 0.800x")
+    assert c.to_dict()["control_ratio"] == 0.80
+
+
+def test_size_and_accuracy_failures_do_not_depend_on_the_control():
+    c = _check(1.0, 1.0, 0.5)
+    c.size_on_disk = 101
+    c.test_measured = 0.8
+    assert c.failures() == ["size 101 B on disk, 100 B reported", "test accuracy 0.8000 measured, 0.9000 reported"]

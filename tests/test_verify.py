@@ -35,3 +35,22 @@ def test_size_and_accuracy_failures_do_not_depend_on_the_control():
     c.size_on_disk = 101
     c.test_measured = 0.8
     assert c.failures() == ["size 101 B on disk, 100 B reported", "test accuracy 0.8000 measured, 0.9000 reported"]
+
+
+def test_the_command_prints_each_verdict_and_exits_3_on_a_failure(monkeypatch, capsys):
+    import automl.verify
+    from automl.cli import EXIT_NOT_VERIFIED, main
+
+    teacher = _check(1.0, 1.0, 1.01)
+    teacher.trial, teacher.ratio_reported, teacher.ratio_measured = "teacher", None, None
+    tampered = _check(0.5, 0.5, 1.01)
+    tampered.size_on_disk = 197
+    monkeypatch.setattr(automl.verify, "verify_study", lambda name, run_dir: [teacher, tampered])
+    assert main(["verify", "s"]) == EXIT_NOT_VERIFIED
+    out, err = capsys.readouterr()
+    flat = " ".join(out.split())
+    assert "size 197 B on disk, 100 B reported" in flat and "1 (baseline)" in flat
+    assert "control: a byte-identical copy of the teacher timed 1.010x the teacher (trusted)" in out
+    assert err.strip() == "automl verify: 1 of 2 outside tolerance: 3"
+    tampered.size_on_disk = 100
+    assert main(["verify", "s"]) == 0 and capsys.readouterr().err == ""

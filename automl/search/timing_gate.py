@@ -45,16 +45,15 @@ class TimingGate:
         self._shared = 0
         self._holds: Counter[str] = Counter()  # holder (a worker's id, or the driver) -> holds it has
         self._waiting = 0  # measurements queued: new compute chunks wait behind them
-        self._folder = tempfile.TemporaryDirectory(prefix="automl-timing-")
-        self._reference: Path | None = None
+        self._reference: bytes | None = None  # written next to each candidate per measurement, so
+        # nothing is left on disk when Ray ends the actor (it runs no finalizers)
         self._baseline_ms: float | None = None
         self.measurements = 0
         self.wait_s = 0.0
 
     async def set_reference(self, artifact: bytes, baseline_ms: float | None) -> None:
         """The teacher's artifact, and the study's teacher figure (``None``: not known yet)."""
-        self._reference = Path(self._folder.name) / "reference.onnx"
-        self._reference.write_bytes(artifact)
+        self._reference = artifact
         self._baseline_ms = baseline_ms
 
     async def acquire_shared(self, holder: str = DRIVER) -> None:
@@ -89,14 +88,17 @@ class TimingGate:
             # Blocking on purpose: the event loop (every other call to this actor) waits
             # until the measurement is done, so no compute chunk starts meanwhile.
             try:
-                if artifact is None:
-                    result = measure_latency(self._reference, input_shape, settings)
-                else:
-                    path = Path(self._folder.name) / "candidate.onnx"
-                    path.write_bytes(artifact)
-                    result = measure_interleaved([self._reference, path], input_shape, settings)[1]
-                    if self._baseline_ms is not None:
-                        result = result.scaled(self._baseline_ms)
+                with tempfile.TemporaryDirectory(prefix="automl-timing-") as folder:
+                    reference = Path(folder) / "reference.onnx"
+                    reference.write_bytes(self._reference)
+                    if artifact is None:
+                        result = measure_latency(reference, input_shape, settings)
+                    else:
+                        path = Path(folder) / "candidate.onnx"
+                        path.write_bytes(artifact)
+                        result = measure_interleaved([reference, path], input_shape, settings)[1]
+                        if self._baseline_ms is not None:
+                            result = result.scaled(self._baseline_ms)
             finally:
                 self._waiting -= 1
                 self._cond.notify_all()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.search.e2e_study import SPACE, write_study
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -29,15 +31,23 @@ def test_compression_table_smoke(tmp_path):
 
 @pytest.mark.e2e
 def test_engine_overhead_smoke(tmp_path):
-    out = run("engine_overhead.py", "--trials", "2", "--out", str(tmp_path / "o.md"))
+    out = run("engine_overhead.py", "--trials", "2", "--study", str(tiny_study(tmp_path)), "--out", str(tmp_path / "o.md"))
     assert out.returncode == 0, out.stderr[-2000:]
     text = (tmp_path / "o.md").read_text()
     assert "| trials / hour |" in text and "throughput" in text
 
 
 @pytest.mark.e2e
-def test_latency_honesty_smoke(tmp_path):
-    out = run("latency_honesty.py", "--trials", "2", "--repeats", "1", "--out", str(tmp_path / "l.md"))
+def test_latency_honesty_smoke(launched, tmp_path):
+    work, _, _ = launched  # an existing study's run folder: the benchmark re-times its front
+    out = run("latency_honesty.py", "--run-dir", str(work / "runs/e2e"), "--repeats", "1", "--out", str(tmp_path / "l.md"))
     assert out.returncode == 0, out.stderr[-2000:]
     text = (tmp_path / "l.md").read_text()
     assert "| teacher | 1.000" in text and "| 2 busy-loop processes |" in text and "largest deviation" in text
+
+
+def tiny_study(folder: Path) -> Path:
+    """The end-to-end tests' tiny study (a 3-epoch teacher, 2-epoch candidates): the benchmarks'
+    code paths at a fraction of the default study's training."""
+    (folder / "tiny_joint.yaml").write_text(SPACE)
+    return write_study(folder, "tiny", "tiny_joint.yaml", trials=2)

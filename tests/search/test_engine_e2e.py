@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,63 +14,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from tests.search.e2e_study import REPO, SPACE, automl, write_study
+
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def automl(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([sys.executable, "-m", "automl", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def write_study(folder: Path, name: str, space: str, trials: int) -> Path:
-    study = folder / f"{name}.yaml"
-    study.write_text(textwrap.dedent(f"""\
-        name: {name}
-        dataset: {{name: digits}}
-        teacher:
-          arch: {{family: cnn, choices: {{stages: 2, widths: [16, 32]}}}}
-          train: {{epochs: 3}}
-        space: {space}
-        sampler: nsga2
-        n_trials: {trials}
-        concurrency: 2
-        resources_per_trial: {{cpu: 1, gpu: 0}}
-        train: {{epochs: 2, batch_size: 64}}
-        seed: 0
-        """))
-    return study
-
-
-SPACE = textwrap.dedent("""\
-    name: tiny_joint
-    params:
-      arch.family: {fixed: cnn}
-      arch.choices.stages: {int: [1, 2]}
-      arch.choices.widths: {categorical: [8, 16], per_stage: arch.choices.stages}
-      pruning.ratio: {categorical: [0.0, 0.5]}
-      pruning.granularity: {categorical: [unstructured, channel], when: "pruning.ratio > 0"}
-      pruning.finetune_epochs: {fixed: 1}
-      quant.weight_bits: {categorical: [4, 8, 32]}
-      quant.activation_bits: {categorical: [8, 32], when: "quant.weight_bits <= 8"}
-      quant.mode: {fixed: ptq}
-      distill.enabled: {categorical: [true, false]}
-      distill.alpha: {float: [0.2, 0.8], when: distill.enabled}
-      distill.temperature: {float: [1.0, 4.0], when: distill.enabled}
-    """)
-
-
-@pytest.fixture(scope="module")
-def launched(tmp_path_factory):
-    work = tmp_path_factory.mktemp("study")
-    (work / "tiny_joint.yaml").write_text(SPACE)
-    study_file = write_study(work, "e2e", "tiny_joint.yaml", trials=6)
-    first = automl("launch", str(study_file), "--quiet", cwd=work)
-    assert first.returncode == 0, first.stderr[-3000:]
-    return work, study_file, first
 
 
 def _children(client: MlflowClient, name: str):
@@ -296,34 +241,35 @@ def test_teacher_latency_is_one_figure_everywhere(launched):
 
 
 def test_verify_rechecks_the_front_from_the_files(launched, tmp_path):
-    work, _, _ = launched
-    out = automl("verify", "e2e", "--json", cwd=work)
-    report = json.loads(out.stdout)
-    front = json.loads(automl("pareto", "e2e", "--json", cwd=work).stdout)
-    checks = report["checks"]
-    assert [c["trial"] for c in checks] == ["teacher"] + [str(p["trial"]) for p in front]
-    for c in checks:  # the same file on the same data: equal, up to one near-tie flipped by ORT's batching
-        assert c["size_on_disk"] == c["size_reported"]
-        for split in ("val", "test"):
-            assert abs(c[f"{split}_measured"] - c[f"{split}_reported"]) <= 1 / c["samples"][split] + 1e-9
-    assert out.returncode == (3 if any(c["failures"] for c in checks) else 0), out.stderr
-    assert len({c["control_ratio"] for c in checks}) == 1 and checks[0]["control_ratio"] > 0  # the teacher's copy
-    # a tampered artifact is caught: the first front point's file re-saved with 100 more bytes
     import onnx
 
+    work, _, _ = launched
+    front = json.loads(automl("pareto", "e2e", "--json", cwd=work).stdout)
     record = json.loads((work / "runs/e2e/study.json").read_text())
+    # one run of verify, with the first front point's file tampered (re-saved with 100 more bytes)
     artifact = Path(record["run_dir"]) / "artifacts" / f"trial-{front[0]['trial']:04d}" / "model.onnx"
     original = artifact.read_bytes()
     model = onnx.load_from_string(original)
     model.doc_string = "x" * 97
     try:
         artifact.write_bytes(model.SerializeToString())
-        bad = automl("verify", "e2e", cwd=work)
+        out = automl("verify", "e2e", "--json", cwd=work)
     finally:
         artifact.write_bytes(original)
-    assert bad.returncode == 3, bad.stderr
-    assert f"size {len(model.SerializeToString())} B on disk, {len(original)} B reported" in bad.stdout.replace("\n", "")
-    assert "outside tolerance" in bad.stderr
+    assert out.returncode == 3, out.stderr  # the tampered file is caught
+    assert "outside tolerance" in out.stderr and str(front[0]["trial"]) in out.stderr.split(":")[-1]
+    checks = json.loads(out.stdout)["checks"]
+    assert [c["trial"] for c in checks] == ["teacher"] + [str(p["trial"]) for p in front]
+    tampered, untouched = checks[1], [checks[0], *checks[2:]]
+    assert tampered["size_on_disk"] == len(model.SerializeToString()) and tampered["size_reported"] == len(original)
+    assert f"size {len(model.SerializeToString())} B on disk, {len(original)} B reported" in tampered["failures"]
+    for c in untouched:  # the same file on the same data: equal, up to one near-tie flipped by ORT's batching
+        assert c["size_on_disk"] == c["size_reported"]
+        assert not [f for f in c["failures"] if f.startswith("size")]
+    for c in checks:
+        for split in ("val", "test"):
+            assert abs(c[f"{split}_measured"] - c[f"{split}_reported"]) <= 1 / c["samples"][split] + 1e-9
+    assert len({c["control_ratio"] for c in checks}) == 1 and checks[0]["control_ratio"] > 0  # the teacher's copy
 
 
 def test_export_teacher_and_bad_names(launched, tmp_path):

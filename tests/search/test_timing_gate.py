@@ -4,6 +4,7 @@ teacher figure, and the gate that keeps compute off the cores while it times."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import ray
@@ -60,3 +61,16 @@ def test_timing_waits_for_running_compute(gate, teacher):
         ray.get(gate.release_shared.remote())
     result = ray.get(pending)
     assert result["timing_wait_s"] >= 1.0 and result["best_ms"] > 0
+
+
+def test_an_ended_timing_worker_leaves_no_files_behind(teacher, tmp_path):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("automl-timing-*"))
+    worker = TimingGate.remote()
+    ray.get(worker.set_reference.remote(teacher.read_bytes(), None))
+    copy = tmp_path / "copy.onnx"
+    shutil.copyfile(teacher, copy)
+    gate_measure(worker, copy, (1, 8, 8), QUICK)
+    ray.kill(worker)  # what Ray does to a study's actors at shutdown: no finalizer runs
+    assert set(Path(tempfile.gettempdir()).glob("automl-timing-*")) == before

@@ -22,6 +22,11 @@ class CandidateQueue:
     async def put(self, worker: str, job: dict[str, Any] | None) -> None:
         self._boxes[worker].put_nowait(job)
 
+    async def clear(self, worker: str) -> None:
+        """Drop what waits in ``worker``'s mailbox: its process died, and a verdict or job put for
+        that process must not reach the one Tune restarts in its place."""
+        self._boxes.pop(worker, None)
+
     async def take(self, worker: str) -> dict[str, Any] | None:
         """The next job for ``worker`` (waits until the driver has put one)."""
         return await self._boxes[worker].get()

@@ -128,8 +128,6 @@ def run_worker(config: dict[str, Any], context: WorkerContext) -> None:
     gate = ray.get_actor(context.gate_name, namespace=context.namespace)
     tune.report({KIND: "ready", **node_identity()})
     while (job := ray.get(queue.take.remote(worker))) is not None:
-        if "go_on" in job:  # a rung verdict left for this worker's previous process (it died at a rung)
-            continue
         tune.report(evaluate_job(job, context, gate, worker, queue))
 
 

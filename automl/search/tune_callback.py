@@ -61,13 +61,16 @@ class WorkerPoolCallback(Callback):
             self._hand_out(worker)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._told(self.dispatcher.lost(trial.trial_id, self._lost_message(trial.trial_id)))  # Tune restarts it
+        self._told(self.dispatcher.lost(trial.trial_id, self._worker_lost(trial.trial_id)))  # Tune restarts it
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._told(self.dispatcher.lost(trial.trial_id, self._lost_message(trial.trial_id)))
+        self._told(self.dispatcher.lost(trial.trial_id, self._worker_lost(trial.trial_id)))
 
-    def _lost_message(self, worker: str) -> str:
-        """Why ``worker``'s candidate never reported: its node died, or the worker process did."""
+    def _worker_lost(self, worker: str) -> str:
+        """``worker``'s process is gone: empty its mailbox (a rung verdict it died waiting for),
+        release what it held, and say why its candidate never reported (its node died, or the
+        worker process did)."""
+        self.queue.clear.remote(worker)
         self._on_lost(worker)
         node = self.nodes.get(worker)
         if node is None:

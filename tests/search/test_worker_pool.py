@@ -73,6 +73,7 @@ def test_dispatcher_asks_tells_and_stops_at_the_budget(dispatcher: CandidateDisp
 class FakeQueue:
     def __init__(self, log: list) -> None:
         self.put = SimpleNamespace(remote=lambda worker, job: log.append(("put", worker, job)))
+        self.clear = SimpleNamespace(remote=lambda worker: log.append(("clear", worker)))
 
 
 def test_callback_hands_out_before_any_bookkeeping(dispatcher: CandidateDispatcher) -> None:
@@ -93,9 +94,9 @@ def test_callback_hands_out_before_any_bookkeeping(dispatcher: CandidateDispatch
     pool.on_trial_result(1, [], w1, {KIND: "epochs", NUMBER: first, EPOCHS: json.dumps([{"step": 1, "loss": 1.0}])})
     pool.on_trial_result(1, [], w1, final(first, 0.9, 50))
     assert log[0][0] == "put" and log[0][1] == "w1" and log[0][2][NUMBER] not in (0, 1)
-    pool.on_trial_error(1, [], w2)  # w2's worker died
+    pool.on_trial_error(1, [], w2)  # w2's worker died: what waited in its mailbox goes with it
     pool.on_step_end(1, [])
-    assert [e[0] for e in log[1:]] == ["epochs", "told", "asked", "told"]
+    assert [e[0] for e in log[1:]] == ["clear", "epochs", "told", "asked", "told"] and log[1] == ("clear", "w2")
     assert ("told", first, "COMPLETE") in log and ("told", 1 - first, "FAIL") in log
     log.clear()
     pool.on_trial_result(2, [], w2, {KIND: "ready"})  # restarted w2: the budget is spent

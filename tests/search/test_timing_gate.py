@@ -63,7 +63,7 @@ def test_timing_waits_for_running_compute(gate, teacher):
     assert result["timing_wait_s"] >= 1.0 and result["best_ms"] > 0
 
 
-def test_an_ended_timing_worker_leaves_no_files_behind(teacher, tmp_path):
+def test_an_ended_timing_worker_leaves_no_files_behind(gate, teacher, tmp_path):  # gate: Ray is up
     import tempfile
 
     before = set(Path(tempfile.gettempdir()).glob("automl-timing-*"))

@@ -36,11 +36,10 @@ def launched(tmp_path_factory):
     """The tiny end-to-end study, launched once through the command line (6 trials, real Ray,
     MLflow and Optuna storage): (folder, study file, the launch's completed process). Tests
     that read it share it; a test that changes it (a relaunch) leaves it complete."""
-    from tests.search.e2e_study import SPACE, automl, write_study
+    from tests.search.e2e_study import automl, tiny_study
 
     work = tmp_path_factory.mktemp("study")
-    (work / "tiny_joint.yaml").write_text(SPACE)
-    study_file = write_study(work, "e2e", "tiny_joint.yaml", trials=6)
+    study_file = tiny_study(work, "e2e", trials=6)
     first = automl("launch", str(study_file), "--quiet", cwd=work)
     assert first.returncode == 0, first.stderr[-3000:]
     return work, study_file, first

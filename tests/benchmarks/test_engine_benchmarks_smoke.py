@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.search.e2e_study import SPACE, write_study
+from tests.search.e2e_study import tiny_study
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_compression_table_smoke(tmp_path):
 
 @pytest.mark.e2e
 def test_engine_overhead_smoke(tmp_path):
-    out = run("engine_overhead.py", "--trials", "2", "--study", str(tiny_study(tmp_path)), "--out", str(tmp_path / "o.md"))
+    out = run("engine_overhead.py", "--trials", "2", "--study", str(tiny_study(tmp_path, "tiny", trials=2)), "--out", str(tmp_path / "o.md"))
     assert out.returncode == 0, out.stderr[-2000:]
     text = (tmp_path / "o.md").read_text()
     assert "| trials / hour |" in text and "throughput" in text
@@ -45,9 +45,3 @@ def test_latency_honesty_smoke(launched, tmp_path):
     text = (tmp_path / "l.md").read_text()
     assert "| teacher | 1.000" in text and "| 2 busy-loop processes |" in text and "largest deviation" in text
 
-
-def tiny_study(folder: Path) -> Path:
-    """The end-to-end tests' tiny study (a 3-epoch teacher, 2-epoch candidates): the benchmarks'
-    code paths at a fraction of the default study's training."""
-    (folder / "tiny_joint.yaml").write_text(SPACE)
-    return write_study(folder, "tiny", "tiny_joint.yaml", trials=2)

@@ -54,3 +54,9 @@ SPACE = textwrap.dedent("""\
       distill.alpha: {float: [0.2, 0.8], when: distill.enabled}
       distill.temperature: {float: [1.0, 4.0], when: distill.enabled}
     """)
+
+
+def tiny_study(folder: Path, name: str, trials: int) -> Path:
+    """The tiny study (``SPACE`` beside it as ``tiny_joint.yaml``) written into ``folder``."""
+    (folder / "tiny_joint.yaml").write_text(SPACE)
+    return write_study(folder, name, "tiny_joint.yaml", trials=trials)

@@ -121,11 +121,15 @@ def test_mlflow_ui_opens_on_the_front(study, server, browser):
     names = {r["info"]["run_name"] for r in tagged}
     assert all(n.startswith("trial-") and " · " in n for n in names)
     browser.get(front_url)
-    text = _wait(lambda: (lambda t: t if f"{len(front)} matching runs" in t else "")(
-        browser.find_element("tag name", "body").text), 90)
-    assert f"{len(front)} matching runs" in text, text[-800:]
-    assert all(n.split(" · ")[0] in text for n in names)  # each front run is listed ...
-    assert "latency_ratio" in text and "size_ratio" in text  # ... with its metric columns
+
+    def listed(text: str) -> bool:  # the count renders before the grid's rows: wait for both
+        return (f"{len(front)} matching runs" in text
+                and all(n.split(" · ")[0] in text for n in names)  # each front run is listed ...
+                and "latency_ratio" in text and "size_ratio" in text)  # ... with its metric columns
+
+    _wait(lambda: listed(browser.find_element("tag name", "body").text), 90)
+    text = browser.find_element("tag name", "body").text
+    assert listed(text), text[-800:]
     browser.save_screenshot(str(SHOTS / "mlflow_front.png"))
     parent = _api(base, "runs/search", {"experiment_ids": [exp_id], "filter": "tags.`automl.role` = 'study'"})
     run_id = parent["runs"][0]["info"]["run_id"]

@@ -25,6 +25,7 @@ from automl.export import export_artifact, open_session
 from automl.measure.accuracy import onnx_accuracy
 from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import LatencySettings
+from automl.models.inherit import inherit_weights
 from automl.models.registry import create_model
 from automl.objective_probe import probe_objectives
 from automl.pruning import prune_structure
@@ -53,7 +54,8 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
         candidate: what to build and how to compress it.
         dataset: a dataset config (loaded, cached per process) or already-loaded splits.
         workdir: folder for the exported artifact (``model.onnx``).
-        teacher: the trained teacher; required when ``candidate.distill.needs_teacher``.
+        teacher: the trained teacher; required when ``candidate.needs_teacher`` (distillation,
+            or ``arch.init: teacher``).
         hooks: per-epoch reporting and timing isolation (see :class:`TrialHooks`).
         threads: intra-op threads of the timed runtime (training uses the caller's torch setting).
         device: where training runs ("cpu", "cuda"); export and timing are always on CPU,
@@ -64,8 +66,9 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
     """
     hooks = hooks or TrialHooks()
     data = load_dataset(dataset) if isinstance(dataset, DatasetConfig) else dataset
-    if candidate.distill.needs_teacher and teacher is None:
-        raise ValueError("distill.enabled with alpha < 1 needs a teacher: pass teacher=")
+    if candidate.needs_teacher and teacher is None:
+        raise ValueError("this candidate needs a teacher (distill.enabled with alpha < 1, or arch.init: teacher): "
+                         "pass teacher=")
     timer = PhaseTimer()
     model, history = compress_model(candidate, data, teacher.model if teacher else None, hooks, timer, device,
                                     threads=threads)
@@ -80,7 +83,12 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
     cfg = candidate
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.arch.family, cfg.arch.choices, num_classes=data.num_classes,
-                         input_shape=data.input_shape).to(device)
+                         input_shape=data.input_shape)
+    if cfg.arch.init == "teacher":
+        if teacher is None:
+            raise ValueError("arch.init: teacher needs the teacher: pass teacher=")
+        inherit_weights(model, teacher)
+    model = model.to(device)
     layer_bit_widths(model, cfg.quant)  # a layer_bits list the model cannot take fails now, not after training
     hooks.bind_probe(lambda built=model: probe_objectives(built, cfg, data, hooks, threads, deploy_metadata(data),
                                                           timer), cfg.train.epochs)

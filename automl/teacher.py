@@ -43,6 +43,8 @@ def teacher_key(config: CandidateConfig, dataset: DatasetConfig) -> str:
 
 def check_teacher_config(config: CandidateConfig) -> CandidateConfig:
     """A teacher is an uncompressed network: reject compression or distillation settings."""
+    if config.arch.init != "scratch":
+        raise ConfigError("teacher.arch.init", "a teacher is trained from scratch; remove the init setting")
     if config.pruning.enabled:
         raise ConfigError("teacher.pruning", "a teacher is not pruned; remove the pruning settings")
     if config.quant.enabled:

@@ -159,8 +159,15 @@ def _block_median(run: Any, feed: dict[str, np.ndarray], n: int) -> float:
 
 
 def verify_study(name: str, run_dir: str | None = None, scratch: str | Path | None = None) -> list[Check]:
-    """Re-measure the teacher and every front point of study ``name`` (see module doc)."""
+    """Re-measure the teacher and every front point of study ``name`` (see module doc).
+
+    Artifacts fetched from MLflow and the teacher's timed copy go to ``scratch``; without one,
+    to a temporary folder removed on return."""
     import tempfile
+
+    if scratch is None:
+        with tempfile.TemporaryDirectory(prefix=f"automl-verify-{name}-") as tmp:
+            return verify_study(name, run_dir, tmp)
 
     import optuna
 
@@ -181,7 +188,7 @@ def verify_study(name: str, run_dir: str | None = None, scratch: str | Path | No
     data = load_dataset(DatasetConfig.from_dict(record.dataset))
     splits = {split: (getattr(data, f"x_{split}").numpy().astype(np.float32),
                       getattr(data, f"y_{split}").numpy().reshape(-1)) for split in ("val", "test")}
-    scratch = Path(scratch or tempfile.mkdtemp(prefix=f"automl-verify-{name}-"))
+    scratch = Path(scratch)
     teacher = record.teacher
     files = [point_artifact(p, record.tracking_uri, scratch) for p in front]
     control = scratch / "teacher-copy.onnx"  # timed as one more candidate: it should read 1

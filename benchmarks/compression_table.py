@@ -12,7 +12,9 @@ measured as a ratio.
 from __future__ import annotations
 
 import argparse
+import atexit
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -56,6 +58,7 @@ def main() -> None:
     data = DatasetConfig(name="digits")
     train = {"epochs": args.epochs, "batch_size": 64, "lr": 3e-3, "seed": 0}
     work = Path(tempfile.mkdtemp(prefix="compression_table-"))
+    atexit.register(shutil.rmtree, work, True)  # teachers, artifacts: nothing is kept
     t0 = time.perf_counter()
     teacher = load_or_train_teacher(CandidateConfig.from_dict({"arch": TEACHER, "train": train}), data, work / "t")
     rows = [("teacher (fp32)", teacher.result, time.perf_counter() - t0)]

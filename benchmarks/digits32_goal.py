@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from automl import CandidateConfig, evaluate_candidate, load_or_train_teacher
+from automl.config.candidate import with_teacher_arch
 from automl.measure.latency import FINAL, measure_interleaved
 from automl.study.config import load_study
 
@@ -32,12 +33,16 @@ def _arch(width: float, expansion: int) -> dict:
     return {"family": "mobilenet_v2", "choices": {"width_mult": width, "depths": [1] * 7, "expansion": expansion}}
 
 
+FROM_TEACHER = {"arch": {"init": "teacher"}, "train": {"epochs": 0}}  # the teacher's weights, pruned
+CHANNELS = {"granularity": "channel", "finetune_epochs": 2, "round_to": 8}
 CANDIDATES = {  # all inside search_spaces/mobilenet32_joint.yaml
     "w50_e4_ptq": {"arch": _arch(0.5, 4), "quant": {**W8A8_QAT, "mode": "ptq"}},
     "w50_e4_qat_kd": {"arch": _arch(0.5, 4), "quant": W8A8_QAT, "distill": KD},
     "w50_e6_p30_qat_kd": {"arch": _arch(0.5, 6), "quant": W8A8_QAT, "distill": KD,
                           "pruning": {"ratio": 0.3, "granularity": "channel", "finetune_epochs": 2}},
     "w25_e6_qat_kd": {"arch": _arch(0.25, 6), "quant": W8A8_QAT, "distill": KD},
+    "teacher_p50_qat_kd": {**FROM_TEACHER, "quant": W8A8_QAT, "distill": KD, "pruning": {"ratio": 0.5, **CHANNELS}},
+    "teacher_p75_qat_kd": {**FROM_TEACHER, "quant": W8A8_QAT, "distill": KD, "pruning": {"ratio": 0.75, **CHANNELS}},
 }
 
 
@@ -54,7 +59,9 @@ def main() -> None:
     print(f"teacher ready in {time.perf_counter() - t0:.0f} s (0 when cached)", flush=True)
     rows = []
     for name in args.only:
-        cfg = CandidateConfig.from_dict({**CANDIDATES[name], **study.base_candidate()})
+        picked = {**study.base_candidate(), **CANDIDATES[name]}
+        picked["train"] = {**study.base_candidate()["train"], **CANDIDATES[name].get("train", {})}
+        cfg = CandidateConfig.from_dict(with_teacher_arch(picked, teacher.config.to_dict()["arch"]))
         t0 = time.perf_counter()
         r = evaluate_candidate(cfg, dataset, workdir=Path(args.cache) / name, teacher=teacher)
         rows.append((name, r))

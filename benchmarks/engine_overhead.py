@@ -28,6 +28,7 @@ Goals (from the project's issue): overhead <= 5 % of trial time, start-up <= 15 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="engine_overhead-"))
+    atexit.register(shutil.rmtree, work, True)  # two study folders: nothing is kept
     one = launch(args.study.resolve(), args.trials, 1, work / "c1")
     (work / "c2").mkdir()
     shutil.copytree(work / "c1/teachers", work / "c2/teachers")  # the second launch finds the teacher cached

@@ -21,6 +21,7 @@ A ratio measured as a ratio should read 1.00 in every cell.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -113,7 +114,8 @@ def front_table(run_dir: Path, repeats: int, pause_s: float) -> list[str]:
 def identical_table(run_dir: Path) -> list[str]:
     record = json.loads((run_dir / "study.json").read_text())
     teacher = Path(record["teacher"]["artifact_path"])
-    copy = Path(tempfile.mkdtemp()) / "copy.onnx"
+    copy = Path(tempfile.mkdtemp(prefix="latency_honesty-")) / "copy.onnx"
+    atexit.register(shutil.rmtree, copy.parent, True)
     shutil.copyfile(teacher, copy)
     shape = tuple(read_metadata(teacher)["input_shape"])
     lines = ["", "A byte-identical copy of the teacher against the teacher (should be 1.00):", "",
@@ -146,6 +148,7 @@ def main() -> None:
     run_dir = args.run_dir
     if run_dir is None:
         run_dir = Path(tempfile.mkdtemp(prefix="latency_honesty-")) / "run"
+        atexit.register(shutil.rmtree, run_dir.parent, True)  # a study launched here is not kept
         load = burst_load.start(3600) if args.burst else []
         try:
             took = launch(args.study.resolve(), args.trials, run_dir)

@@ -89,12 +89,14 @@ This is a benchmark, not a test: nothing asserts on times.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
 import platform
 import re
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -631,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset(dataset)
 
     work = Path(tempfile.mkdtemp(prefix="search_quality-"))
+    atexit.register(shutil.rmtree, work, True)  # the teacher cache and trial folders: nothing is kept
     t0 = time.perf_counter()
     teacher_obj = load_or_train_teacher(study.teacher_config(), dataset, work / "teacher-cache", threads=1)
     tr = teacher_obj.result

@@ -8,7 +8,7 @@ from automl import CandidateConfig, evaluate_candidate, load_or_train_teacher
 from automl.export import open_session
 from automl.measure.accuracy import onnx_accuracy
 from automl.data import load_dataset
-from tests.conftest import candidate_dict
+from tests.conftest import SMALL_CNN, candidate_dict
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,31 @@ def test_distillation_without_teacher_is_a_clear_error(digits, tmp_path):
     cfg = CandidateConfig.from_dict(candidate_dict(distill={"enabled": True, "alpha": 0.5}))
     with pytest.raises(ValueError, match="needs a teacher"):
         evaluate_candidate(cfg, digits, workdir=tmp_path)
+    with pytest.raises(ValueError, match="needs a teacher"):
+        evaluate_candidate(CandidateConfig.from_dict(candidate_dict(arch={**SMALL_CNN, "init": "teacher"})), digits,
+                           workdir=tmp_path)
+
+
+def test_a_candidate_from_the_teacher_starts_where_the_teacher_is(digits, tmp_path):
+    from automl.config import ConfigError
+
+    teacher = load_or_train_teacher(CandidateConfig.from_dict(candidate_dict(train={"epochs": 4})), digits,
+                                    tmp_path / "teachers")
+    arch = {**teacher.config.to_dict()["arch"], "init": "teacher"}
+    as_is = evaluate_candidate(CandidateConfig.from_dict(candidate_dict(arch=arch, train={"epochs": 0})), digits,
+                               workdir=tmp_path / "as_is", teacher=teacher)
+    assert as_is.history == []  # nothing trained: the teacher's own weights, exported
+    assert (as_is.accuracy, as_is.test_accuracy) == (teacher.result.accuracy, teacher.result.test_accuracy)
+    pruned = {"train": {"epochs": 0}, "pruning": {"ratio": 0.5, "granularity": "channel", "finetune_epochs": 1}}
+    warm = evaluate_candidate(CandidateConfig.from_dict(candidate_dict(arch=arch, **pruned)), digits,
+                              workdir=tmp_path / "warm", teacher=teacher)
+    cold = evaluate_candidate(CandidateConfig.from_dict(candidate_dict(**pruned)), digits, workdir=tmp_path / "cold")
+    assert warm.params_nonzero == cold.params_nonzero < teacher.result.params_nonzero  # the same pruned shapes ...
+    assert warm.accuracy > cold.accuracy + 0.1, (warm.accuracy, cold.accuracy)  # ... far ahead from the teacher
+    other = {"family": "cnn", "choices": {"stages": 2, "widths": [8, 32]}, "init": "teacher"}
+    with pytest.raises(ConfigError, match=r"arch\.init: 'teacher' needs the teacher's shapes"):
+        evaluate_candidate(CandidateConfig.from_dict(candidate_dict(arch=other)), digits, workdir=tmp_path / "x",
+                           teacher=teacher)
 
 
 def test_layer_bits_the_model_cannot_take_fail_before_training(digits, tmp_path):

@@ -35,3 +35,5 @@ def test_compressed_teacher_is_rejected(digits, tmp_path):
     cfg = CandidateConfig.from_dict(candidate_dict(quant={"weight_bits": 8}))
     with pytest.raises(ConfigError, match="teacher.quant"):
         load_or_train_teacher(cfg, digits, tmp_path)
+    with pytest.raises(ConfigError, match="teacher.arch.init: a teacher is trained from scratch"):
+        load_or_train_teacher(CandidateConfig.from_dict(candidate_dict(arch={"init": "teacher"})), digits, tmp_path)

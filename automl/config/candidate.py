@@ -35,6 +35,7 @@ MAX_PRUNING_RATIO = 0.95
 LAYER_BITS = (2, 4, 8)  # per-layer widths (integer weights only)
 MAX_LAYER_GROUPS = 64
 SCHEDULES = ("constant", "cosine")
+INITS = ("scratch", "teacher")
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,20 @@ class ArchConfig:
     ``family`` is a registered name (``cnn``, ``mobilenet_v2``) or an import path
     ``package.module:function`` for a user family; ``choices`` are that family's keyword
     arguments, validated by the family (see :mod:`automl.models.registry`).
+
+    ``init: teacher`` starts the candidate from the study's trained teacher instead of random
+    weights: the architecture must take the teacher's weights layer for layer (its family and
+    shapes; choices that keep every shape, such as strides, may differ), and pruning then
+    removes the teacher's least important channels (:mod:`automl.models.inherit`).
     """
 
     family: str = "cnn"  # registry key, or "pkg.module:build" for a user family
     choices: dict[str, Any] = field(default_factory=dict)  # the family's sampled choices
+    init: str = "scratch"  # "scratch": random weights; "teacher": the trained teacher's weights
 
     def __post_init__(self) -> None:
         F.text("family", self.family)
+        F.one_of("init", self.init, INITS)
         if not isinstance(self.choices, dict):
             raise ConfigError("choices", f"expected a mapping, got {self.choices!r}")
         from automl.models.registry import validate_choices  # late: models import config
@@ -192,7 +200,36 @@ class CandidateConfig:
     def to_dict(self) -> dict[str, Any]:
         return F.to_plain(self)
 
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether building this candidate needs the study's teacher (distillation or init)."""
+        return self.distill.needs_teacher or self.arch.init == "teacher"
+
     def digest(self) -> str:
         """A stable short hash of the config (cache keys, artifact names)."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def with_teacher_arch(candidate: dict[str, Any], teacher_arch: dict[str, Any] | None) -> dict[str, Any]:
+    """A sampled candidate dict with ``arch.init: teacher`` completed from the teacher's arch.
+
+    A space leaves the architecture of such candidates out (or samples only choices that keep
+    the teacher's shapes): the family and every choice it does not set are the teacher's, so
+    the candidate's recorded config still describes exactly what was built. Other candidates
+    are returned unchanged.
+
+    Raises:
+        ConfigError: the candidate names another family than the teacher's, or there is no teacher.
+    """
+    arch = candidate.get("arch")
+    if not isinstance(arch, dict) or arch.get("init") != "teacher":
+        return candidate
+    if teacher_arch is None:
+        raise ConfigError("arch.init", "'teacher' needs the study's teacher, and there is none")
+    family = arch.get("family", teacher_arch["family"])
+    if family != teacher_arch["family"]:
+        raise ConfigError("arch.family", f"{family!r} with init: teacher, but the teacher is "
+                                         f"{teacher_arch['family']!r}; a teacher-initialised candidate has its family")
+    choices = {**teacher_arch.get("choices", {}), **(arch.get("choices") or {})}
+    return {**candidate, "arch": {**arch, "family": family, "choices": choices}}

@@ -23,6 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.config import CandidateConfig, ConfigError
+from automl.config.candidate import with_teacher_arch
 from automl.search.artifact_delivery import ArtifactNotDelivered, discard_artifact, receive_artifact
 from automl.search.cluster import HOST, NODE_ID
 from automl.search.front import RESULT_ATTR, WORKER_ATTR, rung_vectors
@@ -39,8 +40,10 @@ class CandidateDispatcher:
 
     def __init__(self, study: optuna.Study, space: SearchSpace, base: dict[str, Any],
                  objectives: list[tuple[str, str]], constraints: list, n_trials: int,
-                 artifacts_dir: str | Path, early_stopping: EarlyStoppingConfig | None = None) -> None:
+                 artifacts_dir: str | Path, early_stopping: EarlyStoppingConfig | None = None,
+                 teacher_arch: dict[str, Any] | None = None) -> None:
         self.study = study
+        self.teacher_arch = teacher_arch  # completes the arch of an ``arch.init: teacher`` candidate
         self.artifacts_dir = Path(artifacts_dir)  # the driver's copy of every artifact (see artifact_delivery)
         self.space = space
         self.base = base
@@ -64,7 +67,8 @@ class CandidateDispatcher:
             self.remaining -= 1
             trial = self.study.ask()
             try:
-                candidate = CandidateConfig.from_dict(self.space.suggest(trial, self.base)).to_dict()
+                sampled = with_teacher_arch(self.space.suggest(trial, self.base), self.teacher_arch)
+                candidate = CandidateConfig.from_dict(sampled).to_dict()
             except ConfigError as err:
                 self.rejected.append(self.fail(trial, f"invalid candidate: {err}"))
                 continue

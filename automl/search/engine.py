@@ -253,7 +253,8 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
                             outage=run.outage)
     dispatcher = CandidateDispatcher(run.study, space, cfg.base_candidate(), run.objectives, cfg.constraints,
                                      remaining, artifacts_dir=run.run_dir / "artifacts",
-                                     early_stopping=cfg.early_stopping)
+                                     early_stopping=cfg.early_stopping,
+                                     teacher_arch=run.teacher.config.to_dict()["arch"])
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
                               on_lost=lambda worker: gate.drop_holder.remote(worker))
     # the dataset and the teacher reach every node through Ray's object store (no shared disk)

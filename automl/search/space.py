@@ -15,7 +15,7 @@ A space file is a mapping::
       distill.enabled: {categorical: [true, false]}
       distill.temperature: {float: [1.0, 8.0], log: true, when: distill.enabled}
 
-Each key is a dotted path into the nested candidate dict (``arch.family``,
+Each key is a dotted path into the nested candidate dict (``arch.family``, ``arch.init``,
 ``arch.choices.<name>``, or ``<group>.<field>`` for the fields of ``PruningConfig``,
 ``QuantConfig``, ``DistillConfig`` and ``TrainConfig``). Each spec has exactly one type key:
 
@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from automl.config import candidate as C
+from automl.config import fields as F
 from automl.config.errors import ConfigError
 from automl.config.yaml_file import read_yaml_mapping
 from automl.search.conditions import Condition, parse_condition, same_value
@@ -236,9 +237,9 @@ def _check_path(path: str, where: str, src: str | None) -> None:
         raise ConfigError(where, f"unknown knob group {group!r} (allowed: {', '.join(allowed_groups)})",
                           src)
     if group == "arch":
-        if path == "arch.family" or (len(parts) == 3 and parts[1] == "choices"):
+        if path in ("arch.family", "arch.init") or (len(parts) == 3 and parts[1] == "choices"):
             return
-        raise ConfigError(where, "unknown arch knob (allowed: arch.family, arch.choices.<name>)", src)
+        raise ConfigError(where, "unknown arch knob (allowed: arch.family, arch.init, arch.choices.<name>)", src)
     names = [f.name for f in dataclasses.fields(_GROUP_CLASSES[group])]
     if len(parts) != 2 or parts[1] not in names:
         raise ConfigError(where, f"unknown knob (allowed: {', '.join(group + '.' + n for n in names)})",
@@ -335,6 +336,12 @@ class SearchSpace:
         src = self.source
         for p in self.params:
             group, _, rest = p.path.partition(".")
+            if p.path == "arch.init":
+                for v in p.candidates():
+                    try:
+                        F.one_of("init", v, C.INITS)
+                    except ConfigError as err:
+                        raise ConfigError("params.arch.init", err.message, src) from None
             if group not in _GROUP_CLASSES:
                 continue
             cls_ = _GROUP_CLASSES[group]

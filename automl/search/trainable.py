@@ -145,7 +145,7 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
     node = node_identity()
     try:
         candidate = CandidateConfig.from_dict(job["candidate"])
-        teacher = _teacher(context.teacher, context.splits) if candidate.distill.needs_teacher else None
+        teacher = _teacher(context.teacher, context.splits) if candidate.needs_teacher else None
         rungs = RungCheck(context.rungs, functools.partial(_ask_at_rung, curves, queue, worker)) if context.rungs else None
         hooks = WorkerHooks(gate, curves.add, context.trial_timeout_s, worker, rungs)
         with tempfile.TemporaryDirectory(prefix=f"automl-trial-{number:04d}-") as scratch:

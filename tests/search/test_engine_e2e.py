@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -251,11 +252,13 @@ def test_verify_rechecks_the_front_from_the_files(launched, tmp_path):
     original = artifact.read_bytes()
     model = onnx.load_from_string(original)
     model.doc_string = "x" * 97
+    before = set(Path(tempfile.gettempdir()).glob("automl-verify-e2e-*"))
     try:
         artifact.write_bytes(model.SerializeToString())
         out = automl("verify", "e2e", "--json", cwd=work)
     finally:
         artifact.write_bytes(original)
+    assert set(Path(tempfile.gettempdir()).glob("automl-verify-e2e-*")) == before  # its scratch folder is gone
     assert out.returncode == 3, out.stderr  # the tampered file is caught
     assert "outside tolerance" in out.stderr and str(front[0]["trial"]) in out.stderr.split(":")[-1]
     checks = json.loads(out.stdout)["checks"]

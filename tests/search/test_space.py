@@ -236,3 +236,21 @@ def test_per_stage_quant_layer_bits_builds_candidates_the_model_takes(tmp_path: 
 def test_bad_per_stage_quant_params(tmp_path: Path, spec: str, needle: str) -> None:
     err = _error(tmp_path, f"name: bad\nparams:\n  {spec}\n")
     assert needle in err.message, str(err)
+
+
+def test_arch_init_is_a_knob_and_its_values_are_checked(tmp_path):
+    err = _error(tmp_path, """\
+        name: s
+        params:
+          arch.init: {categorical: [teacher, pretrained]}
+        """)
+    assert err.field == "params.arch.init" and "'pretrained' is not allowed (allowed: scratch, teacher)" in str(err)
+    space = load_space(_write(tmp_path, """\
+        name: s
+        params:
+          arch.init: {categorical: [teacher, scratch]}
+          arch.choices.stages: {int: [1, 2], when: "arch.init == scratch"}
+          train.epochs: {fixed: 0, when: "arch.init == teacher"}
+        """))
+    picked = space.suggest(optuna.trial.FixedTrial({"arch.init": "teacher"}))
+    assert picked == {"arch": {"init": "teacher"}, "train": {"epochs": 0}}

@@ -130,3 +130,29 @@ def test_a_candidate_whose_artifact_did_not_arrive_fails(dispatcher: CandidateDi
     assert done.user_attrs["error"].startswith("artifact not delivered") and needle in done.user_attrs["error"]
     assert RESULT_ATTR not in done.user_attrs
     assert not (dispatcher.artifacts_dir / f"trial-{trial.number:04d}").exists()
+
+
+def test_a_teacher_initialised_candidate_gets_the_teachers_arch_and_another_family_fails(tmp_path: Path) -> None:
+    (tmp_path / "space.yaml").write_text(textwrap.dedent("""\
+        name: from_teacher
+        params:
+          arch.init: {categorical: [teacher]}
+          arch.family: {categorical: [mobilenet_v2, cnn]}
+          arch.choices.cifar_strides: {fixed: false, when: "arch.family == mobilenet_v2"}
+        """))
+    teacher_arch = {"family": "mobilenet_v2", "init": "scratch",
+                    "choices": {"width_mult": 1.0, "depths": [1] * 7, "expansion": [6] * 7, "cifar_strides": True}}
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    enqueued = [{"arch.init": "teacher", "arch.family": f} for f in ("cnn", "mobilenet_v2")]
+    for params in enqueued:
+        study.enqueue_trial(params)
+    pool = CandidateDispatcher(study, load_space(tmp_path / "space.yaml"), {}, OBJECTIVES, [], n_trials=2,
+                               artifacts_dir=tmp_path / "driver", teacher_arch=teacher_arch)
+    trial, candidate = pool.next_job("w1")  # the cnn one was refused at ask, and counted
+    assert candidate["arch"] == {**teacher_arch, "init": "teacher",
+                                 "choices": {**teacher_arch["choices"], "cifar_strides": False}}
+    assert trial.user_attrs["candidate"] == candidate
+    (refused,) = pool.rejected
+    assert refused.state == TrialState.FAIL
+    assert "arch.family: 'cnn' with init: teacher, but the teacher is 'mobilenet_v2'" in refused.user_attrs["error"]
+    assert pool.next_job("w2") is None

@@ -1,0 +1,44 @@
+"""CandidateConfig's ``arch.init`` and how a teacher-initialised candidate's arch is completed."""
+
+from __future__ import annotations
+
+import pytest
+
+from automl.config import CandidateConfig, ConfigError
+from automl.config.candidate import with_teacher_arch
+
+TEACHER_ARCH = {"family": "mobilenet_v2", "choices": {"width_mult": 1.0, "depths": [1] * 7, "expansion": 6,
+                                                      "cifar_strides": True}, "init": "scratch"}
+
+
+def test_init_defaults_to_scratch_and_round_trips():
+    assert CandidateConfig().arch.init == "scratch" and not CandidateConfig().needs_teacher
+    cfg = CandidateConfig.from_dict({"arch": {**TEACHER_ARCH, "init": "teacher"}})
+    assert cfg.needs_teacher and CandidateConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_an_unknown_init_is_a_one_line_error():
+    with pytest.raises(ConfigError, match=r"arch\.init: .*'pretrained'.*scratch, teacher"):
+        CandidateConfig.from_dict({"arch": {"init": "pretrained"}})
+
+
+def test_a_teacher_initialised_candidate_takes_the_teachers_family_and_unset_choices():
+    sampled = {"arch": {"init": "teacher", "choices": {"cifar_strides": False}}, "pruning": {"ratio": 0.75}}
+    done = with_teacher_arch(sampled, TEACHER_ARCH)
+    cfg = CandidateConfig.from_dict(done)
+    assert cfg.arch.family == "mobilenet_v2" and cfg.arch.init == "teacher"
+    assert cfg.arch.choices["width_mult"] == 1.0 and cfg.arch.choices["cifar_strides"] is False  # sampled wins
+    assert sampled["arch"] == {"init": "teacher", "choices": {"cifar_strides": False}}  # not mutated
+
+
+def test_other_candidates_are_left_alone():
+    sampled = {"arch": {"family": "cnn", "choices": {"stages": 2}}}
+    assert with_teacher_arch(sampled, TEACHER_ARCH) is sampled
+    assert with_teacher_arch({"quant": {"weight_bits": 8}}, None) == {"quant": {"weight_bits": 8}}
+
+
+def test_another_family_or_no_teacher_is_refused():
+    with pytest.raises(ConfigError, match=r"arch\.family: 'cnn' with init: teacher, but the teacher is 'mobilenet_v2'"):
+        with_teacher_arch({"arch": {"init": "teacher", "family": "cnn"}}, TEACHER_ARCH)
+    with pytest.raises(ConfigError, match=r"arch\.init: 'teacher' needs the study's teacher"):
+        with_teacher_arch({"arch": {"init": "teacher"}}, None)

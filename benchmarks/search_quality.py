@@ -115,6 +115,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from automl import CandidateConfig, evaluate_candidate, load_dataset, load_or_train_teacher
+from automl.config.candidate import with_teacher_arch
 from automl.measure.latency import measure_latency
 from automl.search.mo_asha import EarlyStoppingConfig, RungBook
 from automl.search.pareto import MINIMIZE, hypervolume, normalise, pareto_mask, reference_point
@@ -194,8 +195,8 @@ class Evaluator:
 
     def __call__(self, config: dict[str, Any], number: int, stage: str = "", rungs: RungBook | None = None) -> Record:
         rec = Record(number=number, config=config, stage=stage)
-        try:
-            cand = CandidateConfig.from_dict(config)
+        try:  # completed as the engine's dispatcher completes it (arch.init: teacher)
+            cand = CandidateConfig.from_dict(with_teacher_arch(config, self.teacher.config.to_dict()["arch"]))
         except Exception as err:  # noqa: BLE001 - an invalid config is a failed trial
             rec.error = f"{type(err).__name__}: {err}"
             self.on_done()
@@ -283,12 +284,15 @@ def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, 
 
 
 def subspace(space: SearchSpace, group: str, fixed: dict | None = None) -> SearchSpace:
-    """The params of ``space`` whose path starts with ``group.``, in file order.
+    """The params of ``space`` whose path starts with ``group.``, in file order (the ``arch``
+    stage also takes the ``train.*`` params: a teacher-initialised architecture sets
+    ``train.epochs: 0``).
 
     A ``per_stage`` length naming a param of an earlier stage (``quant.layer_bits`` per
     ``arch.choices.stages``) becomes that stage's chosen value, read from ``fixed``.
     """
-    params = {p: dict(spec) for p, spec in space.to_dict()["params"].items() if p.startswith(group + ".")}
+    prefixes = (group + ".", "train.") if group == "arch" else (group + ".",)
+    params = {p: dict(spec) for p, spec in space.to_dict()["params"].items() if p.startswith(prefixes)}
     for spec in params.values():
         ref = spec.get("per_stage")
         if isinstance(ref, str) and not ref.startswith(group + "."):

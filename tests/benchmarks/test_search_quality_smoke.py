@@ -30,3 +30,20 @@ def test_search_quality_runs_at_a_tiny_budget(tmp_path: Path) -> None:
         assert f"| {method} |" in proc.stdout
     assert "search_quality.py --trials 4 --seeds 0 --epochs 1" in section  # the exact command
     assert (tmp_path / "search_quality_digits_joint.png").stat().st_size > 10_000  # HV vs trials and seconds
+
+
+def test_the_architecture_stage_takes_the_training_params() -> None:
+    """A teacher-initialised architecture (``arch.init: teacher``) comes with ``train.epochs: 0``:
+    the staged pipeline must decide them together, in its architecture stage."""
+    import importlib.util
+
+    from automl.search.space import load_space
+
+    spec = importlib.util.spec_from_file_location("search_quality_module", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    space = load_space(REPO / "search_spaces" / "mobilenet32_joint.yaml")
+    arch = module.subspace(space, "arch").param_names()
+    assert "arch.init" in arch and "train.epochs" in arch
+    assert not [p for p in module.subspace(space, "pruning").param_names() if not p.startswith("pruning.")]

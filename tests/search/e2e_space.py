@@ -1,7 +1,7 @@
 """A user search space (``function:`` in a space file) used by the end-to-end tests.
 
 In :func:`define`, trial 1 builds :func:`diverging`, a user family whose logits become NaN,
-so the study must record it as failed and go on; in :func:`define_crash`, trial 1 builds
+so the study must record it as failed and go on, and trial 2 starts from the trained teacher; in :func:`define_crash`, trial 1 builds
 :func:`crashing`, which kills its worker process.
 """
 
@@ -14,6 +14,9 @@ from torch import nn
 def define(trial) -> dict:
     if trial.number == 1:
         return {"arch": {"family": "tests.search.e2e_space:diverging", "choices": {}}}
+    if trial.number == 2:  # the trained teacher (the engine fills in its arch), half its channels pruned
+        return {"arch": {"init": "teacher"}, "train": {"epochs": 0},
+                "pruning": {"ratio": 0.5, "granularity": "channel", "finetune_epochs": 1}}
     bits = trial.suggest_categorical("quant.weight_bits", [4, 8, 32])
     return {"arch": {"family": "cnn", "choices": {"stages": 1, "widths": [trial.suggest_categorical("width", [8, 16])]}},
             "quant": {"weight_bits": bits}}

@@ -135,6 +135,14 @@ def test_failing_candidate_is_recorded_failed_and_study_completes(tmp_path, spac
     _, children = _children(MlflowClient(record["tracking_uri"]), "failing")
     failed = [c for c in children if c.data.tags["automl.trial"] == "1"][0]
     assert failed.info.status == "FAILED" and needle in failed.data.tags["error"]
+    if space_fn == "define":  # trial 2 started from the teacher, on a worker the teacher was shipped to
+        candidate, teacher = study.trials[2].user_attrs["candidate"], record["teacher"]
+        assert candidate["arch"] == {"family": "cnn", "choices": candidate["arch"]["choices"], "init": "teacher"}
+        assert candidate["arch"]["choices"]["widths"] == [16, 32] and candidate["train"]["epochs"] == 0
+        result = study.trials[2].user_attrs["result"]
+        seconds = result["phase_seconds"]  # nothing trained from scratch, one recovery epoch
+        assert seconds.get("train", 0.0) < 0.1 * seconds["prune_finetune"]
+        assert result["params_nonzero"] < teacher["params_nonzero"] and result["accuracy"] > 0.5
 
 
 def start_ui(work: Path, name: str) -> tuple[subprocess.Popen, int]:

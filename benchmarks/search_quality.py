@@ -366,8 +366,9 @@ def run_staged(space: SearchSpace, base: dict, n_trials: int, seed: int, evaluat
                        f"size x{chosen.size_bytes / teacher.size_bytes:.3f}, "
                        f"lat x{chosen.latency_ms / teacher.latency_ms:.2f})")
         best = chosen
-        # fix the chosen values of this group for the later stages
-        fixed = _merge(fixed, {group: chosen.config.get(group, {})} if group in chosen.config else {})
+        # fix the chosen values of this group (for the architecture, with its train.*) for the later stages
+        carried = (group, "train") if group == "arch" else (group,)
+        fixed = _merge(fixed, {g: chosen.config[g] for g in carried if g in chosen.config})
     return records, log
 
 

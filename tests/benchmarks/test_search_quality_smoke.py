@@ -47,3 +47,16 @@ def test_the_architecture_stage_takes_the_training_params() -> None:
     arch = module.subspace(space, "arch").param_names()
     assert "arch.init" in arch and "train.epochs" in arch
     assert not [p for p in module.subspace(space, "pruning").param_names() if not p.startswith("pruning.")]
+    seen = []  # the stages after the architecture keep its train.epochs (no evaluation: a stand-in records)
+
+    def evaluate(config, number, stage=""):
+        seen.append((stage, config["arch"].get("init"), config["train"]["epochs"]))
+        teacher_init = config["arch"].get("init") == "teacher"
+        return module.Record(number=number, config=config, stage=stage, val_acc=0.99 if teacher_init else 0.9,
+                             test_acc=0.9, size_bytes=100.0, latency_ms=1.0)
+
+    teacher = module.Teacherish(0.99, 0.99, 1000.0, 1.0)
+    space = load_space(REPO / "search_spaces" / "mobilenet32_from_teacher.yaml")
+    module.run_staged(space, {"train": {"epochs": 6}}, 8, 0, evaluate, teacher)
+    assert [s for s, _, _ in seen] == ["arch"] * 2 + ["pruning"] * 2 + ["quant"] * 2 + ["distill"] * 2
+    assert {(init, epochs) for _, init, epochs in seen} == {("teacher", 0)}

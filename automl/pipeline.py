@@ -27,7 +27,7 @@ from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import LatencySettings
 from automl.models.inherit import inherit_weights
 from automl.models.registry import create_model
-from automl.objective_probe import probe_objectives
+from automl.objective_probe import probe_accuracy, probe_objectives
 from automl.pruning import prune_structure
 from automl.quantization.bits import layer_bit_widths
 from automl.quantization.ptq import quantize_weights_
@@ -90,17 +90,18 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
         inherit_weights(model, teacher)
     model = model.to(device)
     layer_bit_widths(model, cfg.quant)  # a layer_bits list the model cannot take fails now, not after training
-    hooks.bind_probe(lambda built=model: probe_objectives(built, cfg, data, hooks, threads, deploy_metadata(data),
-                                                          timer), cfg.train.epochs)
     if teacher is not None:
         teacher.to(device).eval()
+    finetune_lr = cfg.train.lr * FINETUNE_LR_FACTOR
+    hooks.bind_probe(lambda built=model: probe_objectives(built, cfg, data, hooks, threads, deploy_metadata(data),
+                                                          timer), cfg.train.epochs,
+                     lambda built=model: probe_accuracy(built, cfg, data, teacher, finetune_lr, timer, hooks))
     val = (data.x_val, data.y_val)
     fit = dict(train=cfg.train, distill=cfg.distill, teacher=teacher, val=val, hooks=hooks)
     with timer("train"):
         history = train_epochs(model, data.x_train, data.y_train, epochs=cfg.train.epochs,
                                lr=cfg.train.lr, phase="train", **fit)
     masks = None
-    finetune_lr = cfg.train.lr * FINETUNE_LR_FACTOR
     if cfg.pruning.enabled:
         with timer("prune"), hooks.compute():
             model, masks = prune_structure(model, cfg.pruning, data.x_train[:1].to(device))

@@ -29,20 +29,24 @@ class RungCheck:
 
     At the first rung the bound probe measures the size and latency of the compressed
     structure (once); at every rung of the ``"train"`` phase before its last epoch,
-    ``decide(epoch, vector)`` is asked, with ``vector`` = validation accuracy so far + the
-    probe's figures, and a ``False`` raises :class:`CandidateStopped`. A rung at or past the
-    candidate's last training epoch never fires: stopping there would save nothing.
+    ``decide(epoch, vector)`` is asked, with ``vector`` = the validation accuracy the candidate
+    would have compressed now (the bound accuracy probe; without one, the accuracy of the
+    network in training) + the probe's figures, and a ``False`` raises :class:`CandidateStopped`.
+    A rung at or past the candidate's last training epoch never fires: stopping there would
+    save nothing.
     """
 
     def __init__(self, rungs: tuple[int, ...], decide: Callable[[int, dict[str, float]], bool]) -> None:
         self.rungs = tuple(rungs)
         self.decide = decide
         self.probe: Callable[[], dict[str, float]] | None = None
+        self.accuracy: Callable[[], float] | None = None
         self.epochs = 0  # the candidate's training epochs (set with the probe)
         self.fixed: dict[str, float] | None = None
 
-    def bind(self, probe: Callable[[], dict[str, float]], epochs: int) -> None:
-        self.probe, self.epochs = probe, epochs
+    def bind(self, probe: Callable[[], dict[str, float]], epochs: int,
+             accuracy: Callable[[], float] | None = None) -> None:
+        self.probe, self.epochs, self.accuracy = probe, epochs, accuracy
 
     def after_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
         if (phase != "train" or epoch not in self.rungs or epoch >= self.epochs or self.probe is None
@@ -50,7 +54,8 @@ class RungCheck:
             return
         if self.fixed is None:
             self.fixed = self.probe()
-        if not self.decide(epoch, {"accuracy": float(metrics["val_accuracy"]), **self.fixed}):
+        acc = self.accuracy() if self.accuracy is not None else metrics["val_accuracy"]
+        if not self.decide(epoch, {"accuracy": float(acc), **self.fixed}):
             raise CandidateStopped(epoch)
 
 
@@ -69,13 +74,16 @@ class TrialHooks:
         if self.rungs is not None:
             self.rungs.after_epoch(phase, epoch, metrics)
 
-    def bind_probe(self, probe: Callable[[], dict[str, float]], epochs: int) -> None:
+    def bind_probe(self, probe: Callable[[], dict[str, float]], epochs: int,
+                   accuracy: Callable[[], float] | None = None) -> None:
         """Called once the model exists: ``probe()`` measures the size and latency the
-        candidate's compressed artifact will have (:mod:`automl.objective_probe`), for rungs
-        that compare candidates while they train; ``epochs`` is how long it trains. The probe
-        costs an export and a timing: it is called lazily, at the first rung that fires."""
+        candidate's compressed artifact will have, ``accuracy()`` the validation accuracy it
+        would have compressed now (:mod:`automl.objective_probe`), for rungs that compare
+        candidates while they train; ``epochs`` is how long it trains. The probe costs an
+        export and a timing: it is called lazily, at the first rung that fires; ``accuracy()``
+        at every rung that fires."""
         if self.rungs is not None:
-            self.rungs.bind(probe, epochs)
+            self.rungs.bind(probe, epochs, accuracy)
 
     @contextlib.contextmanager
     def compute(self) -> Iterator[None]:

@@ -7,10 +7,14 @@ rung before it, and goes on only if it is in the best ``ceil(n / reduction_facto
 ``n`` candidates there. No candidate waits for others (asynchronous), and nothing is ever
 promoted back.
 
-The rank is multi-objective. A candidate's vector at a rung is its validation accuracy so
-far together with the size and latency its compressed artifact will have; those two do not
-depend on training (they are fixed by architecture, pruning ratio and bit widths) and are
-measured on a compressed copy at the first rung (:func:`automl.objective_probe.probe_objectives`).
+The rank is multi-objective. A candidate's vector at a rung is the validation accuracy it
+would have if it were compressed now (a copy pruned, recovered for one epoch and, for
+post-training quantization, quantized: :func:`automl.objective_probe.probe_accuracy`; the
+network in training can be accurate while its compressed form is not, and the compressed form
+is what the search is after) together with the size and latency its compressed artifact will
+have; those two do not depend on training (they are fixed by architecture, pruning ratio and
+bit widths) and are measured on a compressed copy at the first rung
+(:func:`automl.objective_probe.probe_objectives`).
 The vectors are sorted into non-dominated fronts; within a front, points are taken in
 ε-net order (greedy max-min distance in the normalised objective space, starting from the
 most accurate), so that the kept share spreads along the front instead of clustering at

@@ -9,8 +9,8 @@ put it while handling that report; ``None`` means the study's budget is spent.
 
 Per-epoch metrics are reported as they come (the driver logs them to MLflow as curves).
 With early stopping, a candidate that reaches a rung (a training epoch listed in the study's
-``early_stopping.rungs``) reports its vector there (validation accuracy so far, and the size and
-latency of its compressed structure, probed once at the first rung) and waits in its mailbox for
+``early_stopping.rungs``) reports its vector there (the validation accuracy it would have
+compressed now, and the size and latency of its compressed structure, probed once at the first rung) and waits in its mailbox for
 the driver's decision (:mod:`automl.search.mo_asha`): go on, or stop (an Optuna PRUNED trial).
 The last report of a candidate carries its final measurements, or the error that stopped it
 (a Python error or a diverging loss is a failed candidate, not a crashed worker, so it is

@@ -47,7 +47,8 @@ def check_sampler(name: Any, n_objectives: int) -> str:
 def make_sampler(name: str, seed: int | None, n_objectives: int, *, n_trials: int | None = None) -> BaseSampler:
     """A seeded Optuna sampler for ``n_objectives`` objectives.
 
-    ``nsga2`` (population ``clamp(n_trials // 4, 4, 50)``), ``tpe``, ``random`` or ``gp``.
+    ``nsga2`` (population ``clamp(n_trials // 4, 4, 50)``), ``tpe`` (multivariate, with
+    Optuna's group decomposition of conditional spaces), ``random`` or ``gp``.
     Constraints need no argument: the samplers read what :func:`record_constraints` stored.
     """
     check_sampler(name, n_objectives)
@@ -58,7 +59,10 @@ def make_sampler(name: str, seed: int | None, n_objectives: int, *, n_trials: in
             pop = 50 if n_trials is None else max(4, min(50, n_trials // 4))
             return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed)
         if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+            # group: a joint space is conditional (no pruning granularity without pruning, no bit
+            # widths in fp32): TPE models each set of params that occur together jointly,
+            # instead of sampling the conditional ones independently
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, group=True)
         if name == "gp":
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
         return optuna.samplers.RandomSampler(seed=seed)

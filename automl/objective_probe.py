@@ -2,12 +2,12 @@
 
 Bytes on disk and latency are fixed by the architecture, the pruning ratio and the bit
 widths, not by how well the weights are trained. Multi-objective early stopping
-(:mod:`automl.search.mo_asha`) needs them at the first rung, so a copy of the model in
-training is compressed the way the candidate will be (pruned without recovery, quantized
+(:mod:`automl.search.mo_asha`) needs them before training (its screen) and at every rung, so
+a copy of the model is compressed the way the candidate will be (pruned without recovery, quantized
 post-training), exported as the same ONNX artifact, and that file is weighed and timed like
 the final one. The figures are the final ones up to what depends on trained values (the
 sparse encoding's share of zeros, calibrated activation ranges): close, not equal, and only
-used to rank candidates at rungs, never reported as the candidate's result.
+used to screen and rank candidates, never reported as the candidate's result.
 
 Accuracy is the one figure that changes while the candidate trains, and what the search
 needs is the *deployed* candidate's, not the uncompressed network's: a network that trains
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from automl.config import CandidateConfig
 from automl.data import DatasetSplits
 from automl.export import export_artifact
 from automl.measure.complexity import count_macs, count_params_nonzero
-from automl.measure.latency import LatencySettings
+from automl.measure.latency import PROBE
 from automl.pruning import prune_structure
 from automl.quantization.ptq import quantize_weights_
 from automl.training import accuracy, train_epochs
@@ -59,7 +60,7 @@ def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: Dataset
             with hooks.compute():
                 info = export_artifact(probe, cfg.quant, data.x_train[:PROBE_CALIBRATION],
                                        Path(folder) / "probe.onnx", deploy_metadata)
-            latency = hooks.measure_latency(info.path, data.input_shape, LatencySettings(threads=threads))
+            latency = hooks.measure_latency(info.path, data.input_shape, replace(PROBE, threads=threads))
     return {"size_bytes": float(info.size_bytes), "latency_ms": float(latency.latency_ms),
             "params_nonzero": float(count_params_nonzero(probe)), "macs": float(count_macs(probe, data.input_shape))}
 

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from automl.measure.latency import LatencyResult, LatencySettings, measure_latency
 
+SCREEN_EPOCH = 0  # a candidate stopped by the screen, before its first training epoch
+SCREEN_MARGIN = 1.05  # the probe reads up to ~3 % above the final figures (short timing): stop only clear cases
+
 
 class CandidateStopped(Exception):
-    """Raised from :meth:`TrialHooks.on_epoch` to stop a candidate early (its rung lost)."""
+    """Raised from the hooks to stop a candidate early: its rung lost, or (``epoch`` 0) the
+    screen found its compressed figures beyond the study's limits (``vector``: those figures)."""
 
-    def __init__(self, epoch: int) -> None:
-        super().__init__(f"stopped early at training epoch {epoch}")
+    def __init__(self, epoch: int, vector: dict[str, float] | None = None) -> None:
+        super().__init__(f"stopped early at training epoch {epoch}" if epoch != SCREEN_EPOCH else
+                         "stopped before training: its compressed figures are beyond the study's limits")
         self.epoch = epoch
+        self.vector = vector
 
 
 class RungCheck:
@@ -34,11 +40,18 @@ class RungCheck:
     network in training) + the probe's figures, and a ``False`` raises :class:`CandidateStopped`.
     A rung at or past the candidate's last training epoch never fires: stopping there would
     save nothing.
+
+    With ``limits`` (:func:`automl.search.mo_asha.screen_limits`: the largest size, latency, ...
+    that can still count), the probe runs once before training instead, and a candidate with
+    a figure beyond its limit (by more than :data:`SCREEN_MARGIN`) is stopped there, at
+    :data:`SCREEN_EPOCH`: no amount of training changes bytes on disk or latency.
     """
 
-    def __init__(self, rungs: tuple[int, ...], decide: Callable[[int, dict[str, float]], bool]) -> None:
+    def __init__(self, rungs: tuple[int, ...], decide: Callable[[int, dict[str, float]], bool],
+                 limits: Mapping[str, float] | None = None) -> None:
         self.rungs = tuple(rungs)
         self.decide = decide
+        self.limits = dict(limits or {})
         self.probe: Callable[[], dict[str, float]] | None = None
         self.accuracy: Callable[[], float] | None = None
         self.epochs = 0  # the candidate's training epochs (set with the probe)
@@ -47,6 +60,14 @@ class RungCheck:
     def bind(self, probe: Callable[[], dict[str, float]], epochs: int,
              accuracy: Callable[[], float] | None = None) -> None:
         self.probe, self.epochs, self.accuracy = probe, epochs, accuracy
+
+    def screen(self) -> None:
+        """Before training: stop the candidate if a probed figure is beyond its limit."""
+        if not self.limits or self.probe is None:
+            return
+        self.fixed = self.probe()
+        if any(self.fixed[m] > limit * SCREEN_MARGIN for m, limit in self.limits.items() if m in self.fixed):
+            raise CandidateStopped(SCREEN_EPOCH, dict(self.fixed))
 
     def after_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
         if (phase != "train" or epoch not in self.rungs or epoch >= self.epochs or self.probe is None
@@ -80,10 +101,12 @@ class TrialHooks:
         candidate's compressed artifact will have, ``accuracy()`` the validation accuracy it
         would have compressed now (:mod:`automl.objective_probe`), for rungs that compare
         candidates while they train; ``epochs`` is how long it trains. The probe costs an
-        export and a timing: it is called lazily, at the first rung that fires; ``accuracy()``
-        at every rung that fires."""
+        export and a short timing: it is called once, before training when the rungs screen
+        candidates (which may raise :class:`CandidateStopped` here), else lazily at the first
+        rung that fires; ``accuracy()`` at every rung that fires."""
         if self.rungs is not None:
             self.rungs.bind(probe, epochs, accuracy)
+            self.rungs.screen()
 
     @contextlib.contextmanager
     def compute(self) -> Iterator[None]:

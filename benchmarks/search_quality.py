@@ -18,8 +18,11 @@ shared by all methods and seeds):
 ``joint + ES``
     the same sampler and space with multi-objective early stopping
     (:mod:`automl.search.mo_asha`, the study's ``early_stopping`` settings, or the defaults
-    where the study has none): a candidate stopped at a rung is told ``PRUNED``, costs the
-    seconds it ran and adds no point. Early stopping trades full trainings for more
+    where the study has none), its screen included (limits from
+    :func:`automl.search.mo_asha.screen_limits`: twice the teacher's size and latency, the
+    hypervolume's reference point; the benchmark has no constraints): a candidate stopped at
+    a rung, or by the screen before training, is told ``PRUNED``, costs the seconds it ran
+    and adds no point. Early stopping trades full trainings for more
     candidates, so this method gets **the same wall time** as ``joint`` on the same seed
     (as many trials as fit, at most 4x the budget) rather than the same number of trials.
 ``random``
@@ -117,7 +120,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from automl import CandidateConfig, evaluate_candidate, load_dataset, load_or_train_teacher
 from automl.config.candidate import with_teacher_arch
 from automl.measure.latency import measure_latency
-from automl.search.mo_asha import EarlyStoppingConfig, RungBook
+from automl.search.mo_asha import EarlyStoppingConfig, RungBook, screen_limits
 from automl.search.pareto import MINIMIZE, hypervolume, normalise, pareto_mask, reference_point
 from automl.search.space import SearchSpace
 from automl.study.config import load_study
@@ -184,8 +187,10 @@ class Teacherish:
 class Evaluator:
     """Runs candidates one at a time; caches identical configs within one method run."""
 
-    def __init__(self, data, teacher, workdir: Path, on_done: Callable[[], None]) -> None:
+    def __init__(self, data, teacher, workdir: Path, on_done: Callable[[], None],
+                 limits: dict[str, float] | None = None) -> None:
         self.data, self.teacher, self.workdir, self.on_done = data, teacher, workdir, on_done
+        self.limits = limits  # early stopping's screen (screen_limits), for runs with rungs
         self.cache: dict[str, Record] = {}
         self.count = 0
         self.seconds = 0.0  # wall time of real (uncached) evaluations
@@ -213,7 +218,7 @@ class Evaluator:
         self.count += 1
         slot = self.count  # the rung book's key: one per training, a repeat of a config is not a peer
         hooks = TrialHooks(None if rungs is None else RungCheck(  # in-process: probe and decision run here
-            rungs.config.rungs, lambda epoch, vector: rungs.record(slot, epoch, vector)))
+            rungs.config.rungs, lambda epoch, vector: rungs.record(slot, epoch, vector), self.limits))
         try:
             res = evaluate_candidate(cand, self.data, workdir=self.workdir / f"c{self.count:05d}",
                                      teacher=self.teacher, threads=1, hooks=hooks)
@@ -655,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
                         TimeElapsedColumn(), console=console, transient=True)
     with progress:
         task = progress.add_task("candidates", total=n * len(seeds) * len(args.method_list))  # joint + ES may differ
-        evaluate = Evaluator(data, teacher_obj, work / "candidates", lambda: progress.advance(task))
+        evaluate = Evaluator(data, teacher_obj, work / "candidates", lambda: progress.advance(task),
+                             screen_limits(list(zip(OBJECTIVES, DIRECTIONS)), teacher.metrics))
         for seed in seeds:
             for method in (m for m in RUN_ORDER if m in args.method_list):
                 progress.update(task, description=f"seed {seed} {method}")

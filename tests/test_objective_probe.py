@@ -7,17 +7,29 @@ from __future__ import annotations
 import pytest
 
 from automl import CandidateConfig, evaluate_candidate
-from automl.trial_hooks import CandidateStopped, RungCheck, TrialHooks
+from automl.measure.latency import PROBE, LatencySettings
+from automl.trial_hooks import SCREEN_EPOCH, SCREEN_MARGIN, CandidateStopped, RungCheck, TrialHooks
 from tests.conftest import candidate_dict
 
 
 class _Recorder(TrialHooks):
     """Probes at epoch 1, like a worker at its first rung, and stops at ``stop_at``."""
 
-    def __init__(self, stop_at: int | None = None, rungs: tuple[int, ...] = (1, 2)) -> None:
-        super().__init__(RungCheck(rungs, self._decide))
+    def __init__(self, stop_at: int | None = None, rungs: tuple[int, ...] = (1, 2),
+                 limits: dict[str, float] | None = None) -> None:
+        super().__init__(RungCheck(rungs, self._decide, limits))
         self.vectors: dict[int, dict[str, float]] = {}
         self.stop_at = stop_at
+        self.timings: list[LatencySettings] = []
+        self.epochs: list[tuple[str, int]] = []
+
+    def on_epoch(self, phase, epoch, metrics):
+        self.epochs.append((phase, epoch))
+        super().on_epoch(phase, epoch, metrics)
+
+    def measure_latency(self, path, input_shape, settings):
+        self.timings.append(settings)
+        return super().measure_latency(path, input_shape, settings)
 
     def _decide(self, epoch: int, vector: dict[str, float]) -> bool:
         self.vectors[epoch] = vector
@@ -41,6 +53,9 @@ def test_probe_weighs_what_the_finished_candidate_weighs(digits, tmp_path, overr
     # dense weights: the file's bytes do not depend on trained values (per-layer INT4/INT8, or QDQ int8)
     assert abs(first["size_bytes"] - result.size_bytes) <= 0.01 * result.size_bytes
     assert first["latency_ms"] > 0
+    # the probe's figure only ranks: it is timed with the short probe window, the result with the search one
+    assert [(t.window_s, t.instances) for t in hooks.timings] == [(PROBE.window_s, PROBE.instances),
+                                                                  (LatencySettings().window_s, LatencySettings().instances)]
 
 
 def test_a_stopped_candidate_ends_at_its_rung(digits, tmp_path):
@@ -49,6 +64,26 @@ def test_a_stopped_candidate_ends_at_its_rung(digits, tmp_path):
         evaluate_candidate(CandidateConfig.from_dict(candidate_dict()), digits, workdir=tmp_path, hooks=hooks)
     assert info.value.epoch == 2 and sorted(hooks.vectors) == [1, 2]
     assert not (tmp_path / "model.onnx").exists()  # nothing was exported
+
+
+def test_the_screen_stops_a_candidate_beyond_its_limits_before_it_trains(digits, tmp_path):
+    cfg = CandidateConfig.from_dict(candidate_dict())
+    within = _Recorder(rungs=(1,), limits={"size_bytes": 1e9, "latency_ms": 1e3})
+    result = evaluate_candidate(cfg, digits, workdir=tmp_path / "within", hooks=within)
+    # within its limits: probed once, before training (one short timing, then the final one), rung as usual
+    assert len(within.timings) == 2 and sorted(within.vectors) == [1] and result.size_bytes > 0
+    assert abs(within.vectors[1]["size_bytes"] - result.size_bytes) <= 0.01 * result.size_bytes
+
+    beyond = _Recorder(rungs=(1,), limits={"size_bytes": result.size_bytes / 2, "latency_ms": 1e3})
+    with pytest.raises(CandidateStopped) as info:
+        evaluate_candidate(cfg, digits, workdir=tmp_path / "beyond", hooks=beyond)
+    assert info.value.epoch == SCREEN_EPOCH and beyond.epochs == [] and not beyond.vectors  # not one epoch
+    assert info.value.vector["size_bytes"] == pytest.approx(within.vectors[1]["size_bytes"], rel=0.01)
+    assert not (tmp_path / "beyond" / "model.onnx").exists()
+    # inside the margin (the probe reads close to, not exactly, the final figure): it trains
+    near = _Recorder(rungs=(1,), limits={"size_bytes": result.size_bytes / (1 + (SCREEN_MARGIN - 1) / 2)})
+    evaluate_candidate(cfg, digits, workdir=tmp_path / "near", hooks=near)
+    assert sorted(near.vectors) == [1]
 
 
 def test_a_rung_at_the_last_training_epoch_never_fires(digits, tmp_path):

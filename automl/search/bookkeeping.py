@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from automl.search.front import finished_trials, measurements, rung_vectors, study_points
 from automl.search.mo_asha import PRUNED_AT_ATTR
+from automl.trial_hooks import SCREEN_EPOCH
 from automl.search.pareto import normalised_hypervolume
 from automl.search.progress import StudyProgress
 from automl.search.tracking_outage import TrackingOutage, close_trial_run
@@ -108,8 +109,11 @@ def _trial_summary(frozen: optuna.trial.FrozenTrial) -> str:
         return _summary(measurements(frozen))
     if frozen.state == TrialState.PRUNED:
         epoch = frozen.user_attrs.get(PRUNED_AT_ATTR)
-        acc = rung_vectors(frozen).get(epoch, {}).get("accuracy", float("nan"))
-        return f"stopped early at epoch {epoch} (val acc {acc:.4f} there: dominated at its rung)"
+        vector = rung_vectors(frozen).get(epoch, {})
+        if epoch == SCREEN_EPOCH:
+            return (f"stopped before training: compressed it would be {vector.get('size_bytes', float('nan')):,.0f} B, "
+                    f"{vector.get('latency_ms', float('nan')) * 1000:.1f} µs (beyond the study's limits)")
+        return f"stopped early at epoch {epoch} (val acc {vector.get('accuracy', float('nan')):.4f} there: dominated at its rung)"
     return frozen.user_attrs.get("error", "")
 
 

@@ -29,7 +29,7 @@ from automl.search.cluster import HOST, NODE_ID
 from automl.search.front import RESULT_ATTR, WORKER_ATTR, rung_vectors
 from automl.search.mo_asha import PRUNED_AT_ATTR, RUNG_ATTR, EarlyStoppingConfig, RungBook
 from automl.search.space import SearchSpace
-from automl.search.trainable import NUMBER, PRUNED_AT, RESULT
+from automl.search.trainable import NUMBER, PRUNED_AT, RESULT, RUNG_VALUES
 from automl.study.sampler import constraint_values, record_constraints
 
 WORKER_LOST = "the trial's worker crashed before reporting (see the Ray logs)"
@@ -92,6 +92,9 @@ class CandidateDispatcher:
             trial.set_user_attr(WORKER_ATTR, {NODE_ID: report[NODE_ID], HOST: report.get(HOST)})
         if report.get(PRUNED_AT) is not None:
             trial.set_user_attr(PRUNED_AT_ATTR, int(report[PRUNED_AT]))
+            if report.get(RUNG_VALUES):  # stopped by the screen, before training: the figures that did it
+                trial.set_user_attr(f"{RUNG_ATTR}{int(report[PRUNED_AT])}",
+                                    {**json.loads(report[RUNG_VALUES]), "go_on": False})
             return self.study.tell(trial, state=TrialState.PRUNED)
         if report.get("failed"):
             discard_artifact(report)

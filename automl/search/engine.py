@@ -236,6 +236,7 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
     from automl.data import load_dataset
     from automl.search.bookkeeping import StudyBookkeeper
     from automl.search.dispatcher import CandidateDispatcher
+    from automl.search.mo_asha import screen_limits
     from automl.search.ray_boot import GATE_NAME, QUEUE_NAME
     from automl.search.trainable import WorkerContext, run_worker
     from automl.search.tune_callback import WorkerPoolCallback
@@ -261,7 +262,8 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
     context = WorkerContext(splits=load_dataset(dataset), teacher=ShippedTeacher.pack(run.teacher),
                             gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,
                             threads=run.threads, trial_timeout_s=cfg.trial_timeout_s,
-                            rungs=cfg.early_stopping.rungs if cfg.early_stopping else ())
+                            rungs=cfg.early_stopping.rungs if cfg.early_stopping else (),
+                            limits=screen_limits(run.objectives, run.teacher_metrics, cfg.constraints))
     trainable = tune.with_resources(tune.with_parameters(run_worker, context=context),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     workers = min(cfg.concurrency, remaining)

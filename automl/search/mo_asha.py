@@ -13,12 +13,20 @@ post-training quantization, quantized: :func:`automl.objective_probe.probe_accur
 network in training can be accurate while its compressed form is not, and the compressed form
 is what the search is after) together with the size and latency its compressed artifact will
 have; those two do not depend on training (they are fixed by architecture, pruning ratio and
-bit widths) and are measured on a compressed copy at the first rung
-(:func:`automl.objective_probe.probe_objectives`).
+bit widths) and are measured once on a compressed copy, before the first epoch (at the first
+rung for a study with nothing to screen): :func:`automl.objective_probe.probe_objectives`.
 The vectors are sorted into non-dominated fronts; within a front, points are taken in
 ε-net order (greedy max-min distance in the normalised objective space, starting from the
 most accurate), so that the kept share spreads along the front instead of clustering at
 one end.
+
+Before that, a *screen*: bytes on disk and latency do not change with training, so a
+candidate whose compressed figures (probed before its first epoch) are already beyond
+what can count -- the study's reference point, twice the teacher's size or latency, past
+which a point adds no hypervolume, or a ``<=`` constraint on such a figure
+(:func:`screen_limits`) -- is stopped before it trains. A random start in a joint space
+proposes such candidates often (the widest, deepest networks with 8-bit activations), and
+they are the slowest to train.
 
 Optuna stays the decision-maker's record: the engine stores each rung vector on the trial
 (user attribute ``rung:<epoch>``), a stopped candidate is told ``PRUNED`` and the sampler
@@ -35,6 +43,10 @@ import numpy as np
 
 from automl.config import fields as F
 from automl.config.errors import ConfigError
+from automl.search.pareto import REFERENCE_BY_METRIC
+from automl.trial_hooks import SCREEN_EPOCH
+
+FIXED_BY_STRUCTURE = ("size_bytes", "latency_ms", "params_nonzero", "macs")  # what the probe measures
 
 RUNG_ATTR = "rung:"  # Optuna user attribute prefix: rung:<epoch> -> {objective: value}
 PRUNED_AT_ATTR = "pruned_at_epoch"  # Optuna user attribute of a stopped candidate
@@ -132,6 +144,23 @@ def ranked(losses: np.ndarray) -> list[int]:
     return out
 
 
+def screen_limits(objectives: Sequence[tuple[str, str]], teacher: Mapping[str, float],
+                  constraints: Iterable[object] = ()) -> dict[str, float]:
+    """The largest value of each figure fixed by structure that can still count: for a cost
+    objective, the reference point times the teacher's figure (beyond it a point adds no
+    hypervolume); for a ``metric <= value`` constraint on such a figure, ``value`` (the
+    smaller of the two where both apply)."""
+    limits: dict[str, float] = {}
+    for name, direction in objectives:
+        if name in FIXED_BY_STRUCTURE and direction == "minimize" and float(teacher.get(name) or 0) > 0:
+            limits[name] = REFERENCE_BY_METRIC[name] * float(teacher[name])
+    for c in constraints:
+        metric, op, value = getattr(c, "metric", None), getattr(c, "op", None), getattr(c, "value", None)
+        if metric in FIXED_BY_STRUCTURE and op == "<=":
+            limits[metric] = min(limits.get(metric, math.inf), float(value))
+    return limits
+
+
 @dataclass
 class RungBook:
     """Every candidate's vector at every rung, and the go-on / stop rule.
@@ -166,4 +195,6 @@ class RungBook:
     def load(self, entries: Iterable[tuple[object, int, Mapping[str, float]]]) -> None:
         """Rung vectors recorded earlier (a resumed study), without deciding anything."""
         for key, epoch, values in entries:
+            if epoch == SCREEN_EPOCH:
+                continue  # a screened candidate's figures: not a rung peer
             self.seen.setdefault(epoch, {})[key] = tuple(float(values[n]) for n, _ in self.objectives)

@@ -25,7 +25,7 @@ import json
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import ray
@@ -65,6 +65,7 @@ class WorkerContext:
     threads: int
     trial_timeout_s: float | None = None  # a candidate past this many wall seconds fails ("timed out")
     rungs: tuple[int, ...] = ()  # training epochs at which the driver decides go on / stop (none: off)
+    limits: dict[str, float] = field(default_factory=dict)  # early stopping's screen (mo_asha.screen_limits)
 
 
 OUT_OF_MEMORY = "out of memory"  # how a failed candidate's error starts when it ran out of memory
@@ -146,7 +147,8 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
     try:
         candidate = CandidateConfig.from_dict(job["candidate"])
         teacher = _teacher(context.teacher, context.splits) if candidate.needs_teacher else None
-        rungs = RungCheck(context.rungs, functools.partial(_ask_at_rung, curves, queue, worker)) if context.rungs else None
+        rungs = (RungCheck(context.rungs, functools.partial(_ask_at_rung, curves, queue, worker), context.limits)
+                 if context.rungs else None)
         hooks = WorkerHooks(gate, curves.add, context.trial_timeout_s, worker, rungs)
         with tempfile.TemporaryDirectory(prefix=f"automl-trial-{number:04d}-") as scratch:
             result = evaluate_candidate(
@@ -154,8 +156,9 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
                 device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
             artifact = pack_artifact(result.artifact_path)
     except CandidateStopped as stop:
+        screened = {} if stop.vector is None else {RUNG_VALUES: json.dumps(stop.vector)}  # the screen's figures
         return {KIND: "final", NUMBER: number, "failed": False, PRUNED_AT: stop.epoch, EPOCHS: curves.drain(),
-                **node}
+                **screened, **node}
     except Exception as err:  # a failed candidate is data, not a crash: report it and go on
         reason = failure_reason(err)
         if reason.startswith(OUT_OF_MEMORY):

@@ -59,10 +59,12 @@ def make_sampler(name: str, seed: int | None, n_objectives: int, *, n_trials: in
             pop = 50 if n_trials is None else max(4, min(50, n_trials // 4))
             return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed)
         if name == "tpe":
-            # group: a joint space is conditional (no pruning granularity without pruning, no bit
-            # widths in fp32): TPE models each set of params that occur together jointly,
-            # instead of sampling the conditional ones independently
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, group=True)
+            # multivariate: one joint density over the params (for several objectives Optuna's
+            # default is independent ones); group: a joint space is conditional (no pruning
+            # granularity without pruning, no bit widths in fp32), so TPE models each set of
+            # params that occur together jointly instead of sampling the conditional ones
+            # independently (group needs multivariate; without it Optuna warns at every ask)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True)
         if name == "gp":
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
         return optuna.samplers.RandomSampler(seed=seed)

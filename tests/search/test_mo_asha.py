@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from automl.config import ConfigError
-from automl.search.mo_asha import EarlyStoppingConfig, RungBook, epsilon_net_order, nondominated_fronts, ranked
+from automl.search.mo_asha import (EarlyStoppingConfig, RungBook, epsilon_net_order, nondominated_fronts, ranked,
+                                   screen_limits)
+from automl.study.config import parse_constraint
 
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize")]
 
@@ -68,6 +70,24 @@ def test_load_makes_earlier_launches_peers_without_deciding():
     book = RungBook(cfg, OBJECTIVES)
     book.load([(0, 1, {"accuracy": 0.9, "size_bytes": 10, "latency_ms": 1.0, "go_on": True})])
     assert not book.record(1, 1, {"accuracy": 0.8, "size_bytes": 20, "latency_ms": 1.0})
+
+
+def test_load_skips_what_the_screen_stopped():
+    """A candidate stopped before training stored its figures (no accuracy) under epoch 0."""
+    book = RungBook(EarlyStoppingConfig(rungs=(1,), min_peers=1), OBJECTIVES)
+    book.load([(0, 0, {"size_bytes": 10, "latency_ms": 1.0, "go_on": False}),
+               (1, 1, {"accuracy": 0.9, "size_bytes": 10, "latency_ms": 1.0, "go_on": True})])
+    assert 0 not in book.seen and list(book.seen[1]) == [1]
+
+
+def test_screen_limits_are_the_reference_point_and_the_tighter_constraints():
+    teacher = {"accuracy": 0.98, "size_bytes": 1000.0, "latency_ms": 0.01, "macs": 5e5}
+    assert screen_limits(OBJECTIVES, teacher) == {"size_bytes": 2000.0, "latency_ms": 0.02}
+    constraints = [parse_constraint(c) for c in ("size_bytes <= 1500", "latency_ms <= 0.5", "macs <= 1e5",
+                                                 "accuracy >= 0.8", "params_nonzero >= 10")]
+    # a constraint below the reference tightens it; one above does not; accuracy and ">=" are not fixed figures
+    assert screen_limits(OBJECTIVES, teacher, constraints) == {"size_bytes": 1500.0, "latency_ms": 0.02,
+                                                               "macs": 1e5}
 
 
 def test_ranked_puts_every_front_before_the_next():

@@ -117,3 +117,19 @@ def test_samplers_go_on_past_pruned_trials(name: str) -> None:
     assert pruned and len(pruned) < len(study.trials)
     points = study_points(study, [("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize")])
     assert pruned.isdisjoint(p.trial for p in points)
+
+
+def test_tpe_samples_a_conditional_space_without_warnings() -> None:
+    """TPE models conditional params by group (multivariate, set explicitly: with ``group``
+    alone Optuna warns at every ask, flooding a study's log)."""
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
+                                sampler=make_sampler("tpe", 0, 3, n_trials=12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(16):  # past the 4 startup trials
+            trial = study.ask()
+            m = _toy(trial)
+            if trial.params["bits"] < 32:  # conditional, as quant.mode is
+                trial.suggest_categorical("mode", ["ptq", "qat"])
+            study.tell(trial, [m["accuracy"], m["size_bytes"], m["latency_ms"]])
+    assert any("mode" in t.params for t in study.trials[4:])

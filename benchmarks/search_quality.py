@@ -473,9 +473,14 @@ def _ms(values: list[float], fmt: str) -> str:
 
 
 def _summary_arch(cfg: dict) -> str:
-    ch = cfg.get("arch", {}).get("choices", {})
-    parts = [f"w{'-'.join(str(w) for w in ch.get('widths', []))} k{ch.get('kernel_size', '?')}"
-             f" b{ch.get('blocks_per_stage', 1)}"]
+    arch = cfg.get("arch", {})
+    ch = arch.get("choices", {})
+    if arch.get("family", "cnn") == "cnn":
+        parts = [f"w{'-'.join(str(w) for w in ch.get('widths', []))} k{ch.get('kernel_size', '?')}"
+                 f" b{ch.get('blocks_per_stage', 1)}"]
+    else:  # another family: its sampled choices as they are
+        parts = [" ".join([arch["family"]] + (["from teacher"] if arch.get("init") == "teacher" else [])
+                          + [f"{k} {v}" for k, v in ch.items()])]
     pr = cfg.get("pruning", {})
     if pr.get("ratio", 0) > 0:
         parts.append(f"{'ch' if pr.get('granularity') == 'channel' else 'unstr'} {pr['ratio']:.2f}")
@@ -498,6 +503,8 @@ def render(outcomes: list[Outcome], teacher: Teacherish, seeds: list[int]) -> tu
         return cell if have in (0, len(bests)) or cell == "–" else f"{cell} ({have}/{len(bests)} seeds)"
 
     def reached(o: Outcome) -> str:
+        if o.staged_s is None:
+            return "–"  # no staged pipeline ran on this seed: nothing to reach
         return "never" if o.reach is None else f"{o.reach} / {o.reach_s:.0f} s ({o.reach_share:.0%})"
 
     main = ["| method | val HV ↑ | test HV ↑ | wall (s) | stopped early | reaches staged HV: trial / seconds "
@@ -710,15 +717,16 @@ def main(argv: list[str] | None = None) -> int:
     if plot is not None:
         plot_traces(outcomes, plot, study.name)
     es = early_stopping.to_dict()
+    staged_text = (f"Staged: architecture → pruning →\nquantization → distillation, {'/'.join(map(str, budgets))} trials, "
+                   f"best of each stage fixed for the\nnext" if "staged" in args.method_list
+                   else f"Methods: {', '.join(args.method_list)} (no staged pipeline: `--methods`)")
     body = f"""Joint search vs. a staged pipeline at an equal budget: {n} trials per method and seed
 (joint + ES: the wall time joint took on the same seed, as many trials as fit, at most {ES_TRIAL_CAP * n}),
 seeds {', '.join(map(str, seeds))}, joint sampler `{sampler_name}`, early stopping (joint + ES) rungs
 {es['rungs']}, reduction factor {es['reduction_factor']:g}, min peers {es['min_peers']},
 study `{os.path.relpath(study_path.resolve(), REPO)}` (dataset
 `{study.dataset.get('name')}`, per-trial training {base['train'].get('epochs')} epochs, teacher
-{study.teacher['arch'].get('family')} {json.dumps(study.teacher['arch'].get('choices'))}, trained once and shared). Staged: architecture → pruning →
-quantization → distillation, {'/'.join(map(str, budgets))} trials, best of each stage fixed for the
-next. Definitions (and how the staged pipeline chooses its "best"): the docstring of
+{study.teacher['arch'].get('family')} {json.dumps(study.teacher['arch'].get('choices'))}, trained once and shared). {staged_text}. Definitions (and how the staged pipeline chooses its "best"): the docstring of
 `benchmarks/search_quality.py`.
 
 - command: `{cmd}`

@@ -60,3 +60,23 @@ def test_the_architecture_stage_takes_the_training_params() -> None:
     module.run_staged(space, {"train": {"epochs": 6}}, 8, 0, evaluate, teacher)
     assert [s for s, _, _ in seen] == ["arch"] * 2 + ["pruning"] * 2 + ["quant"] * 2 + ["distill"] * 2
     assert {(init, epochs) for _, init, epochs in seen} == {("teacher", 0)}
+
+
+def test_a_run_without_the_staged_pipeline_reaches_nothing_and_names_other_families() -> None:
+    """Without a staged run there is no target: the reach column says so ("–", not "never"),
+    and a MobileNet candidate is summarised by its own choices, not as a CNN."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("search_quality_module", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    config = {"arch": {"family": "mobilenet_v2", "init": "teacher", "choices": {"cifar_strides": True}},
+              "pruning": {"ratio": 0.75, "granularity": "channel"}}
+    rec = module.Record(number=0, config=config, val_acc=0.99, test_acc=0.99, size_bytes=100.0, latency_ms=1.0)
+    teacher = module.Teacherish(0.99, 0.99, 1000.0, 2.0)
+    outcome = module.Outcome("joint", 0, [rec], 1.0, 1.0, [1.0], 1.0, rec)
+    main, details = module.render([outcome], teacher, [0])
+    row = next(line for line in main.splitlines() if line.startswith("| joint |"))
+    assert "| – |" in row and "never" not in row
+    assert "mobilenet_v2 from teacher cifar_strides True, ch 0.75" in details

@@ -11,11 +11,13 @@ from typing import Any
 
 # Public names, imported on first use (PEP 562): the command line starts Ray before torch loads.
 _EXPORTS = {
-    "ArchConfig": "automl.config", "CandidateConfig": "automl.config", "ConfigError": "automl.config",
-    "DistillConfig": "automl.config", "PruningConfig": "automl.config", "QuantConfig": "automl.config",
-    "TrainConfig": "automl.config", "DatasetConfig": "automl.data", "DatasetSplits": "automl.data",
-    "load_dataset": "automl.data", "evaluate_candidate": "automl.pipeline", "CandidateResult": "automl.result",
-    "Teacher": "automl.teacher", "load_or_train_teacher": "automl.teacher", "TrialHooks": "automl.trial_hooks",
+    "ArchConfig": "automl.candidate.config", "CandidateConfig": "automl.candidate.config",
+    "ConfigError": "automl.config", "DistillConfig": "automl.config", "PruningConfig": "automl.config",
+    "QuantConfig": "automl.config", "TrainConfig": "automl.config", "DatasetConfig": "automl.data",
+    "DatasetSplits": "automl.data", "load_dataset": "automl.data",
+    "evaluate_candidate": "automl.candidate.evaluate", "CandidateResult": "automl.candidate.result",
+    "Teacher": "automl.candidate.teacher", "load_or_train_teacher": "automl.candidate.teacher",
+    "TrialHooks": "automl.candidate.hooks",
 }
 
 

@@ -124,7 +124,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
 def _front(name: str, run_dir: str | None):
     import optuna
 
-    from automl.search.front import pareto_front
+    from automl.study.front import pareto_front
     from automl.study.record import read_record
 
     record = read_record(name, run_dir)
@@ -146,9 +146,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
 def _retime(record, study) -> list:
     from automl.data import DatasetConfig, load_dataset
-    from automl.search.front import pareto_front
-    from automl.search.retime import retime_front
     from automl.study.artifacts import point_artifact
+    from automl.study.front import pareto_front
+    from automl.study.retime import retime_front
 
     if record.dataset is None:
         raise ConfigError("--retime", f"study '{record.name}' was launched by an older version that did not "
@@ -166,8 +166,9 @@ def _retime(record, study) -> list:
 def cmd_export(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
 
-    from automl.search.front import measurements, study_points, trial_error
     from automl.study.artifacts import local_artifact
+    from automl.study.attrs import candidate_of, measurements, mlflow_run_id, trial_error
+    from automl.study.front import study_points
 
     out = Path(args.out)
     if args.teacher:
@@ -185,13 +186,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     artifact = out / "model.onnx"
     source = local_artifact(measurements(trial)["artifact_path"], record.tracking_uri,
-                            trial.user_attrs.get("mlflow_run_id"), out / ".fetched")
+                            mlflow_run_id(trial), out / ".fetched")
     shutil.copyfile(source, artifact)
     shutil.rmtree(out / ".fetched", ignore_errors=True)
     point = next(p for p in study_points(study, record.objectives) if p.trial == args.trial)
     teacher = record.teacher
     info = {"study": args.name, "trial": args.trial, "on_front": point.on_front, "params": trial.params,
-            "candidate": trial.user_attrs["candidate"], "metrics": point.metrics,
+            "candidate": candidate_of(trial), "metrics": point.metrics,
             "ratios_to_teacher": {"size": point.metrics["size_bytes"] / teacher["size_bytes"],
                                   "latency": point.latency_ratio,
                                   "test_accuracy_delta_pt": 100 * (point.metrics["test_accuracy"]
@@ -200,15 +201,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             "kernels": measurements(trial).get("kernels"), "latency": measurements(trial).get("latency"),
             "teacher_latency_ms": teacher["latency_ms"],
             "artifact": artifact.name, "artifact_bytes": artifact.stat().st_size,
-            "mlflow_run_id": trial.user_attrs.get("mlflow_run_id")}
+            "mlflow_run_id": mlflow_run_id(trial)}
     (out / "candidate.json").write_text(json.dumps(info, indent=1))
     print(f"exported trial {args.trial} of {args.name}: {artifact} ({artifact.stat().st_size} bytes), "
           f"{out / 'candidate.json'}")
     if args.register:
         from automl.tracking.registry import register_candidate
 
-        version = register_candidate(record.tracking_uri, trial.user_attrs.get("mlflow_run_id"), artifact,
-                                     args.register, point.metrics, trial.user_attrs["candidate"],
+        version = register_candidate(record.tracking_uri, mlflow_run_id(trial), artifact,
+                                     args.register, point.metrics, candidate_of(trial),
                                      measurements(trial).get("kernels"), point.latency_ratio)
         print(f"registered as '{args.register}' version {version} in {record.tracking_uri} "
               f"(load: mlflow.pyfunc.load_model('models:/{args.register}/{version}'))")
@@ -285,10 +286,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from automl.study.record import read_record
-
     from mlflow.tracking import MlflowClient
 
+    from automl.study.record import read_record
     from automl.tracking.review_views import view_url
 
     record = read_record(args.name, args.run_dir)

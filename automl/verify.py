@@ -172,8 +172,8 @@ def verify_study(name: str, run_dir: str | None = None, scratch: str | Path | No
     import optuna
 
     from automl.data import DatasetConfig, load_dataset
-    from automl.search.front import pareto_front
     from automl.study.artifacts import point_artifact
+    from automl.study.front import pareto_front
     from automl.study.record import read_record
 
     record = read_record(name, run_dir)

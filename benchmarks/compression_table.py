@@ -21,10 +21,18 @@ from pathlib import Path
 
 import onnxruntime
 import torch
+from report import (
+    emit,  # benchmarks/report.py (this folder is on sys.path when run as a script)
+)
 
-from automl import CandidateConfig, DatasetConfig, evaluate_candidate, load_dataset, load_or_train_teacher
+from automl import (
+    CandidateConfig,
+    DatasetConfig,
+    evaluate_candidate,
+    load_dataset,
+    load_or_train_teacher,
+)
 from automl.measure.latency import FINAL, measure_interleaved
-from report import emit  # benchmarks/report.py (this folder is on sys.path when run as a script)
 
 TEACHER = {"family": "cnn", "choices": {"stages": 2, "widths": [32, 64], "kernel_size": 3, "blocks_per_stage": 1}}
 STUDENT = {"family": "cnn", "choices": {"stages": 2, "widths": [8, 16], "kernel_size": 3, "blocks_per_stage": 1}}

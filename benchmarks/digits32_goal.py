@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from automl import CandidateConfig, evaluate_candidate, load_or_train_teacher
-from automl.config.candidate import with_teacher_arch
+from automl.candidate.config import with_teacher_arch
 from automl.measure.latency import FINAL, measure_interleaved
 from automl.study.config import load_study
 

@@ -33,19 +33,22 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
+from throwaway_postgres import (  # benchmarks/ (on sys.path when run as a script)
+    free_port,
+    start_postgres,
+)
 
 from automl.search import bookkeeping
 from automl.search.artifact_delivery import ARTIFACT_BYTES, ARTIFACT_SHA256
 from automl.search.bookkeeping import StudyBookkeeper
 from automl.search.dispatcher import CandidateDispatcher
 from automl.search.progress import StudyProgress
-from automl.search.space import load_space
 from automl.search.trainable import EPOCHS, KIND, NUMBER, RESULT
 from automl.search.tune_callback import WorkerPoolCallback
+from automl.space.search_space import load_space
 from automl.study.config import parse_constraint
 from automl.study.sampler import make_sampler
 from automl.tracking import StudyTracker
-from throwaway_postgres import free_port, start_postgres  # benchmarks/ (on sys.path when run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize")]

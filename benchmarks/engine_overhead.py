@@ -42,9 +42,11 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from report import (
+    emit,  # benchmarks/report.py (this folder is on sys.path when run as a script)
+)
 
-from automl.search.front import measurements
-from report import emit  # benchmarks/report.py (this folder is on sys.path when run as a script)
+from automl.study.attrs import measurements
 
 REPO = Path(__file__).resolve().parents[1]
 WORK_PHASES = ("train", "probe", "prune", "prune_finetune", "quantize", "evaluate", "latency")

@@ -32,14 +32,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import burst_load  # benchmarks/burst_load.py (this folder is on sys.path when run as a script)
 import optuna
+from report import emit
 
 from automl.export import read_metadata
 from automl.measure.latency import FINAL, measure_interleaved
-from automl.search.front import pareto_front
+from automl.study.front import pareto_front
 from automl.verify import TOLERANCES, latency_ratios
-import burst_load  # benchmarks/burst_load.py (this folder is on sys.path when run as a script)
-from report import emit
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,9 +17,9 @@ shared by all methods and seeds):
     candidate trained to the end.
 ``joint + ES``
     the same sampler and space with multi-objective early stopping
-    (:mod:`automl.search.mo_asha`, the study's ``early_stopping`` settings, or the defaults
+    (:mod:`automl.study.mo_asha`, the study's ``early_stopping`` settings, or the defaults
     where the study has none), its screen included (limits from
-    :func:`automl.search.mo_asha.screen_limits`: twice the teacher's size and latency, the
+    :func:`automl.study.mo_asha.screen_limits`: twice the teacher's size and latency, the
     hypervolume's reference point; the benchmark has no constraints): a candidate stopped at
     a rung, or by the screen before training, is told ``PRUNED``, costs the seconds it ran
     and adds no point. Early stopping trades full trainings for more
@@ -70,7 +70,7 @@ summed in order, so "hypervolume after t seconds" is what a user waiting t secon
 seed in the details), and plotted against trials and seconds (``--plot``):
 
 * **val HV**: hypervolume of the method's validation front, normalised as in
-  :mod:`automl.search.pareto` (``1 - accuracy``; size and latency as ratios to the teacher),
+  :mod:`automl.study.pareto` (``1 - accuracy``; size and latency as ratios to the teacher),
   reference point ``(1, 2, 2)`` (accuracy 0, twice the teacher's size and latency); maximum 4.
   All finished candidates count (no accuracy constraint).
 * **test HV**: the same front points re-scored with test accuracy instead of validation.
@@ -115,17 +115,34 @@ import onnxruntime
 import optuna
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from automl import CandidateConfig, evaluate_candidate, load_dataset, load_or_train_teacher
-from automl.config.candidate import with_teacher_arch
+from automl import (
+    CandidateConfig,
+    evaluate_candidate,
+    load_dataset,
+    load_or_train_teacher,
+)
+from automl.candidate.config import with_teacher_arch
+from automl.candidate.hooks import CandidateStopped, RungCheck, TrialHooks
 from automl.measure.latency import measure_latency
-from automl.search.mo_asha import EarlyStoppingConfig, RungBook, screen_limits
-from automl.search.pareto import MINIMIZE, hypervolume, normalise, pareto_mask, reference_point
-from automl.search.space import SearchSpace
+from automl.space.search_space import SearchSpace
 from automl.study.config import load_study
+from automl.study.mo_asha import EarlyStoppingConfig, RungBook, screen_limits
+from automl.study.pareto import (
+    MINIMIZE,
+    hypervolume,
+    normalise,
+    pareto_mask,
+    reference_point,
+)
 from automl.study.sampler import make_sampler
-from automl.trial_hooks import CandidateStopped, RungCheck, TrialHooks
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Search quality"

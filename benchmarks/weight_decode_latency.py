@@ -22,7 +22,7 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export import export_artifact
 from automl.measure.latency import LatencySettings, measure_interleaved
 from automl.models.registry import create_model

@@ -1,8 +1,9 @@
-"""Typed, validated, serialisable configuration objects."""
+"""The ground floor's settings: typed, validated, serialisable, importing nothing above them.
 
-from automl.config.candidate import (
-    ArchConfig,
-    CandidateConfig,
+The whole candidate (architecture included) is :class:`automl.candidate.config.CandidateConfig`.
+"""
+
+from automl.config.compression import (
     DistillConfig,
     PruningConfig,
     QuantConfig,
@@ -10,12 +11,4 @@ from automl.config.candidate import (
 )
 from automl.config.errors import ConfigError
 
-__all__ = [
-    "ArchConfig",
-    "CandidateConfig",
-    "ConfigError",
-    "DistillConfig",
-    "PruningConfig",
-    "QuantConfig",
-    "TrainConfig",
-]
+__all__ = ["ConfigError", "DistillConfig", "PruningConfig", "QuantConfig", "TrainConfig"]

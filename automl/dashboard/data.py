@@ -10,7 +10,8 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from automl.search.front import TrialPoint, finished_trials, study_points, trial_error
+from automl.study.attrs import candidate_of, trial_error
+from automl.study.front import TrialPoint, finished_trials, study_points
 from automl.study.record import StudyRecord
 from automl.tracking.study_tracker import ROLE_TAG
 
@@ -69,7 +70,7 @@ def build_view(record: StudyRecord, study: optuna.Study) -> StudyView:
     points = study_points(study, record.objectives)
     teacher = record.teacher
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    candidates = [Candidate(point=p, config=trials[p.trial].user_attrs.get("candidate", {}),
+    candidates = [Candidate(point=p, config=candidate_of(trials[p.trial]),
                             size_ratio=p.metrics["size_bytes"] / teacher["size_bytes"],
                             latency_ratio=(p.latency_ratio if p.latency_ratio is not None
                                            else p.metrics["latency_ms"] / teacher["latency_ms"]))

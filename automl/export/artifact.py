@@ -35,11 +35,15 @@ import onnx
 import onnxruntime as ort
 from torch import Tensor, nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export.int8 import quantize_static_qdq
 from automl.export.onnx_export import export_fp32, tidy
-from automl.measure.session import open_session, session_options
-from automl.export.weight_encoding import encode_float_weights, encode_int8_weights, ensure_opset
+from automl.export.weight_encoding import (
+    encode_float_weights,
+    encode_int8_weights,
+    ensure_opset,
+)
+from automl.measure.session import session_options
 from automl.quantization.bits import execution_order, layer_bit_widths
 
 METADATA_KEY = "automl"

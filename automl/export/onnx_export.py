@@ -14,8 +14,8 @@ import warnings
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 import torch
+from onnx import numpy_helper
 from torch import Tensor, nn
 
 OPSET = 17

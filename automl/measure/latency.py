@@ -61,7 +61,7 @@ FINAL = LatencySettings(warmup_s=0.05, window_s=0.2, processes=3)
 """Settings of the final re-timing of a front (and of the study's teacher figure)."""
 
 PROBE = LatencySettings(warmup_s=0.02, window_s=0.04, min_rounds=4, instances=1)
-"""Settings of the early-stopping probe's timing (:mod:`automl.objective_probe`): its figure
+"""Settings of the early-stopping probe's timing (:mod:`automl.candidate.probe`): its figure
 only ranks candidates at a rung and is never reported, so it gets a third of the search-time
 window. Measured on five digits artifacts (6-15 µs), six timings each: 0.06 s a timing instead
 of 0.19 s, within 3 % of the search-time figure, spread (std) at most 0.1 µs for both."""

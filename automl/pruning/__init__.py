@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from automl.config.candidate import PruningConfig
+from automl.config.compression import PruningConfig
 from automl.pruning.channel import prune_channels
 from automl.pruning.unstructured import UnstructuredMasks, prune_unstructured
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.config.errors import ConfigError
 
 QUANT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)

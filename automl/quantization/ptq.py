@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.quantization.bits import layer_bit_widths
 from automl.quantization.weights import dequantize_per_channel, quantize_per_channel
 

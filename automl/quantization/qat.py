@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.quantization.bits import layer_bit_widths, quantized_layers
 from automl.quantization.weights import fake_quantize_weight
 

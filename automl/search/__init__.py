@@ -1,33 +1,6 @@
-"""Joint search spaces (YAML data compiled to Optuna suggestions) and Pareto utilities."""
+"""Running a study: the driver (Optuna asks and tells), the Ray worker pool, the timing worker.
 
-from automl.search.pareto import (
-    REFERENCE_BY_METRIC,
-    hypervolume,
-    normalise,
-    normalised_hypervolume,
-    pareto_mask,
-    reference_point,
-)
-from automl.search.space import (
-    GROUPS,
-    Condition,
-    Param,
-    SearchSpace,
-    load_space,
-    parse_condition,
-)
-
-__all__ = [
-    "GROUPS",
-    "REFERENCE_BY_METRIC",
-    "Condition",
-    "Param",
-    "SearchSpace",
-    "hypervolume",
-    "load_space",
-    "normalise",
-    "normalised_hypervolume",
-    "pareto_mask",
-    "parse_condition",
-    "reference_point",
-]
+The study's data and decisions (front, early stopping, samplers, the record) are in
+:mod:`automl.study`; this package only executes them. The worker <-> driver messages are
+typed in :mod:`automl.search.protocol`.
+"""

@@ -15,12 +15,18 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from automl.search.front import finished_trials, measurements, rung_vectors, study_points
-from automl.search.mo_asha import PRUNED_AT_ATTR
-from automl.trial_hooks import SCREEN_EPOCH
-from automl.search.pareto import normalised_hypervolume
+from automl.candidate.hooks import SCREEN_EPOCH
 from automl.search.progress import StudyProgress
 from automl.search.tracking_outage import TrackingOutage, close_trial_run
+from automl.study.attrs import (
+    ERROR_ATTR,
+    MLFLOW_RUN_ATTR,
+    measurements,
+    pruned_at,
+    rung_vectors,
+)
+from automl.study.front import finished_trials, study_points
+from automl.study.pareto import normalised_hypervolume
 from automl.tracking import StudyTracker
 
 PLOT_EVERY_S = 10.0  # the front figure is re-rendered at most this often (and once at the end)
@@ -49,7 +55,7 @@ class StudyBookkeeper:
                                   behind=trial.number)
         if run_id is not None:
             self._run_ids[trial.number] = run_id
-            trial.set_user_attr("mlflow_run_id", run_id)
+            trial.set_user_attr(MLFLOW_RUN_ATTR, run_id)
         self.progress.trial_started()
         self.seconds.setdefault(trial.number, {})["mlflow_start_s"] = time.perf_counter() - start
 
@@ -108,13 +114,13 @@ def _trial_summary(frozen: optuna.trial.FrozenTrial) -> str:
     if frozen.state == TrialState.COMPLETE:
         return _summary(measurements(frozen))
     if frozen.state == TrialState.PRUNED:
-        epoch = frozen.user_attrs.get(PRUNED_AT_ATTR)
+        epoch = pruned_at(frozen)
         vector = rung_vectors(frozen).get(epoch, {})
         if epoch == SCREEN_EPOCH:
             return (f"stopped before training: compressed it would be {vector.get('size_bytes', float('nan')):,.0f} B, "
                     f"{vector.get('latency_ms', float('nan')) * 1000:.1f} µs (beyond the study's limits)")
         return f"stopped early at epoch {epoch} (val acc {vector.get('accuracy', float('nan')):.4f} there: dominated at its rung)"
-    return frozen.user_attrs.get("error", "")
+    return frozen.user_attrs.get(ERROR_ATTR, "")
 
 
 def _summary(m: dict[str, Any]) -> str:

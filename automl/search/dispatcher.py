@@ -6,7 +6,7 @@ Ray Tune only runs the workers. Each hand-out is an Optuna ``ask`` compiled thro
 search space; each finished candidate is an Optuna ``tell`` with its objective values, or
 ``FAIL`` with the error, and its full measurements and constraint values are kept as Optuna
 user attributes. With early stopping, each rung report is recorded on its trial (user attribute
-``rung:<epoch>``) and decided by multi-objective ASHA (:mod:`automl.search.mo_asha`) over every
+``rung:<epoch>``) and decided by multi-objective ASHA (:mod:`automl.study.mo_asha`) over every
 trial of the study that reached that rung; a candidate stopped there is told ``PRUNED`` (its
 rung vectors stay on the trial, and TPE counts it among the worse trials). Everything here runs
 in the driver, the only writer of the study.
@@ -22,14 +22,27 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.config import CandidateConfig, ConfigError
-from automl.config.candidate import with_teacher_arch
-from automl.search.artifact_delivery import ArtifactNotDelivered, discard_artifact, receive_artifact
+from automl.candidate.config import CandidateConfig, with_teacher_arch
+from automl.config import ConfigError
+from automl.search.artifact_delivery import (
+    ArtifactNotDelivered,
+    discard_artifact,
+    receive_artifact,
+)
 from automl.search.cluster import HOST, NODE_ID
-from automl.search.front import RESULT_ATTR, WORKER_ATTR, rung_vectors
-from automl.search.mo_asha import PRUNED_AT_ATTR, RUNG_ATTR, EarlyStoppingConfig, RungBook
-from automl.search.space import SearchSpace
 from automl.search.trainable import NUMBER, PRUNED_AT, RESULT, RUNG_VALUES
+from automl.space.search_space import SearchSpace
+from automl.study.attrs import (
+    CANDIDATE_ATTR,
+    ERROR_ATTR,
+    PRUNED_AT_ATTR,
+    RESULT_ATTR,
+    RUNG_ATTR,
+    TRACEBACK_ATTR,
+    WORKER_ATTR,
+    rung_vectors,
+)
+from automl.study.mo_asha import EarlyStoppingConfig, RungBook
 from automl.study.sampler import constraint_values, record_constraints
 
 WORKER_LOST = "the trial's worker crashed before reporting (see the Ray logs)"
@@ -72,7 +85,7 @@ class CandidateDispatcher:
             except ConfigError as err:
                 self.rejected.append(self.fail(trial, f"invalid candidate: {err}"))
                 continue
-            trial.set_user_attr("candidate", candidate)
+            trial.set_user_attr(CANDIDATE_ATTR, candidate)
             self.live[worker] = trial
             return trial, candidate
         return None
@@ -98,7 +111,7 @@ class CandidateDispatcher:
             return self.study.tell(trial, state=TrialState.PRUNED)
         if report.get("failed"):
             discard_artifact(report)
-            trial.set_user_attr("traceback", report.get("traceback", ""))
+            trial.set_user_attr(TRACEBACK_ATTR, report.get("traceback", ""))
             return self.fail(trial, report.get("error", "unknown error"))
         measured = json.loads(report[RESULT])
         values = [float(measured[name]) for name, _ in self.objectives]
@@ -129,6 +142,6 @@ class CandidateDispatcher:
         return None if trial is None else self.fail(trial, message)
 
     def fail(self, trial: optuna.Trial, message: str) -> optuna.trial.FrozenTrial:
-        trial.set_user_attr("error", message)
+        trial.set_user_attr(ERROR_ATTR, message)
         return self.study.tell(trial, state=TrialState.FAIL)
 

@@ -25,18 +25,19 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.result import METRICS
-from automl.search.front import (
+from automl.candidate.result import METRICS
+from automl.search.ray_boot import RayBoot
+from automl.study.attrs import (
     INTERRUPTED,
     INTERRUPTED_ATTR,
     TEACHER_LATENCY_ATTR,
-    TrialPoint,
-    finished_trials,
-    study_points,
+    interrupted_numbers,
+    mlflow_run_id,
+    teacher_latency,
 )
-from automl.search.pareto import normalised_hypervolume
-from automl.search.ray_boot import RayBoot
 from automl.study.config import StudyConfig
+from automl.study.front import TrialPoint, finished_trials, study_points
+from automl.study.pareto import normalised_hypervolume
 from automl.study.record import StudyRecord, write_record
 from automl.study.sampler import make_sampler
 
@@ -92,11 +93,11 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     remaining = max(0, cfg.n_trials - len(finished_before))
     # first, so that Ray starts while the driver imports torch and loads the space and teacher
     boot = RayBoot(f"automl-{cfg.name}", ray_address, cfg.timing_resource) if remaining > 0 else None
+    from automl.candidate.teacher import load_or_train_teacher
     from automl.data import load_dataset
     from automl.search.progress import StudyProgress
-    from automl.search.space import load_space
     from automl.search.tracking_outage import TrackingOutage
-    from automl.teacher import load_or_train_teacher
+    from automl.space.search_space import load_space
     from automl.tracking import StudyTracker
 
     progress = StudyProgress(cfg.name, cfg.n_trials, enabled=show_progress)
@@ -212,7 +213,7 @@ def study_teacher_latency(study: optuna.Study, teacher_result: dict[str, Any], g
     from automl.measure.latency import FINAL
     from automl.search.timing_gate import ISOLATION, gate_measure
 
-    figure = study.user_attrs.get(TEACHER_LATENCY_ATTR)
+    figure = teacher_latency(study)
     if gate is not None:
         ray.get(gate.set_reference.remote(Path(teacher_result["artifact_path"]).read_bytes(),
                                           None if figure is None else figure["latency_ms"]))
@@ -236,11 +237,11 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
     from automl.data import load_dataset
     from automl.search.bookkeeping import StudyBookkeeper
     from automl.search.dispatcher import CandidateDispatcher
-    from automl.search.mo_asha import screen_limits
     from automl.search.ray_boot import GATE_NAME, QUEUE_NAME
     from automl.search.trainable import WorkerContext, run_worker
     from automl.search.tune_callback import WorkerPoolCallback
     from automl.search.worker_inputs import ShippedTeacher
+    from automl.study.mo_asha import screen_limits
 
     cfg = run.cfg
     gate, queue = boot.handles()
@@ -298,9 +299,9 @@ def _final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False)
     """
     from automl.measure.latency import measure_interleaved
     from automl.search.ray_boot import timing_placement
-    from automl.search.retime import retime_front
     from automl.search.timing_gate import interleaved_on
     from automl.study.artifacts import point_artifact
+    from automl.study.retime import retime_front
 
     def artifact_of(p: TrialPoint) -> Path:
         return point_artifact(p, record.tracking_uri, run.run_dir / "retime")
@@ -342,12 +343,12 @@ def _close_interrupted(study: optuna.Study, tracker: StudyTracker, outage: Any =
     """Fail the trials a stopped launch left RUNNING (in Optuna and MLflow); they are re-sampled."""
     cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
     if cut:
-        study.set_user_attr(INTERRUPTED_ATTR, sorted({*study.user_attrs.get(INTERRUPTED_ATTR, []),
+        study.set_user_attr(INTERRUPTED_ATTR, sorted({*interrupted_numbers(study),
                                                       *(t.number for t in cut)}))
     for t in cut:
         study.tell(t.number, state=TrialState.FAIL)
-        if t.user_attrs.get("mlflow_run_id"):
-            close = functools.partial(tracker.finish_trial, t.user_attrs["mlflow_run_id"], None, INTERRUPTED)
+        if mlflow_run_id(t):
+            close = functools.partial(tracker.finish_trial, mlflow_run_id(t), None, INTERRUPTED)
             outage.call(close, behind=t.number) if outage is not None else close()
     return len(cut)
 

@@ -21,8 +21,13 @@ from typing import Any, Iterator
 
 import ray
 
-from automl.measure.latency import LatencyResult, LatencySettings, measure_interleaved, measure_latency
-from automl.trial_hooks import RungCheck, TrialHooks
+from automl.candidate.hooks import RungCheck, TrialHooks
+from automl.measure.latency import (
+    LatencyResult,
+    LatencySettings,
+    measure_interleaved,
+    measure_latency,
+)
 
 DRIVER = "driver"  # the driver's holder name (its bookkeeping holds the gate too)
 ISOLATION = ("timing worker: interleaved with the teacher, measurements queued one at a time, "

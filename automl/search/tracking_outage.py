@@ -20,16 +20,19 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
-from automl.search.front import (
+from automl.study.attrs import (
     BEHIND_ATTR,
     LATE_RUNS_ATTR,
-    WORKER_ATTR,
+    behind,
+    candidate_of,
+    late_runs,
     measurements,
     mlflow_run_id,
+    pruned_at,
     rung_vectors,
     trial_error,
+    worker_of,
 )
-from automl.search.mo_asha import PRUNED_AT_ATTR
 from automl.tracking import StudyTracker
 from automl.tracking.reachability import tracking_server_down
 
@@ -48,11 +51,11 @@ class TrackingOutage:
         self.teacher_metrics = teacher_metrics
         self.down = False
         self._last_probe = 0.0
-        self.late = _late_runs(study.user_attrs.get(LATE_RUNS_ATTR, {}))
+        self.late = _late_runs(late_runs(study))
 
     @property
     def behind(self) -> list[int]:
-        return sorted(self.study.user_attrs.get(BEHIND_ATTR, []))
+        return behind(self.study)
 
     def call(self, fn: Callable[[], Any], behind: int | None = None) -> Any:
         """``fn()`` (MLflow calls); during an outage, trial ``behind`` is listed to catch up later.
@@ -94,14 +97,14 @@ class TrackingOutage:
         behind = self.behind
         if not behind:
             return 0
-        late = dict(self.study.user_attrs.get(LATE_RUNS_ATTR, {}))
+        late = late_runs(self.study)
         trials = {t.number: t for t in self.study.get_trials(deepcopy=False)}
         for number in behind:
             trial = trials[number]
             run_id = mlflow_run_id(trial, late)
             if run_id is None:
                 run_id = late[str(number)] = self.tracker.start_trial(number, trial.params,
-                                                                      trial.user_attrs.get("candidate", {}))
+                                                                      candidate_of(trial))
             close_trial_run(self.tracker, run_id, self.study, trial, self.teacher_metrics)
         self.study.set_user_attr(LATE_RUNS_ATTR, late)
         self.late = _late_runs(late)
@@ -113,11 +116,11 @@ def close_trial_run(tracker: StudyTracker, run_id: str, study: optuna.Study, tri
                     teacher_metrics: dict[str, Any]) -> None:
     """Close ``trial``'s MLflow run as Optuna recorded it: finished with its measurements,
     KILLED with its rung vectors (stopped early), or FAILED with why."""
-    worker = trial.user_attrs.get(WORKER_ATTR)
+    worker = worker_of(trial)
     if trial.state == TrialState.COMPLETE:
         tracker.finish_trial(run_id, measurements(trial), None, teacher_metrics, worker=worker)
     elif trial.state == TrialState.PRUNED:
-        tracker.finish_pruned(run_id, trial.user_attrs.get(PRUNED_AT_ATTR, 0), rung_vectors(trial), worker=worker)
+        tracker.finish_pruned(run_id, pruned_at(trial) or 0, rung_vectors(trial), worker=worker)
     elif trial.state == TrialState.FAIL:
         tracker.finish_trial(run_id, None, trial_error(study, trial) or "failed", worker=worker)
 

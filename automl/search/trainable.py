@@ -11,7 +11,7 @@ Per-epoch metrics are reported as they come (the driver logs them to MLflow as c
 With early stopping, a candidate that reaches a rung (a training epoch listed in the study's
 ``early_stopping.rungs``) reports its vector there (the validation accuracy it would have
 compressed now, and the size and latency of its compressed structure, probed once at the first rung) and waits in its mailbox for
-the driver's decision (:mod:`automl.search.mo_asha`): go on, or stop (an Optuna PRUNED trial).
+the driver's decision (:mod:`automl.study.mo_asha`): go on, or stop (an Optuna PRUNED trial).
 The last report of a candidate carries its final measurements, or the error that stopped it
 (a Python error or a diverging loss is a failed candidate, not a crashed worker, so it is
 recorded with its message, not retried, and the worker goes on to the next candidate).
@@ -32,15 +32,15 @@ import ray
 import torch
 from ray import tune
 
-from automl.config import CandidateConfig
+from automl.candidate.config import CandidateConfig
+from automl.candidate.evaluate import evaluate_candidate
+from automl.candidate.hooks import CandidateStopped, RungCheck
+from automl.candidate.teacher import Teacher
 from automl.data import DatasetSplits
-from automl.pipeline import evaluate_candidate
 from automl.search.artifact_delivery import pack_artifact
 from automl.search.cluster import node_identity
 from automl.search.timing_gate import GatedTrialHooks
 from automl.search.worker_inputs import ShippedTeacher
-from automl.teacher import Teacher
-from automl.trial_hooks import CandidateStopped, RungCheck
 
 KIND = "kind"  # result key: "ready", "epochs" (curve points), "rung" (asks to go on) or "final" (a candidate's end)
 EPOCHS = "epochs_json"  # result key: the epochs since the last report, as JSON rows

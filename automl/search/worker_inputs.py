@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from automl.candidate.teacher import Teacher
     from automl.data import DatasetSplits
-    from automl.teacher import Teacher
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one unpacked copy per worker process
@@ -38,10 +38,10 @@ class ShippedTeacher:
         """The teacher, rebuilt in this process (eval mode, fp32)."""
         import torch
 
-        from automl.config import CandidateConfig
+        from automl.candidate.config import CandidateConfig
+        from automl.candidate.result import CandidateResult
+        from automl.candidate.teacher import Teacher
         from automl.models.registry import create_model
-        from automl.result import CandidateResult
-        from automl.teacher import Teacher
 
         config = CandidateConfig.from_dict(self.config, "teacher")
         model = create_model(config.arch.family, config.arch.choices, num_classes=splits.num_classes,

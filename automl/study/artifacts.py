@@ -20,7 +20,7 @@ def local_artifact(artifact_path: str | None, tracking_uri: str, run_id: str | N
 
 
 def point_artifact(point: Any, tracking_uri: str, scratch: str | Path) -> Path:
-    """A front point's (:class:`~automl.search.front.TrialPoint`) artifact file, fetched from
+    """A front point's (:class:`~automl.study.front.TrialPoint`) artifact file, fetched from
     MLflow into ``scratch/<trial>`` when it is not on this machine."""
     return local_artifact(point.extra.get("artifact_path"), tracking_uri, point.extra.get("mlflow_run_id"),
                           Path(scratch) / str(point.trial))

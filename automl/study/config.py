@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from automl.candidate.config import CandidateConfig
+from automl.candidate.result import METRICS as RESULT_METRICS
 from automl.config import fields as F
-from automl.config.candidate import CandidateConfig, TrainConfig
+from automl.config.compression import TrainConfig
 from automl.config.errors import ConfigError
 from automl.config.yaml_file import read_yaml_mapping
-from automl.result import METRICS as RESULT_METRICS
-from automl.search.mo_asha import EarlyStoppingConfig
-from automl.search.space import SearchSpace, load_space
+from automl.space.search_space import SearchSpace, load_space
+from automl.study.mo_asha import EarlyStoppingConfig
 from automl.study.sampler import SAMPLERS, check_sampler
 
 # what a study may optimise or constrain: every measured metric but test accuracy, which the

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from automl.search.front import TrialPoint  # noqa: E402
+from automl.study.front import TrialPoint  # noqa: E402
 
 
 def front_figure(points: list[TrialPoint], teacher: dict[str, float], title: str) -> Figure:

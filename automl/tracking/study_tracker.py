@@ -24,9 +24,9 @@ import matplotlib.pyplot as plt
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from automl.result import METRICS
-from automl.search.front import TrialPoint
-from automl.search.pareto import normalised_hypervolume, reference_point
+from automl.candidate.result import METRICS
+from automl.study.front import TrialPoint
+from automl.study.pareto import normalised_hypervolume, reference_point
 from automl.tracking.front_plot import front_figure
 from automl.tracking.review_views import view_tags
 from automl.tracking.run_names import run_name

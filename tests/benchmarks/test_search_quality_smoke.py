@@ -37,7 +37,7 @@ def test_the_architecture_stage_takes_the_training_params() -> None:
     the staged pipeline must decide them together, in its architecture stage."""
     import importlib.util
 
-    from automl.search.space import load_space
+    from automl.space.search_space import load_space
 
     spec = importlib.util.spec_from_file_location("search_quality_module", SCRIPT)
     module = importlib.util.module_from_spec(spec)

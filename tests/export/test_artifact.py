@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export import export_artifact, open_session, optimized_graph, read_metadata
 from automl.export.artifact import runtime_dequantize_ops, unfolded_decode_ops
 from automl.export.weight_encoding import pack_mask

@@ -13,10 +13,14 @@ import torch
 from onnx import TensorProto, numpy_helper
 from torch import nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export import export_artifact, open_session, optimized_graph
 from automl.export.artifact import runtime_dequantize_ops, unfolded_decode_ops
-from automl.quantization import layer_bit_widths, quantize_per_channel, quantize_weights_
+from automl.quantization import (
+    layer_bit_widths,
+    quantize_per_channel,
+    quantize_weights_,
+)
 from automl.quantization.bits import execution_order
 
 DTYPE_BITS = {TensorProto.INT8: 8, TensorProto.INT4: 4, TensorProto.INT2: 2}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export import export_artifact, open_session
 from automl.measure.accuracy import onnx_accuracy
 

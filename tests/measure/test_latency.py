@@ -11,9 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export import export_artifact
-from automl.measure.latency import LatencyResult, LatencySettings, measure_interleaved, measure_latency
+from automl.measure.latency import (
+    LatencyResult,
+    LatencySettings,
+    measure_interleaved,
+    measure_latency,
+)
 from automl.verify import latency_ratios, latency_ratios_fresh
 
 QUICK = LatencySettings(warmup_s=0.02, window_s=0.05, min_rounds=5)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export import export_artifact, open_session
 from automl.export.artifact import read_metadata
 from automl.measure.accuracy import onnx_accuracy, onnx_predict

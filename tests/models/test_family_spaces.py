@@ -9,9 +9,9 @@ import optuna
 import pytest
 import torch
 
-from automl.config import CandidateConfig
+from automl.candidate.config import CandidateConfig
 from automl.models import create_model
-from automl.search.space import load_space
+from automl.space.search_space import load_space
 
 REPO = Path(__file__).resolve().parents[2]
 

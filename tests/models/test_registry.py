@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from automl.config import ArchConfig, CandidateConfig, ConfigError
+from automl.candidate.config import ArchConfig, CandidateConfig
+from automl.config import ConfigError
 from automl.models import create_model, families, validate_choices
 from automl.models.cnn import CNNChoices
 from automl.models.cnn1d import CNN1DChoices

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from automl.config import CandidateConfig, ConfigError
-from automl.config.candidate import QuantConfig
+from automl.candidate.config import CandidateConfig
+from automl.config import ConfigError
+from automl.config.compression import QuantConfig
 from automl.models.registry import create_model
 from automl.quantization import (
     finalize_qat,

@@ -7,8 +7,13 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from automl.config.candidate import QuantConfig
-from automl.quantization import dequantize_per_channel, finalize_qat, prepare_qat, quantize_per_channel
+from automl.config.compression import QuantConfig
+from automl.quantization import (
+    dequantize_per_channel,
+    finalize_qat,
+    prepare_qat,
+    quantize_per_channel,
+)
 
 
 class SmallNet(nn.Module):

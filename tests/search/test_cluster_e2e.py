@@ -20,8 +20,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from automl.search.front import BEHIND_ATTR, LATE_RUNS_ATTR
-from tests.search.cluster_harness import Cluster, can_run, cluster_env, throwaway_postgres
+from automl.study.attrs import BEHIND_ATTR, LATE_RUNS_ATTR
+from tests.search.cluster_harness import (
+    Cluster,
+    can_run,
+    cluster_env,
+    throwaway_postgres,
+)
 from tests.search.test_engine_e2e import SPACE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(can_run() is not None, reason=str(can_run()))]

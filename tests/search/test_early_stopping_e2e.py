@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from automl.search.mo_asha import EarlyStoppingConfig, RungBook
+from automl.study.mo_asha import EarlyStoppingConfig, RungBook
 from tests.search.test_engine_e2e import SPACE, _children, automl, write_study
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ import ray
 import torch
 from torch import nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export import export_artifact
 from automl.measure.latency import LatencySettings
 from automl.search.timing_gate import TimingGate, gate_measure

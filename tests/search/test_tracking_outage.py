@@ -7,8 +7,13 @@ import pytest
 from optuna.trial import TrialState
 
 from automl.search import tracking_outage
-from automl.search.front import BEHIND_ATTR, LATE_RUNS_ATTR, RESULT_ATTR, WORKER_ATTR
 from automl.search.tracking_outage import TrackingOutage
+from automl.study.attrs import (
+    BEHIND_ATTR,
+    LATE_RUNS_ATTR,
+    RESULT_ATTR,
+    WORKER_ATTR,
+)
 
 
 class FakeTracker:

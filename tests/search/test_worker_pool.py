@@ -15,10 +15,10 @@ from optuna.trial import TrialState
 from automl.search.artifact_delivery import ARTIFACT_BYTES, ARTIFACT_SHA256
 from automl.search.cluster import HOST, NODE_ID
 from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
-from automl.search.front import RESULT_ATTR, WORKER_ATTR, measurements
-from automl.search.space import load_space
 from automl.search.trainable import EPOCHS, KIND, NUMBER, RESULT
 from automl.search.tune_callback import WorkerPoolCallback
+from automl.space.search_space import load_space
+from automl.study.attrs import RESULT_ATTR, WORKER_ATTR, measurements
 from automl.study.config import parse_constraint
 from automl.study.sampler import is_feasible
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from automl.config import CandidateConfig, ConfigError
+from automl.candidate.config import CandidateConfig
+from automl.config import ConfigError
 from automl.study.config import Constraint, load_study
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import optuna
 
-from automl.config import CandidateConfig
-from automl.config.candidate import with_teacher_arch
-from automl.search.space import load_space
+from automl.candidate.config import CandidateConfig, with_teacher_arch
+from automl.space.search_space import load_space
 from automl.study.config import load_study
 
 REPO = Path(__file__).resolve().parents[2]

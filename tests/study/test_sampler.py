@@ -9,8 +9,14 @@ import pytest
 
 from automl.config import ConfigError
 from automl.study.config import parse_constraint
-from automl.search.front import study_points
-from automl.study.sampler import SAMPLERS, constraint_values, is_feasible, make_sampler, record_constraints
+from automl.study.front import study_points
+from automl.study.sampler import (
+    SAMPLERS,
+    constraint_values,
+    is_feasible,
+    make_sampler,
+    record_constraints,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CONSTRAINTS = [parse_constraint("accuracy >= 0.5"), parse_constraint("size_bytes <= 300")]

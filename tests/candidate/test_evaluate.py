@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from automl import CandidateConfig, evaluate_candidate, load_or_train_teacher
+from automl.data import load_dataset
 from automl.export import open_session
 from automl.measure.accuracy import onnx_accuracy
-from automl.data import load_dataset
 from tests.conftest import SMALL_CNN, candidate_dict
 
 

@@ -31,7 +31,7 @@ and list-valued config fields (``quant.layer_bits``) that are categorical/int/fl
 stage: a list whose length is that earlier unconditional int param's value, or a fixed
 length such as 7; Optuna names the elements ``<path>.0``, ``<path>.1``, ...).
 
-Conditions use the tiny, safe grammar of :mod:`automl.search.conditions` (never ``eval``).
+Conditions use the tiny, safe grammar of :mod:`automl.space.conditions` (never ``eval``).
 A NAME must be a param listed *earlier* in the file.
 
 Instead of ``params`` a space may name a Python function ``function: pkg.module:define``;
@@ -40,7 +40,7 @@ Instead of ``params`` a space may name a Python function ``function: pkg.module:
 Every problem raises :class:`~automl.config.ConfigError` with the file as ``source`` and the
 offending field (``params.quant.weight_bits``) in one line. Values of knobs that are
 ``CandidateConfig`` fields are checked by the config dataclasses themselves, so the allowed
-values live in one place (:mod:`automl.config.candidate`).
+values live in one place (:mod:`automl.config.compression`).
 """
 
 from __future__ import annotations
@@ -54,11 +54,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from automl.config import candidate as C
+from automl.candidate.config import INITS
+from automl.config import compression as C
 from automl.config import fields as F
 from automl.config.errors import ConfigError
 from automl.config.yaml_file import read_yaml_mapping
-from automl.search.conditions import Condition, parse_condition, same_value
+from automl.space.conditions import Condition, parse_condition, same_value
 
 GROUPS = ("arch", "pruning", "quant", "distill")
 """The four knob groups a joint space can cover (``train`` may also be tuned, but is no group)."""
@@ -339,7 +340,7 @@ class SearchSpace:
             if p.path == "arch.init":
                 for v in p.candidates():
                     try:
-                        F.one_of("init", v, C.INITS)
+                        F.one_of("init", v, INITS)
                     except ConfigError as err:
                         raise ConfigError("params.arch.init", err.message, src) from None
             if group not in _GROUP_CLASSES:

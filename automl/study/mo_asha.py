@@ -9,12 +9,12 @@ promoted back.
 
 The rank is multi-objective. A candidate's vector at a rung is the validation accuracy it
 would have if it were compressed now (a copy pruned, recovered for one epoch and, for
-post-training quantization, quantized: :func:`automl.objective_probe.probe_accuracy`; the
+post-training quantization, quantized: :func:`automl.candidate.probe.probe_accuracy`; the
 network in training can be accurate while its compressed form is not, and the compressed form
 is what the search is after) together with the size and latency its compressed artifact will
 have; those two do not depend on training (they are fixed by architecture, pruning ratio and
 bit widths) and are measured once on a compressed copy, before the first epoch (at the first
-rung for a study with nothing to screen): :func:`automl.objective_probe.probe_objectives`.
+rung for a study with nothing to screen): :func:`automl.candidate.probe.probe_objectives`.
 The vectors are sorted into non-dominated fronts; within a front, points are taken in
 ε-net order (greedy max-min distance in the normalised objective space, starting from the
 most accurate), so that the kept share spreads along the front instead of clustering at
@@ -41,15 +41,13 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from automl.candidate.hooks import SCREEN_EPOCH
 from automl.config import fields as F
 from automl.config.errors import ConfigError
-from automl.search.pareto import REFERENCE_BY_METRIC
-from automl.trial_hooks import SCREEN_EPOCH
+from automl.study.pareto import REFERENCE_BY_METRIC
 
 FIXED_BY_STRUCTURE = ("size_bytes", "latency_ms", "params_nonzero", "macs")  # what the probe measures
 
-RUNG_ATTR = "rung:"  # Optuna user attribute prefix: rung:<epoch> -> {objective: value}
-PRUNED_AT_ATTR = "pruned_at_epoch"  # Optuna user attribute of a stopped candidate
 
 
 @dataclass(frozen=True)

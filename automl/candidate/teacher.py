@@ -16,13 +16,15 @@ import torch
 from filelock import FileLock
 from torch import nn
 
-from automl.config import CandidateConfig, ConfigError
+from automl.candidate.config import CandidateConfig
+from automl.candidate.evaluate import compress_model, measure_model
+from automl.candidate.hooks import TrialHooks
+from automl.candidate.result import CandidateResult
+from automl.candidate.timer import PhaseTimer
+from automl.config import ConfigError
 from automl.data import DatasetConfig, load_dataset
 from automl.measure.latency import FINAL
 from automl.models.registry import check_rank, create_model
-from automl.pipeline import PhaseTimer, compress_model, measure_model
-from automl.result import CandidateResult
-from automl.trial_hooks import TrialHooks
 
 CACHE_VERSION = 2  # bump when training or measurement changes, to invalidate old teachers
 

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from automl.candidate.distillation import distillation_loss
+from automl.candidate.hooks import TrialHooks
 from automl.config import DistillConfig, TrainConfig
-from automl.distillation import distillation_loss
-from automl.trial_hooks import TrialHooks
 
 
 def mixed_precision(device: torch.device) -> contextlib.AbstractContextManager:

@@ -11,15 +11,18 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from automl.config import CandidateConfig
+from automl.candidate.config import CandidateConfig
+from automl.candidate.hooks import TrialHooks
+from automl.candidate.probe import probe_accuracy, probe_objectives
+from automl.candidate.result import CandidateResult
+from automl.candidate.timer import PhaseTimer
+from automl.candidate.training import train_epochs
 from automl.data import DatasetConfig, DatasetSplits, load_dataset
 from automl.export import export_artifact, open_session
 from automl.measure.accuracy import onnx_accuracy
@@ -27,25 +30,24 @@ from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import LatencySettings
 from automl.models.inherit import inherit_weights
 from automl.models.registry import create_model
-from automl.objective_probe import probe_accuracy, probe_objectives
 from automl.pruning import prune_structure
 from automl.quantization.bits import layer_bit_widths
 from automl.quantization.ptq import quantize_weights_
 from automl.quantization.qat import finalize_qat, prepare_qat
-from automl.result import CandidateResult
-from automl.training import train_epochs
-from automl.trial_hooks import TrialHooks
-
-if TYPE_CHECKING:
-    from automl.teacher import Teacher
 
 ARTIFACT_NAME = "model.onnx"
 CALIBRATION_SAMPLES = 256  # training samples ORT calibrates activation ranges on (PTQ and QAT)
 FINETUNE_LR_FACTOR = 1 / 3  # recovery and QAT phases train at lr / 3
 
 
+class TrainedTeacher(Protocol):
+    """What a candidate uses of the study's teacher (:class:`automl.candidate.teacher.Teacher` is one)."""
+
+    model: nn.Module
+
+
 def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | DatasetSplits, *,
-                       workdir: str | Path, teacher: "Teacher | None" = None,
+                       workdir: str | Path, teacher: TrainedTeacher | None = None,
                        hooks: TrialHooks | None = None, threads: int = 1,
                        device: str = "cpu") -> CandidateResult:
     """Train, compress, export and measure one candidate.
@@ -158,32 +160,3 @@ def deploy_metadata(data: DatasetSplits) -> dict:
     the model's input is ``(x - mean) / std`` broadcast along that axis."""
     return {"input_shape": list(data.input_shape), "num_classes": data.num_classes,
             "mean": [round(float(v), 6) for v in data.mean], "std": [round(float(v), 6) for v in data.std]}
-
-
-class PhaseTimer:
-    """Accumulates wall seconds per named phase (reported for the overhead benchmark).
-
-    Phases nest exclusively: while an inner phase runs (the early-stopping probe inside
-    "train"), the outer one's clock stops, so every second is counted once."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._open: list[list] = []  # [phase, start of its current stretch]
-
-    @contextmanager
-    def __call__(self, phase: str) -> Iterator[None]:
-        now = time.perf_counter()
-        if self._open:
-            self._stop(self._open[-1], now)
-        self._open.append([phase, now])
-        try:
-            yield
-        finally:
-            now = time.perf_counter()
-            self._stop(self._open.pop(), now)
-            if self._open:
-                self._open[-1][1] = now
-
-    def _stop(self, entry: list, now: float) -> None:
-        phase, start = entry
-        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - start

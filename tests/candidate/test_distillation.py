@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from automl.distillation import distillation_loss
+from automl.candidate.distillation import distillation_loss
 
 
 def _softmax(xs):

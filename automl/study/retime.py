@@ -27,7 +27,8 @@ from typing import Callable, Sequence
 import optuna
 
 from automl.measure.latency import FINAL, LatencySettings, measure_interleaved
-from automl.search.front import RETIMED_PREFIX, TrialPoint, study_points
+from automl.study.attrs import RETIMED_PREFIX
+from automl.study.front import TrialPoint, study_points
 
 MAX_PASSES = 10
 

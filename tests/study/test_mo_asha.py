@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 
 from automl.config import ConfigError
-from automl.search.mo_asha import (EarlyStoppingConfig, RungBook, epsilon_net_order, nondominated_fronts, ranked,
-                                   screen_limits)
 from automl.study.config import parse_constraint
+from automl.study.mo_asha import (
+    EarlyStoppingConfig,
+    RungBook,
+    epsilon_net_order,
+    nondominated_fronts,
+    ranked,
+    screen_limits,
+)
 
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize")]
 

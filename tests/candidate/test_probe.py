@@ -7,8 +7,14 @@ from __future__ import annotations
 import pytest
 
 from automl import CandidateConfig, evaluate_candidate
+from automl.candidate.hooks import (
+    SCREEN_EPOCH,
+    SCREEN_MARGIN,
+    CandidateStopped,
+    RungCheck,
+    TrialHooks,
+)
 from automl.measure.latency import PROBE, LatencySettings
-from automl.trial_hooks import SCREEN_EPOCH, SCREEN_MARGIN, CandidateStopped, RungCheck, TrialHooks
 from tests.conftest import candidate_dict
 
 

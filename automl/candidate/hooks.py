@@ -41,7 +41,7 @@ class RungCheck:
     A rung at or past the candidate's last training epoch never fires: stopping there would
     save nothing.
 
-    With ``limits`` (:func:`automl.search.mo_asha.screen_limits`: the largest size, latency, ...
+    With ``limits`` (:func:`automl.study.mo_asha.screen_limits`: the largest size, latency, ...
     that can still count), the probe runs once before training instead, and a candidate with
     a figure beyond its limit (by more than :data:`SCREEN_MARGIN`) is stopped there, at
     :data:`SCREEN_EPOCH`: no amount of training changes bytes on disk or latency.
@@ -99,7 +99,7 @@ class TrialHooks:
                    accuracy: Callable[[], float] | None = None) -> None:
         """Called once the model exists: ``probe()`` measures the size and latency the
         candidate's compressed artifact will have, ``accuracy()`` the validation accuracy it
-        would have compressed now (:mod:`automl.objective_probe`), for rungs that compare
+        would have compressed now (:mod:`automl.candidate.probe`), for rungs that compare
         candidates while they train; ``epochs`` is how long it trains. The probe costs an
         export and a short timing: it is called once, before training when the rungs screen
         candidates (which may raise :class:`CandidateStopped` here), else lazily at the first

@@ -8,8 +8,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from automl.config import CandidateConfig, ConfigError
-from automl.search.space import GROUPS, load_space, parse_condition
+from automl.candidate.config import CandidateConfig
+from automl.config import ConfigError
+from automl.space.search_space import GROUPS, load_space, parse_condition
 
 REPO = Path(__file__).resolve().parents[2]
 SPACES = [REPO / "search_spaces" / "cnn_joint.yaml", REPO / "search_spaces" / "mobilenet_joint.yaml"]

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from automl.config.candidate import QuantConfig
+from automl.config.compression import QuantConfig
 from automl.export import export_artifact
 from automl.measure.latency import LatencySettings
-from automl.search.front import pareto_front, study_points
-from automl.search.retime import retime_front
+from automl.study.front import pareto_front, study_points
+from automl.study.retime import retime_front
 
 OBJECTIVES = [("accuracy", "maximize"), ("latency_ms", "minimize")]
 QUICK = LatencySettings(warmup_s=0.02, window_s=0.1)

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from automl.search.pareto import (
+from automl.study.pareto import (
     _hv_slicing,
     hypervolume,
     normalise,

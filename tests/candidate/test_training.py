@@ -2,8 +2,13 @@ import pytest
 import torch
 from torch import nn
 
+from automl.candidate.training import (
+    DivergedError,
+    accuracy,
+    mixed_precision,
+    train_epochs,
+)
 from automl.config import DistillConfig, TrainConfig
-from automl.training import DivergedError, accuracy, mixed_precision, train_epochs
 
 
 def _toy(seed=0):

@@ -17,7 +17,6 @@ from typing import Any, Callable, Mapping
 
 from automl.config.errors import ConfigError
 
-
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<op><=|>=|==|!=|<|>)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-import automl.teacher as teacher_mod
+import automl.candidate.teacher as teacher_mod
 from automl import CandidateConfig, ConfigError, load_or_train_teacher
 from tests.conftest import candidate_dict
 

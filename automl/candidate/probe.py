@@ -2,7 +2,7 @@
 
 Bytes on disk and latency are fixed by the architecture, the pruning ratio and the bit
 widths, not by how well the weights are trained. Multi-objective early stopping
-(:mod:`automl.search.mo_asha`) needs them before training (its screen) and at every rung, so
+(:mod:`automl.study.mo_asha`) needs them before training (its screen) and at every rung, so
 a copy of the model is compressed the way the candidate will be (pruned without recovery, quantized
 post-training), exported as the same ONNX artifact, and that file is weighed and timed like
 the final one. The figures are the final ones up to what depends on trained values (the
@@ -23,29 +23,26 @@ import copy
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from automl.config import CandidateConfig
+from automl.candidate.config import CandidateConfig
+from automl.candidate.hooks import TrialHooks
+from automl.candidate.timer import PhaseTimer
+from automl.candidate.training import accuracy, train_epochs
 from automl.data import DatasetSplits
 from automl.export import export_artifact
 from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import PROBE
 from automl.pruning import prune_structure
 from automl.quantization.ptq import quantize_weights_
-from automl.training import accuracy, train_epochs
-from automl.trial_hooks import TrialHooks
-
-if TYPE_CHECKING:
-    from automl.pipeline import PhaseTimer
 
 PROBE_CALIBRATION = 32  # training samples for the probe's int8 calibration (ranges only shape the file a little)
 
 
 def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: DatasetSplits, hooks: TrialHooks,
-                     threads: int, deploy_metadata: dict, timer: "PhaseTimer") -> dict[str, float]:
+                     threads: int, deploy_metadata: dict, timer: PhaseTimer) -> dict[str, float]:
     """``size_bytes``, ``latency_ms``, ``params_nonzero`` and ``macs`` of ``model`` compressed as
     ``candidate`` says (``model`` itself is untouched); its seconds go to ``timer``'s "probe" phase."""
     cfg = candidate
@@ -66,7 +63,7 @@ def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: Dataset
 
 
 def probe_accuracy(model: nn.Module, candidate: CandidateConfig, data: DatasetSplits, teacher: nn.Module | None,
-                   recovery_lr: float, timer: "PhaseTimer", hooks: TrialHooks) -> float:
+                   recovery_lr: float, timer: PhaseTimer, hooks: TrialHooks) -> float:
     """Validation accuracy of ``model`` compressed now as ``candidate`` will be (``model`` is untouched).
 
     A copy is pruned as the candidate says and recovered for one epoch (the first of its

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from automl.config import CandidateConfig, ConfigError
-from automl.config.candidate import with_teacher_arch
+from automl.candidate.config import CandidateConfig, with_teacher_arch
+from automl.config import ConfigError
 
 TEACHER_ARCH = {"family": "mobilenet_v2", "choices": {"width_mult": 1.0, "depths": [1] * 7, "expansion": 6,
                                                       "cifar_strides": True}, "init": "scratch"}

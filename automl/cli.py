@@ -15,9 +15,12 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from automl.config import ConfigError
+
+if TYPE_CHECKING:
+    from automl.candidate.result import CandidateResult
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_VERIFIED = 3  # automl verify: a figure is outside its tolerance
@@ -112,25 +115,43 @@ def cmd_launch(args: argparse.Namespace) -> int:
                  if v is not None}
     cfg = load_study(args.study, overrides)
     outcome = run_study(cfg, ray_address=args.ray_address, show_progress=not args.quiet)
+    if not outcome.tracking_down:
+        _launch_dashboard(outcome.name, outcome.record.run_dir)
     print_front(outcome.front, outcome.teacher, title=(
         f"{outcome.name}: {outcome.finished} trials finished ({outcome.ran_now} now, {outcome.stopped} stopped early, "
         f"{outcome.failed} failed), "
         f"{len(outcome.front)} on the front, hypervolume {outcome.hypervolume:.4f}"))
+    if not outcome.front:
+        from automl.study.front import empty_front_reason
+        from automl.study.record import open_launched
+
+        print(empty_front_reason(open_launched(outcome.name, outcome.record.run_dir).study))
     print(f"MLflow: automl ui {outcome.name}   |   JSON: automl pareto {outcome.name} --json   |   "
           f"export: automl export {outcome.name} --trial N --out DIR")
     return 0
 
 
+def _launch_dashboard(name: str, run_dir: str) -> None:
+    """The study's dashboard, rendered and logged to the parent run after a launch; a failure
+    only says so (the study's results are in)."""
+    from automl.dashboard import make_dashboard
+    from automl.dashboard.spec import DEFAULT_FILE
+
+    if not DEFAULT_FILE.is_file():
+        print(f"no dashboard: {DEFAULT_FILE} is missing (automl dashboard {name} --panels FILE)", file=sys.stderr)
+        return
+    try:
+        make_dashboard(name, run_dir)
+    except Exception as err:  # a plotting problem must not fail a finished study
+        print(f"dashboard not rendered ({type(err).__name__}: {err}); try: automl dashboard {name}", file=sys.stderr)
+
+
 def _front(name: str, run_dir: str | None):
-    import optuna
-
     from automl.study.front import pareto_front
-    from automl.study.record import read_record
+    from automl.study.record import open_launched
 
-    record = read_record(name, run_dir)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=name, storage=record.storage)
-    return record, study, pareto_front(study, record.objectives)
+    launched = open_launched(name, run_dir)
+    return launched.record, launched.study, pareto_front(launched.study, launched.record.objectives)
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -141,21 +162,22 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         print(json.dumps([p.summary() for p in front], indent=1))
     else:
         print_front(front, record.teacher, title=f"{args.name}: {len(front)} on the front")
+        if not front:
+            from automl.study.front import empty_front_reason
+
+            print(empty_front_reason(study))
     return 0
 
 
 def _retime(record, study) -> list:
-    from automl.data import DatasetConfig, load_dataset
+    from automl.data import load_dataset
     from automl.study.artifacts import point_artifact
     from automl.study.front import pareto_front
     from automl.study.retime import retime_front
 
-    if record.dataset is None:
-        raise ConfigError("--retime", f"study '{record.name}' was launched by an older version that did not "
-                          "record its dataset; launch it again to resume and record it")
-    shape = load_dataset(DatasetConfig.from_dict(record.dataset)).input_shape
+    shape = load_dataset(record.require_dataset("--retime")).input_shape
     scratch = Path(record.run_dir) / "retime"
-    retime_front(study, record.objectives, record.teacher["artifact_path"], record.teacher["latency_ms"], shape,
+    retime_front(study, record.objectives, record.teacher.artifact_path, record.teacher.latency_ms, shape,
                  lambda p: point_artifact(p, record.tracking_uri, scratch),
                  threads=record.threads, fresh=True,
                  on_pass=lambda n: print(f"re-timing {n} front point(s) interleaved with the teacher ...",
@@ -167,7 +189,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
 
     from automl.study.artifacts import local_artifact
-    from automl.study.attrs import candidate_of, measurements, mlflow_run_id, trial_error
+    from automl.study.attrs import (
+        candidate_of,
+        measurements,
+        mlflow_run_id,
+        trial_error,
+    )
     from automl.study.front import study_points
 
     out = Path(args.out)
@@ -193,13 +220,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     teacher = record.teacher
     info = {"study": args.name, "trial": args.trial, "on_front": point.on_front, "params": trial.params,
             "candidate": candidate_of(trial), "metrics": point.metrics,
-            "ratios_to_teacher": {"size": point.metrics["size_bytes"] / teacher["size_bytes"],
+            "ratios_to_teacher": {"size": point.metrics["size_bytes"] / teacher.size_bytes,
                                   "latency": point.latency_ratio,
                                   "test_accuracy_delta_pt": 100 * (point.metrics["test_accuracy"]
-                                                                   - teacher["test_accuracy"])},
+                                                                   - teacher.test_accuracy)},
             "latency_retimed": point.extra.get("retimed"), "search_latency_ms": point.extra.get("search_latency_ms"),
             "kernels": measurements(trial).get("kernels"), "latency": measurements(trial).get("latency"),
-            "teacher_latency_ms": teacher["latency_ms"],
+            "teacher_latency_ms": teacher.latency_ms,
             "artifact": artifact.name, "artifact_bytes": artifact.stat().st_size,
             "mlflow_run_id": mlflow_run_id(trial)}
     (out / "candidate.json").write_text(json.dumps(info, indent=1))
@@ -229,17 +256,15 @@ def _export_teacher(name: str, run_dir: str | None, out: Path) -> int:
     from automl.study.record import read_record
 
     record = read_record(name, run_dir)
-    source = Path(record.teacher["artifact_path"])
+    source = Path(record.teacher.artifact_path)
     if not source.exists():
         raise ConfigError("--teacher", f"the teacher's artifact {source} is missing (launch the study again "
                           "to rebuild the teacher cache)")
     out.mkdir(parents=True, exist_ok=True)
     artifact = out / "model.onnx"
     shutil.copyfile(source, artifact)
-    info = {"study": name, "role": "teacher", "metrics": {k: record.teacher[k] for k in
-                                                           ("accuracy", "test_accuracy", "size_bytes", "latency_ms",
-                                                            "params_nonzero", "macs")},
-            "latency": record.teacher.get("latency"), "kernels": record.teacher.get("kernels"),
+    info = {"study": name, "role": "teacher", "metrics": record.teacher.metrics(),
+            "latency": record.teacher.latency, "kernels": record.teacher.kernels,
             "artifact": artifact.name, "artifact_bytes": artifact.stat().st_size}
     (out / "teacher.json").write_text(json.dumps(info, indent=1))
     print(f"exported the teacher of {name}: {artifact} ({artifact.stat().st_size} bytes), {out / 'teacher.json'}")
@@ -304,24 +329,24 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(cmd)
 
 
-def print_front(front: list, teacher: dict[str, Any], title: str) -> None:
+def print_front(front: list, teacher: CandidateResult, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
     for col in ("trial", "val acc", "test acc", "size", "size ×", "latency ms", "latency ×", "kernels"):
         table.add_column(col, justify="right" if col != "kernels" else "left")
-    table.add_row("teacher", f"{teacher['accuracy']:.4f}", f"{teacher['test_accuracy']:.4f}",
-                  f"{teacher['size_bytes']:,}", "1.00", f"{teacher['latency_ms']:.4f}", "1.00",
-                  str(teacher.get("kernels", "")), style="dim")
+    table.add_row("teacher", f"{teacher.accuracy:.4f}", f"{teacher.test_accuracy:.4f}",
+                  f"{teacher.size_bytes:,}", "1.00", f"{teacher.latency_ms:.4f}", "1.00",
+                  teacher.kernels, style="dim")
     for p in front:
         m, again = p.metrics, p.extra.get("retimed")
         ratio = f"{p.latency_ratio:.3f}" if p.latency_ratio is not None else \
-            f"{m['latency_ms'] / teacher['latency_ms']:.3f}*"  # a study from before ratios were measured
+            f"{m['latency_ms'] / teacher.latency_ms:.3f}*"  # a study from before ratios were measured
         if again is not None:  # re-timed: the range of its per-process ratios
             ratio += f" ({again['ratio_p25']:.2f}–{again['ratio_p75']:.2f})"
         table.add_row(str(p.trial), f"{m['accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['size_bytes']:,}",
-                      f"{m['size_bytes'] / teacher['size_bytes']:.3f}", f"{m['latency_ms']:.4f}", ratio,
+                      f"{m['size_bytes'] / teacher.size_bytes:.3f}", f"{m['latency_ms']:.4f}", ratio,
                       str(p.extra.get("kernels", "")))
     Console(width=150).print(table)
     if any(p.latency_ratio is None for p in front):

@@ -169,34 +169,27 @@ def verify_study(name: str, run_dir: str | None = None, scratch: str | Path | No
         with tempfile.TemporaryDirectory(prefix=f"automl-verify-{name}-") as tmp:
             return verify_study(name, run_dir, tmp)
 
-    import optuna
-
-    from automl.data import DatasetConfig, load_dataset
+    from automl.data import load_dataset
     from automl.study.artifacts import point_artifact
     from automl.study.front import pareto_front
-    from automl.study.record import read_record
+    from automl.study.record import open_launched
 
-    record = read_record(name, run_dir)
-    if record.dataset is None:
-        from automl.config import ConfigError
-
-        raise ConfigError("name", f"study '{name}' was launched by an older version that did not record its "
-                          "dataset; launch it again to resume and record it")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=name, storage=record.storage)
+    launched = open_launched(name, run_dir)
+    record, study = launched.record, launched.study
+    dataset = record.require_dataset("name")
     front = pareto_front(study, record.objectives)
-    data = load_dataset(DatasetConfig.from_dict(record.dataset))
+    data = load_dataset(dataset)
     splits = {split: (getattr(data, f"x_{split}").numpy().astype(np.float32),
                       getattr(data, f"y_{split}").numpy().reshape(-1)) for split in ("val", "test")}
     scratch = Path(scratch)
     teacher = record.teacher
     files = [point_artifact(p, record.tracking_uri, scratch) for p in front]
     control = scratch / "teacher-copy.onnx"  # timed as one more candidate: it should read 1
-    shutil.copyfile(teacher["artifact_path"], control)
-    teacher_ms, ratios = latency_ratios_fresh(teacher["artifact_path"], [*files, control], data.input_shape,
+    shutil.copyfile(teacher.artifact_path, control)
+    teacher_ms, ratios = latency_ratios_fresh(teacher.artifact_path, [*files, control], data.input_shape,
                                               threads=record.threads)
     *ratios, control_ratio = ratios
-    rows = [_check("teacher", teacher, Path(teacher["artifact_path"]), splits, None, None, teacher_ms)]
+    rows = [_check("teacher", teacher.metrics(), Path(teacher.artifact_path), splits, None, None, teacher_ms)]
     for p, path, ratio in zip(front, files, ratios):
         rows.append(_check(str(p.trial), p.metrics, path, splits, p.latency_ratio, ratio, ratio * teacher_ms))
     for row in rows:

@@ -68,7 +68,7 @@ class StudyView:
 
 def build_view(record: StudyRecord, study: optuna.Study) -> StudyView:
     points = study_points(study, record.objectives)
-    teacher = record.teacher
+    teacher = record.teacher.metrics()
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     candidates = [Candidate(point=p, config=candidate_of(trials[p.trial]),
                             size_ratio=p.metrics["size_bytes"] / teacher["size_bytes"],

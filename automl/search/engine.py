@@ -1,13 +1,19 @@
 """Run a study: Optuna decides, Ray Tune executes, MLflow records.
 
-    study file -> StudyConfig -> teacher (cached) -> Optuna study (resumed by name)
-      -> Tuner(run_worker): one long-lived Tune trial per concurrency slot, on local Ray or
-         a cluster, each evaluating the candidates the driver hands out (tune_callback.py)
-      -> per finished candidate: tell Optuna, ask and hand out the next; then close the
-         MLflow child run, re-tag the front, log front table/plot/hypervolume to the parent
-         run, refresh the progress view.
-      -> at the end: the front re-timed interleaved with the teacher (retime.py), logged as
-         the final front.
+:func:`run_study` is a sequence of named launch phases::
+
+    open_optuna_study     the Optuna study (resumed by name), checked against the file
+    RayBoot               Ray and the study's actors start in the background meanwhile
+    prepare_launch        dataset (loaded once), teacher (cached), MLflow parent run, catch-up
+    record_launch         the study's one teacher figure, the cluster, study.json, MLflow params
+    execute               one long-lived Tune trial per concurrency slot, each evaluating the
+                          candidates the driver hands out (tune_callback.py); per finished
+                          candidate: tell Optuna, ask the next, then MLflow, front, progress
+    final_view            the front re-timed interleaved with the teacher (study/retime.py),
+                          logged as the final front
+    close_launch          the parent run closed, the outcome returned
+
+The dashboard is rendered by the caller (``automl launch``), above this layer.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.candidate.result import METRICS
 from automl.search.ray_boot import RayBoot
 from automl.study.attrs import (
     INTERRUPTED,
@@ -42,8 +47,11 @@ from automl.study.record import StudyRecord, write_record
 from automl.study.sampler import make_sampler
 
 if TYPE_CHECKING:
-    from automl.data import DatasetConfig
+    from automl.candidate.result import CandidateResult
+    from automl.candidate.teacher import Teacher
+    from automl.data import DatasetSplits
     from automl.search.progress import StudyProgress
+    from automl.search.tracking_outage import TrackingOutage
     from automl.tracking import StudyTracker
 
 # This module imports only what is needed to start Ray: torch, scikit-learn, MLflow and
@@ -63,90 +71,60 @@ class StudyOutcome:
     ran_now: int
     front: list[TrialPoint]
     hypervolume: float
-    teacher: dict[str, Any]
+    teacher: "CandidateResult"  # the baseline: latency is the study's one teacher figure
     record: StudyRecord
+    tracking_down: bool = False  # MLflow was away at the end (nothing more should be logged now)
+
+
+@dataclass
+class StudyRun:
+    """What the phases of one launch share (built once by :func:`prepare_launch`)."""
+
+    cfg: StudyConfig
+    study: optuna.Study
+    tracker: "StudyTracker"
+    progress: "StudyProgress"
+    outage: "TrackingOutage"  # every MLflow call of the launch goes through it
+    run_dir: Path
+    splits: "DatasetSplits"  # the dataset, loaded once by the driver
+    teacher: "Teacher"  # the trained teacher (shipped to the workers through Ray)
+    baseline: "CandidateResult"  # the teacher's result; latency = the study's one figure once timed
+    threads: int  # intra-op threads of training and of every timing run
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        return [(o.name, o.direction) for o in self.cfg.objectives]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.splits.input_shape)
+
+    @property
+    def teacher_metrics(self) -> dict[str, float]:
+        return self.baseline.metrics()
 
 
 def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress: bool = True) -> StudyOutcome:
     """Launch (or resume) the study described by ``cfg`` and return its front."""
-    from automl.tracking.reachability import check_tracking_server
-
-    check_tracking_server(cfg.tracking_uri)  # an unreachable server stops the launch before Ray or training
-    # a server that goes away mid-study is noticed in seconds, not after MLflow's minutes of
-    # retries, and caught up when it returns (tracking_outage.py)
-    for key, value in TRACKING_RETRIES.items():
-        os.environ.setdefault(key, value)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_dir = Path(cfg.run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    objectives = [(o.name, o.direction) for o in cfg.objectives]
-    study = optuna.create_study(
-        study_name=cfg.name, storage=cfg.storage_url, load_if_exists=True,
-        directions=[d for _, d in objectives],
-        sampler=make_sampler(cfg.sampler, cfg.seed, len(objectives), n_trials=cfg.n_trials))
-    _check_directions(study, objectives, cfg)
-    if study.metric_names is None:  # named objectives for optuna-dashboard and Optuna's plots
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([name for name, _ in objectives])
+    study = open_optuna_study(cfg)
     finished_before = finished_trials(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
-    # first, so that Ray starts while the driver imports torch and loads the space and teacher
+    # first, so that Ray starts while the driver imports torch and loads the teacher
     boot = RayBoot(f"automl-{cfg.name}", ray_address, cfg.timing_resource) if remaining > 0 else None
-    from automl.candidate.teacher import load_or_train_teacher
-    from automl.data import load_dataset
-    from automl.search.progress import StudyProgress
-    from automl.search.tracking_outage import TrackingOutage
-    from automl.space.search_space import load_space
-    from automl.tracking import StudyTracker
-
-    progress = StudyProgress(cfg.name, cfg.n_trials, enabled=show_progress)
-    space = load_space(cfg.space_path)
-    dataset = cfg.dataset_config()
-    check_space_fits(space, tuple(load_dataset(dataset).input_shape))
-    teacher_cfg = cfg.teacher_config()
-
-    progress.note(f"teacher: {teacher_cfg.arch.family} on {dataset.name} (cached under {run_dir / 'teachers'})")
-    teacher = load_or_train_teacher(teacher_cfg, dataset, run_dir / "teachers")
-    tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
-    _close_interrupted(study, tracker)
-    run = StudyRun(cfg=cfg, study=study, objectives=objectives, tracker=tracker, progress=progress,
-                   run_dir=run_dir, input_shape=tuple(load_dataset(dataset).input_shape),
-                   threads=max(1, int(cfg.resources.cpu)), teacher_result=teacher.result.to_dict(), teacher=teacher)
-    run.outage = TrackingOutage(study, tracker, cfg.tracking_uri, progress.warn, run.teacher_metrics)
-    if run.outage.behind:  # an earlier launch ended while MLflow was away
-        progress.warn(f"MLflow catches up {run.outage.catch_up()} trial(s) recorded while it was away")
     try:
-        gate = boot.handles()[0] if boot is not None else None
-        run.teacher_result["latency"] = teacher_latency = study_teacher_latency(study, run.teacher_result, gate,
-                                                                                run.input_shape, run.threads)
+        run = prepare_launch(cfg, study, show_progress)
+        record = record_launch(run, boot, finished_before)
     except BaseException:
         if boot is not None:
             boot.shutdown()
         raise
-    run.teacher_result["latency_ms"] = teacher_latency["latency_ms"]
-    cluster, timing_node = _cluster_at_launch(gate)
-
-    record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,
-                         run_dir=str(run_dir), objectives=objectives,
-                         constraints=[str(c) for c in cfg.constraints], teacher=run.teacher_result,
-                         study_file=str(cfg.source) if cfg.source else None, dataset=dataset.to_dict(),
-                         threads=run.threads, cluster=cluster, timing_node=timing_node)
-    write_record(record)
-    tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
-                      run.teacher_result)
-    if cluster is not None:
-        tracker.log_cluster(cluster, timing_node)
-    progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before),
-                   stopped=sum(t.state == TrialState.PRUNED for t in finished_before))
-
     if boot is not None:
         try:
-            _execute(run, space, remaining, boot, dataset)
+            execute(run, remaining, boot)
         except BaseException:
-            progress.stop()
-            _close_interrupted(study, tracker, run.outage)
-            run.outage.call(lambda: tracker.finish_study("FAILED"))
+            run.progress.stop()
+            close_interrupted(study, run.tracker, run.outage)
+            run.outage.call(lambda: run.tracker.finish_study("FAILED"))
             boot.shutdown()
             raise
     # the final re-timing runs here, on the driver's node, unless the study names another timing
@@ -156,51 +134,88 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
         boot.shutdown()
     try:
         # trials still running here were cut off (Ctrl-C): closed now, re-sampled on the next launch
-        interrupted = _close_interrupted(study, tracker, run.outage)
-        points = _final_view(run, record, remote_timing)
+        interrupted = close_interrupted(study, run.tracker, run.outage)
+        points = final_view(run, record, remote_timing)
     finally:
         if remote_timing:
             boot.shutdown()
-    if not run.outage.down:
-        _dashboard(cfg.name, run)
-    run.outage.call(lambda: tracker.finish_study("KILLED" if interrupted else "FINISHED"))
-    if run.outage.down:
-        progress.warn(f"MLflow at {cfg.tracking_uri} is still away: {len(run.outage.behind)} trial(s) behind; "
-                      "launch the study again when it is back to catch up")
-    progress.stop()
-    finished = finished_trials(study)
-    front = sorted((p for p in points if p.on_front), key=lambda p: -p.metrics["accuracy"])
-    return StudyOutcome(name=cfg.name, finished=len(finished),
-                        failed=sum(t.state == TrialState.FAIL for t in finished),
-                        stopped=sum(t.state == TrialState.PRUNED for t in finished),
-                        ran_now=len(finished) - len(finished_before), front=front,
-                        hypervolume=normalised_hypervolume([p.metrics for p in front], run.teacher_metrics,
-                                                           objectives),
-                        teacher=run.teacher_result, record=record)
+    return close_launch(run, record, points, interrupted, len(finished_before))
 
 
-@dataclass
-class StudyRun:
-    """What the parts of one launch share (built once in :func:`run_study`)."""
+def open_optuna_study(cfg: StudyConfig) -> optuna.Study:
+    """The study's Optuna study, created or resumed by name, with the file's directions and
+    named objectives; the MLflow server is checked first (an unreachable one stops the launch
+    before Ray or training)."""
+    from automl.tracking.reachability import check_tracking_server
 
-    cfg: StudyConfig
-    study: optuna.Study
-    objectives: list[tuple[str, str]]
-    tracker: "StudyTracker"
-    progress: "StudyProgress"
-    run_dir: Path
-    input_shape: tuple[int, ...]
-    threads: int  # intra-op threads of training and of every timing run
-    teacher_result: dict[str, Any]  # the teacher's CandidateResult, latency = the study's one figure
-    teacher: Any = None  # the trained Teacher (shipped to the workers through Ray)
-    outage: Any = None  # the TrackingOutage every MLflow call of the launch goes through
+    check_tracking_server(cfg.tracking_uri)
+    # a server that goes away mid-study is noticed in seconds, not after MLflow's minutes of
+    # retries, and caught up when it returns (tracking_outage.py)
+    for key, value in TRACKING_RETRIES.items():
+        os.environ.setdefault(key, value)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        study_name=cfg.name, storage=cfg.storage_url, load_if_exists=True, directions=cfg.directions,
+        sampler=make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives), n_trials=cfg.n_trials))
+    _check_directions(study, cfg)
+    if study.metric_names is None:  # named objectives for optuna-dashboard and Optuna's plots
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(cfg.objective_names)
+    return study
 
-    @property
-    def teacher_metrics(self) -> dict[str, float]:
-        return {k: self.teacher_result[k] for k in METRICS}
+
+def prepare_launch(cfg: StudyConfig, study: optuna.Study, show_progress: bool) -> StudyRun:
+    """Load the dataset (once), check the space fits it, load or train the teacher, open the
+    MLflow parent run and catch up what an MLflow outage left behind."""
+    from automl.candidate.teacher import load_or_train_teacher
+    from automl.data import load_dataset
+    from automl.search.progress import StudyProgress
+    from automl.search.tracking_outage import TrackingOutage
+    from automl.tracking import StudyTracker
+
+    run_dir = Path(cfg.run_dir).resolve()
+    progress = StudyProgress(cfg.name, cfg.n_trials, enabled=show_progress)
+    splits = load_dataset(cfg.dataset)
+    check_space_fits(cfg.space, tuple(splits.input_shape))
+    progress.note(f"teacher: {cfg.teacher.arch.family} on {cfg.dataset.name} (cached under {run_dir / 'teachers'})")
+    teacher = load_or_train_teacher(cfg.teacher, cfg.dataset, run_dir / "teachers")
+    tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
+    outage = TrackingOutage(study, tracker, cfg.tracking_uri, progress.warn, teacher.result.metrics())
+    close_interrupted(study, tracker)
+    run = StudyRun(cfg=cfg, study=study, tracker=tracker, progress=progress, outage=outage, run_dir=run_dir,
+                   splits=splits, teacher=teacher, baseline=teacher.result, threads=max(1, int(cfg.resources.cpu)))
+    if outage.behind:  # an earlier launch ended while MLflow was away
+        progress.warn(f"MLflow catches up {outage.catch_up()} trial(s) recorded while it was away")
+    return run
 
 
-def study_teacher_latency(study: optuna.Study, teacher_result: dict[str, Any], gate: Any,
+def record_launch(run: StudyRun, boot: RayBoot | None, finished_before: list) -> StudyRecord:
+    """Fix the study's one teacher figure, then write ``study.json`` and the MLflow parent run's
+    study, space, teacher and cluster; start the progress view."""
+    gate = boot.handles()[0] if boot is not None else None
+    figure = study_teacher_latency(run.study, run.baseline, gate, run.input_shape, run.threads)
+    run.baseline = dataclasses.replace(run.baseline, latency=figure, latency_ms=figure["latency_ms"])
+    run.outage.teacher_metrics = run.teacher_metrics
+    cluster, timing_node = _cluster_at_launch(gate)
+    cfg = run.cfg
+    record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,
+                         run_dir=str(run.run_dir), objectives=run.objectives,
+                         constraints=[str(c) for c in cfg.constraints], teacher=run.baseline,
+                         study_file=str(cfg.source) if cfg.source else None, dataset=cfg.dataset,
+                         threads=run.threads, cluster=cluster, timing_node=timing_node)
+    write_record(record)
+    run.tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
+                          run.baseline.to_dict())
+    if cluster is not None:
+        run.tracker.log_cluster(cluster, timing_node)
+    run.progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before),
+                       stopped=sum(t.state == TrialState.PRUNED for t in finished_before))
+    return record
+
+
+def study_teacher_latency(study: optuna.Study, teacher: "CandidateResult", gate: Any,
                           input_shape: tuple[int, ...], threads: int) -> dict[str, Any]:
     """The study's one teacher figure: timed once, at its first launch, then read back.
 
@@ -214,27 +229,25 @@ def study_teacher_latency(study: optuna.Study, teacher_result: dict[str, Any], g
     from automl.search.timing_gate import ISOLATION, gate_measure
 
     figure = teacher_latency(study)
+    artifact = Path(teacher.artifact_path).read_bytes() if gate is not None else b""
     if gate is not None:
-        ray.get(gate.set_reference.remote(Path(teacher_result["artifact_path"]).read_bytes(),
-                                          None if figure is None else figure["latency_ms"]))
+        ray.get(gate.set_reference.remote(artifact, None if figure is None else figure["latency_ms"]))
     if figure is None:
         if gate is not None:
             lat, _ = gate_measure(gate, None, input_shape, dataclasses.replace(FINAL, threads=threads))
             figure = {**dataclasses.asdict(lat), "timing_isolation": ISOLATION,
                       "source": "the study's timing worker, at its first launch"}
-            ray.get(gate.set_reference.remote(Path(teacher_result["artifact_path"]).read_bytes(), lat.latency_ms))
+            ray.get(gate.set_reference.remote(artifact, lat.latency_ms))
         else:  # a study that never ran a trial here: the cached teacher's own figure
-            figure = {**teacher_result["latency"], "latency_ms": teacher_result["latency_ms"],
-                      "source": "the teacher cache"}
+            figure = {**teacher.latency, "latency_ms": teacher.latency_ms, "source": "the teacher cache"}
         study.set_user_attr(TEACHER_LATENCY_ATTR, figure)
     return figure
 
 
-def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: DatasetConfig) -> None:
+def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
     """Run the remaining trials on a pool of long-lived Tune workers fed by the dispatcher."""
     from ray import tune
 
-    from automl.data import load_dataset
     from automl.search.bookkeeping import StudyBookkeeper
     from automl.search.dispatcher import CandidateDispatcher
     from automl.search.ray_boot import GATE_NAME, QUEUE_NAME
@@ -253,14 +266,14 @@ def _execute(run: StudyRun, space, remaining: int, boot: RayBoot, dataset: Datas
                             normalised_hypervolume([p.metrics for p in study_points(run.study, run.objectives)
                                                     if p.on_front], run.teacher_metrics, run.objectives),
                             outage=run.outage)
-    dispatcher = CandidateDispatcher(run.study, space, cfg.base_candidate(), run.objectives, cfg.constraints,
+    dispatcher = CandidateDispatcher(run.study, cfg.space, cfg.base_candidate(), run.objectives, cfg.constraints,
                                      remaining, artifacts_dir=run.run_dir / "artifacts",
                                      early_stopping=cfg.early_stopping,
                                      teacher_arch=run.teacher.config.to_dict()["arch"])
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
                               on_lost=lambda worker: gate.drop_holder.remote(worker))
     # the dataset and the teacher reach every node through Ray's object store (no shared disk)
-    context = WorkerContext(splits=load_dataset(dataset), teacher=ShippedTeacher.pack(run.teacher),
+    context = WorkerContext(splits=run.splits, teacher=ShippedTeacher.pack(run.teacher),
                             gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,
                             threads=run.threads, trial_timeout_s=cfg.trial_timeout_s,
                             rungs=cfg.early_stopping.rungs if cfg.early_stopping else (),
@@ -292,8 +305,8 @@ def _cluster_at_launch(gate: Any) -> tuple[dict[str, Any] | None, dict[str, Any]
     return describe_cluster(), ray.get(gate.where.remote())
 
 
-def _final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False) -> list[TrialPoint]:
-    """Re-time the front with the teacher (see retime.py), then log the final front.
+def final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False) -> list[TrialPoint]:
+    """Re-time the front with the teacher (see study/retime.py), then log the final front.
 
     ``remote_timing``: on the node holding the study's ``timing_resource`` (Ray is up), not here.
     """
@@ -306,8 +319,8 @@ def _final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False)
     def artifact_of(p: TrialPoint) -> Path:
         return point_artifact(p, record.tracking_uri, run.run_dir / "retime")
 
-    points = retime_front(run.study, run.objectives, run.teacher_result["artifact_path"],
-                          run.teacher_result["latency_ms"], run.input_shape, artifact_of, threads=run.threads,
+    points = retime_front(run.study, run.objectives, run.baseline.artifact_path, run.baseline.latency_ms,
+                          run.input_shape, artifact_of, threads=run.threads,
                           on_pass=lambda n: run.progress.note(f"re-timing {n} front point(s) interleaved "
                                                               "with the teacher"),
                           measure=(interleaved_on(timing_placement(run.cfg.timing_resource)) if remote_timing
@@ -318,19 +331,23 @@ def _final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False)
     return points
 
 
-def _dashboard(name: str, run: StudyRun) -> None:
-    """The study's dashboard, rendered and logged to the parent run; a failure only warns."""
-    from automl.dashboard import make_dashboard
-    from automl.dashboard.spec import DEFAULT_FILE
-
-    if not DEFAULT_FILE.is_file():
-        run.progress.note(f"no dashboard: {DEFAULT_FILE} is missing (automl dashboard {name} --panels FILE)")
-        return
-    try:
-        make_dashboard(name, str(run.run_dir))
-    except Exception as err:  # the study's results are in; a plotting problem must not fail it
-        run.progress.note(f"dashboard not rendered ({type(err).__name__}: {err}); "
-                          f"try: automl dashboard {name}")
+def close_launch(run: StudyRun, record: StudyRecord, points: list[TrialPoint], interrupted: int,
+                 finished_before: int) -> StudyOutcome:
+    """Close the MLflow parent run and the progress view; the launch's outcome."""
+    run.outage.call(lambda: run.tracker.finish_study("KILLED" if interrupted else "FINISHED"))
+    if run.outage.down:
+        run.progress.warn(f"MLflow at {run.cfg.tracking_uri} is still away: {len(run.outage.behind)} trial(s) "
+                          "behind; launch the study again when it is back to catch up")
+    run.progress.stop()
+    finished = finished_trials(run.study)
+    front = sorted((p for p in points if p.on_front), key=lambda p: -p.metrics["accuracy"])
+    return StudyOutcome(name=run.cfg.name, finished=len(finished),
+                        failed=sum(t.state == TrialState.FAIL for t in finished),
+                        stopped=sum(t.state == TrialState.PRUNED for t in finished),
+                        ran_now=len(finished) - finished_before, front=front,
+                        hypervolume=normalised_hypervolume([p.metrics for p in front], run.teacher_metrics,
+                                                           run.objectives),
+                        teacher=run.baseline, record=record, tracking_down=run.outage.down)
 
 
 def _append_json(path: Path, entries: dict[str, Any]) -> None:
@@ -339,12 +356,11 @@ def _append_json(path: Path, entries: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-def _close_interrupted(study: optuna.Study, tracker: StudyTracker, outage: Any = None) -> int:
+def close_interrupted(study: optuna.Study, tracker: "StudyTracker", outage: Any = None) -> int:
     """Fail the trials a stopped launch left RUNNING (in Optuna and MLflow); they are re-sampled."""
     cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
     if cut:
-        study.set_user_attr(INTERRUPTED_ATTR, sorted({*interrupted_numbers(study),
-                                                      *(t.number for t in cut)}))
+        study.set_user_attr(INTERRUPTED_ATTR, sorted({*interrupted_numbers(study), *(t.number for t in cut)}))
     for t in cut:
         study.tell(t.number, state=TrialState.FAIL)
         if mlflow_run_id(t):
@@ -368,11 +384,10 @@ def check_space_fits(space: Any, input_shape: tuple[int, ...]) -> None:
                     raise ConfigError("params.arch.family", err.message, space.source) from None
 
 
-def _check_directions(study: optuna.Study, objectives: list[tuple[str, str]], cfg: StudyConfig) -> None:
+def _check_directions(study: optuna.Study, cfg: StudyConfig) -> None:
     from automl.config import ConfigError
 
     have = [d.name.lower() for d in study.directions]
-    want = [d for _, d in objectives]
-    if have != want:
+    if have != cfg.directions:
         raise ConfigError("objectives", f"study '{cfg.name}' in {cfg.storage_url} was created with directions "
-                          f"{have}, this file asks for {want}; use another --name", str(cfg.source or ""))
+                          f"{have}, this file asks for {cfg.directions}; use another --name", str(cfg.source or ""))

@@ -1,35 +1,5 @@
-"""Study files (``studies/<name>.yaml``) and the Optuna samplers that drive them."""
+"""The study as data and decisions: its config, objectives, samplers, front, early stopping, record.
 
-from automl.study.config import (
-    METRICS,
-    Constraint,
-    Objective,
-    Resources,
-    StudyConfig,
-    load_study,
-    parse_constraint,
-)
-from automl.study.sampler import (
-    SAMPLERS,
-    check_sampler,
-    constraint_values,
-    is_feasible,
-    make_sampler,
-    record_constraints,
-)
-
-__all__ = [
-    "METRICS",
-    "SAMPLERS",
-    "Constraint",
-    "Objective",
-    "Resources",
-    "StudyConfig",
-    "check_sampler",
-    "constraint_values",
-    "is_feasible",
-    "load_study",
-    "make_sampler",
-    "parse_constraint",
-    "record_constraints",
-]
+Everything here reads or writes a study's Optuna storage and its ``study.json``; running the
+candidates is :mod:`automl.search`'s job, recording them :mod:`automl.tracking`'s.
+"""

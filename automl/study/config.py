@@ -35,7 +35,6 @@ Bad input raises :class:`~automl.config.ConfigError` naming the file and field i
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -43,22 +42,23 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from automl.candidate.config import CandidateConfig
-from automl.candidate.result import METRICS as RESULT_METRICS
 from automl.config import fields as F
 from automl.config.compression import TrainConfig
 from automl.config.errors import ConfigError
 from automl.config.yaml_file import read_yaml_mapping
+from automl.data import DatasetConfig
 from automl.space.search_space import SearchSpace, load_space
 from automl.study.mo_asha import EarlyStoppingConfig
+from automl.study.objectives import (
+    DEFAULT_OBJECTIVES,
+    METRICS,
+    Constraint,
+    Objective,
+    parse_constraint,
+    parse_objectives,
+)
 from automl.study.sampler import SAMPLERS, check_sampler
 
-# what a study may optimise or constrain: every measured metric but test accuracy, which the
-# search never sees
-METRICS = tuple(m for m in RESULT_METRICS if m != "test_accuracy")
-NATURAL_DIRECTION = {"accuracy": "maximize", "size_bytes": "minimize", "latency_ms": "minimize",
-                     "params_nonzero": "minimize", "macs": "minimize"}
-DIRECTIONS = ("maximize", "minimize")
-DEFAULT_OBJECTIVES = (("accuracy", "maximize"), ("size_bytes", "minimize"), ("latency_ms", "minimize"))
 DEFAULT_SPACE = "search_spaces/cnn_joint.yaml"
 DEFAULT_TEACHER: dict[str, Any] = {
     "arch": {"family": "cnn", "choices": {"stages": 2, "widths": [32, 64]}},
@@ -72,50 +72,7 @@ _KEYS = ("name", "description", "dataset", "teacher", "space", "objectives", "co
 _RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class Objective:
-    name: str
-    direction: str  # "maximize" | "minimize"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "direction": self.direction}
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """``metric op value``; satisfied when the inequality holds. ``str()`` gives it back."""
-
-    metric: str
-    op: str  # "<=" | ">="
-    value: float
-
-    def __str__(self) -> str:
-        v = int(self.value) if float(self.value).is_integer() and abs(self.value) < 1e15 else self.value
-        return f"{self.metric} {self.op} {v}"
-
-    def satisfied(self, metrics: Mapping[str, Any]) -> bool:
-        m = metrics.get(self.metric)
-        if m is None or (isinstance(m, float) and math.isnan(m)):
-            return False
-        return m <= self.value if self.op == "<=" else m >= self.value
-
-
-def parse_constraint(text: Any, field_name: str = "constraints") -> Constraint:
-    """Parse ``"size_bytes <= 20000"`` (metric from :data:`METRICS`, op ``<=`` or ``>=``)."""
-    if not isinstance(text, str):
-        raise ConfigError(field_name, f"expected a string like 'size_bytes <= 20000', got {text!r}")
-    m = _CONSTRAINT.match(text)
-    if m is None:
-        raise ConfigError(field_name, f"cannot parse {text!r} (expected '<metric> <= <number>' or "
-                                      f"'<metric> >= <number>')")
-    metric, op, value = m.group(1), m.group(2), float(m.group(3))
-    if metric not in METRICS:
-        raise ConfigError(field_name, f"unknown metric {metric!r} in {text!r} (allowed: {', '.join(METRICS)})")
-    return Constraint(metric, op, value)
 
 
 @dataclass(frozen=True)
@@ -143,15 +100,15 @@ class StudyConfig:
     run_dir: str
     space: SearchSpace = field(compare=False, repr=False)
     description: str = ""
-    dataset: dict[str, Any] = field(default_factory=lambda: {"name": "digits"})
-    teacher: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TEACHER))
+    dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig("digits"))
+    teacher: CandidateConfig = field(default_factory=lambda: CandidateConfig.from_dict(DEFAULT_TEACHER, "teacher"))
     objectives: tuple[Objective, ...] = tuple(Objective(n, d) for n, d in DEFAULT_OBJECTIVES)
     constraints: tuple[Constraint, ...] = ()
     sampler: str = "tpe"  # benchmarks/search_quality.py: TPE led; only TPE learns from early-stopped trials
     n_trials: int = 32
     concurrency: int = 2
     resources: Resources = field(default_factory=Resources)
-    train: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)  # merged into every candidate
     seed: int = 0
     storage: str | None = None  # as written (None: the default under run_dir)
     tracking_uri_setting: str | None = None  # as written (None: $MLFLOW_TRACKING_URI or the default)
@@ -189,25 +146,17 @@ class StudyConfig:
     def resources_per_trial(self) -> dict[str, float]:
         return self.resources.to_dict()
 
-    def teacher_config(self) -> CandidateConfig:
-        return CandidateConfig.from_dict(self.teacher, "teacher")
-
-    def dataset_config(self) -> Any:
-        from automl.data import DatasetConfig
-
-        return DatasetConfig.from_dict(self.dataset, prefix="dataset")
-
     def base_candidate(self) -> dict[str, Any]:
         """What every candidate starts from before the space's sampled values: the train budget."""
-        return {"train": dict(self.train)}
+        return {"train": F.to_plain(self.train)}
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping in the YAML format, with resolved storage / tracking URIs and paths."""
         out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
-            "dataset": dict(self.dataset),
-            "teacher": _plain(self.teacher),
+            "dataset": self.dataset.to_dict(),
+            "teacher": self.teacher.to_dict(),
             "space": self.space_path,
             "objectives": [o.to_dict() for o in self.objectives],
             "constraints": [str(c) for c in self.constraints],
@@ -215,7 +164,7 @@ class StudyConfig:
             "n_trials": self.n_trials,
             "concurrency": self.concurrency,
             "resources_per_trial": self.resources.to_dict(),
-            "train": dict(self.train),
+            "train": F.to_plain(self.train),
             "seed": self.seed,
             "storage": self.storage_url,
             "tracking_uri": self.tracking_uri,
@@ -288,8 +237,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     dataset = data.get("dataset", {"name": "digits"})
     if not isinstance(dataset, Mapping):
         raise ConfigError("dataset", f"expected a mapping, got {dataset!r}", source)
-    dataset = dict(dataset)
-    _validate_dataset(dataset)
+    dataset = DatasetConfig.from_dict(dict(dataset), prefix="dataset")
 
     teacher = data.get("teacher", DEFAULT_TEACHER)
     if not isinstance(teacher, Mapping):
@@ -299,8 +247,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
         raise ConfigError(f"teacher.{bad[0]}", "unknown key (allowed: arch, train)", source)
     if "arch" not in teacher:
         raise ConfigError("teacher.arch", "missing: give the teacher's family and choices", source)
-    teacher = _plain(dict(teacher))
-    CandidateConfig.from_dict(teacher, "teacher")
+    teacher = CandidateConfig.from_dict(_plain(dict(teacher)), "teacher")
 
     space_raw = data.get("space", DEFAULT_SPACE)
     if not isinstance(space_raw, str) or not space_raw:
@@ -311,7 +258,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
                                    "file, in the current directory and in the repository)", source)
     space = load_space(space_path)  # errors carry the space file as their source
 
-    objectives = _objectives(data.get("objectives"))
+    objectives = parse_objectives(data.get("objectives"))
     constraints_raw = data.get("constraints") or []
     if isinstance(constraints_raw, str):
         constraints_raw = [constraints_raw]
@@ -327,7 +274,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     resources = F.from_mapping(Resources, res, "resources_per_trial")
 
     train_raw = data.get("train") or {}
-    train = F.to_plain(F.from_mapping(TrainConfig, train_raw, "train"))
+    train = F.from_mapping(TrainConfig, train_raw, "train")
     seed = F.number("seed", data.get("seed", 0), 0, 2**31 - 1, integer=True)
 
     storage = _opt_text(data, "storage")
@@ -367,44 +314,6 @@ def _timing_resource(value: Any) -> str | None:
         raise ConfigError("timing_resource", f"{value!r} is a built-in Ray resource; name a custom resource "
                                              "that only the timing node offers")
     return value
-
-
-def _validate_dataset(dataset: dict[str, Any]) -> None:
-    try:
-        from automl.data import DatasetConfig
-    except ImportError:  # the data package is not importable here: the engine validates it
-        return
-    DatasetConfig.from_dict(dataset, prefix="dataset")
-
-
-def _objectives(raw: Any) -> tuple[Objective, ...]:
-    if raw is None:
-        return tuple(Objective(n, d) for n, d in DEFAULT_OBJECTIVES)
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("objectives", f"expected a non-empty list, got {raw!r}")
-    out: list[Objective] = []
-    for i, item in enumerate(raw):
-        where = f"objectives[{i}]"
-        if isinstance(item, str):
-            item = {"name": item}
-        if not isinstance(item, Mapping):
-            raise ConfigError(where, f"expected {{name, direction}} or a metric name, got {item!r}")
-        bad = [k for k in item if k not in ("name", "direction")]
-        if bad:
-            raise ConfigError(f"{where}.{bad[0]}", "unknown key (allowed: name, direction)")
-        name = item.get("name")
-        if name not in METRICS:
-            raise ConfigError(f"{where}.name", f"{name!r} is not allowed (allowed: {', '.join(METRICS)})")
-        direction = item.get("direction", NATURAL_DIRECTION[name])
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"{where}.direction", f"{direction!r} is not allowed (allowed: maximize, minimize)")
-        if direction != NATURAL_DIRECTION[name]:
-            raise ConfigError(f"{where}.direction",
-                              f"{name} can only be {NATURAL_DIRECTION[name]}d, got {direction!r}")
-        if any(o.name == name for o in out):
-            raise ConfigError(f"{where}.name", f"duplicate objective {name!r}")
-        out.append(Objective(name, direction))
-    return tuple(out)
 
 
 def _resolve_space(raw: str, base_dir: str | Path | None) -> Path | None:

@@ -27,6 +27,7 @@ from automl.study.attrs import (
     late_runs,
     measurements,
     mlflow_run_id,
+    pruned_at,
     retimed_figures,
 )
 from automl.study.pareto import pareto_mask
@@ -98,3 +99,25 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     cut = interrupted_numbers(study)
     return [t for t in study.get_trials(deepcopy=False)
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and t.number not in cut)]
+
+
+def empty_front_reason(study: optuna.Study) -> str:
+    """One line saying why a study has no front: how many trials were stopped early (before
+    training, or at a rung), failed, or finished but missed a constraint (and which)."""
+    finished = finished_trials(study)
+    done = [t for t in finished if t.state == TrialState.COMPLETE]
+    stopped = [t for t in finished if t.state == TrialState.PRUNED]
+    screened = sum(pruned_at(t) == 0 for t in stopped)
+    failed = sum(t.state == TrialState.FAIL for t in finished)
+    missed: dict[str, int] = {}
+    for t in done:
+        for name, value in t.constraints.items():
+            if value > 0:
+                missed[name] = missed.get(name, 0) + 1
+    infeasible = sum(not is_feasible(t) for t in done)
+    parts = [f"{len(stopped)} stopped early ({screened} before training, {len(stopped) - screened} at a rung)",
+             f"{failed} failed",
+             f"{infeasible} finished but missed a constraint"
+             + (f" ({', '.join(f'{n}: {k}' for n, k in sorted(missed.items()))})" if missed else "")]
+    return (f"no front: of {len(finished)} finished trials, " + ", ".join(parts)
+            + "; run more trials (--trials) or relax the constraints")

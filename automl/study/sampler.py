@@ -21,6 +21,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 
 from automl.config.errors import ConfigError
+from automl.study.objectives import parse_constraint
 
 SAMPLERS = ("nsga2", "tpe", "random", "gp")
 MISSING_VIOLATION = 1.0
@@ -84,14 +85,12 @@ def is_feasible(trial: FrozenTrial) -> bool:
 def constraint_values(constraints: Iterable[Any], metrics: Mapping[str, Any]) -> list[float]:
     """Constraint values for ``metrics``: <= 0 satisfied, > 0 the relative violation.
 
-    Each constraint is a :class:`~automl.study.config.Constraint`, a ``(metric, op, value)``
+    Each constraint is a :class:`~automl.study.objectives.Constraint`, a ``(metric, op, value)``
     tuple or a string ``"size_bytes <= 20000"``. ``metric <= v`` gives ``(m - v) / |v|`` and
     ``metric >= v`` gives ``(v - m) / |v|`` (divided by 1 when ``v == 0``), so violations of
     different metrics are on one scale. A missing or NaN metric counts as
     :data:`MISSING_VIOLATION`.
     """
-    from automl.study.config import parse_constraint
-
     out: list[float] = []
     for c in constraints:
         if isinstance(c, str):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from automl.data.cifar import NUM_CLASSES as CIFAR10_CLASSES
-from automl.data.cifar import cifar10_samples
+from automl.data.cifar import NUM_CLASSES as CIFAR10_CLASSES, cifar10_samples
 from automl.data.config import DatasetConfig
-from automl.data.digits import NUM_CLASSES as DIGITS_CLASSES
-from automl.data.digits import digits32_samples, digits_samples
-from automl.data.mnist import NUM_CLASSES as MNIST_CLASSES
-from automl.data.mnist import mnist_samples
+from automl.data.digits import NUM_CLASSES as DIGITS_CLASSES, digits32_samples, digits_samples
+from automl.data.mnist import NUM_CLASSES as MNIST_CLASSES, mnist_samples
 from automl.data.splits import DatasetSplits, make_splits
 from automl.data.user import load_user_dataset
 

@@ -38,12 +38,8 @@ from torch import Tensor, nn
 from automl.config.compression import QuantConfig
 from automl.export.int8 import quantize_static_qdq
 from automl.export.onnx_export import export_fp32, tidy
-from automl.export.weight_encoding import (
-    encode_float_weights,
-    encode_int8_weights,
-    ensure_opset,
-)
-from automl.measure.session import session_options
+from automl.measure.session import open_session, session_options
+from automl.export.weight_encoding import encode_float_weights, encode_int8_weights, ensure_opset
 from automl.quantization.bits import execution_order, layer_bit_widths
 
 METADATA_KEY = "automl"

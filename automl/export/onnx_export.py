@@ -14,8 +14,8 @@ import warnings
 
 import numpy as np
 import onnx
-import torch
 from onnx import numpy_helper
+import torch
 from torch import Tensor, nn
 
 OPSET = 17

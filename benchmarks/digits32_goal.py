@@ -53,9 +53,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     study = load_study(STUDY)
-    dataset = study.dataset_config()
+    dataset = study.dataset
     t0 = time.perf_counter()
-    teacher = load_or_train_teacher(study.teacher_config(), dataset, Path(args.cache) / "teachers")
+    teacher = load_or_train_teacher(study.teacher, dataset, Path(args.cache) / "teachers")
     print(f"teacher ready in {time.perf_counter() - t0:.0f} s (0 when cached)", flush=True)
     rows = []
     for name in args.only:

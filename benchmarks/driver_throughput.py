@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import random
 import shutil
 import subprocess
@@ -39,11 +38,10 @@ from throwaway_postgres import (  # benchmarks/ (on sys.path when run as a scrip
 )
 
 from automl.search import bookkeeping
-from automl.search.artifact_delivery import ARTIFACT_BYTES, ARTIFACT_SHA256
 from automl.search.bookkeeping import StudyBookkeeper
 from automl.search.dispatcher import CandidateDispatcher
 from automl.search.progress import StudyProgress
-from automl.search.trainable import EPOCHS, KIND, NUMBER, RESULT
+from automl.search.protocol import Artifact, Finished, Node, Ready
 from automl.search.tune_callback import WorkerPoolCallback
 from automl.space.search_space import load_space
 from automl.study.config import parse_constraint
@@ -66,9 +64,8 @@ def _report(number: int, rng: random.Random) -> dict:
     measured = {"accuracy": rng.uniform(0.5, 1.0), "test_accuracy": rng.uniform(0.5, 1.0), "size_bytes": len(blob),
                 "latency_ms": rng.uniform(0.005, 0.02), "latency_ratio": 1.0, "params_nonzero": 1000, "macs": 5000,
                 "kernels": "fp32", "latency": {"runtime": "onnxruntime", "reference_ms": 0.01}}
-    return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: json.dumps([{"step": 1, "loss": 1.0}]),
-            RESULT: json.dumps(measured), "ray_node_id": "sim", "host": "sim",
-            ARTIFACT_BYTES: blob, ARTIFACT_SHA256: hashlib.sha256(blob).hexdigest()}
+    return Finished(number=number, rows=[{"step": 1, "loss": 1.0}], node=Node("sim", "sim"), measured=measured,
+                    artifact=Artifact(blob, hashlib.sha256(blob).hexdigest())).encode()
 
 
 def measure(workers: int, candidates: int, storage: str, tracking_uri: str, work: Path, name: str) -> float:
@@ -82,12 +79,12 @@ def measure(workers: int, candidates: int, storage: str, tracking_uri: str, work
     dispatcher = CandidateDispatcher(study, load_space(REPO / "search_spaces/cnn_joint.yaml"), {}, OBJECTIVES,
                                      [parse_constraint("accuracy >= 0.8")], candidates, artifacts_dir=work / "artifacts")
     held: dict[str, int] = {}
-    queue = SimpleNamespace(put=SimpleNamespace(remote=lambda w, job: held.__setitem__(w, job and job[NUMBER])))
+    queue = SimpleNamespace(put=SimpleNamespace(remote=lambda w, job: held.__setitem__(w, job and job.number)))
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs)
     rng = random.Random(0)
     ids = [f"w{i}" for i in range(workers)]
     for w in ids:
-        pool.on_trial_result(0, [], SimpleNamespace(trial_id=w), {KIND: "ready"})
+        pool.on_trial_result(0, [], SimpleNamespace(trial_id=w), Ready().encode())
     pool.on_step_end(0, [])
     start, step = time.perf_counter(), 0
     while any(held.get(w) is not None for w in ids):

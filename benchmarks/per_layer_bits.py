@@ -46,8 +46,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=len(ROWS), help="evaluate only the first K rows")
     args = ap.parse_args()
     study = load_study(REPO / "studies" / "digits_joint.yaml")
-    dataset = study.dataset_config()
-    teacher_cfg = study.teacher_config()
+    dataset = study.dataset
+    teacher_cfg = study.teacher
     train = dict(study.base_candidate().get("train", {}))
     if args.epochs is not None:
         teacher_cfg = CandidateConfig.from_dict({**teacher_cfg.to_dict(),

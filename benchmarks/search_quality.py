@@ -663,13 +663,13 @@ def main(argv: list[str] | None = None) -> int:
     base = study.base_candidate()
     if args.epochs is not None:
         base["train"]["epochs"] = args.epochs
-    dataset = study.dataset_config()
+    dataset = study.dataset
     data = load_dataset(dataset)
 
     work = Path(tempfile.mkdtemp(prefix="search_quality-"))
     atexit.register(shutil.rmtree, work, True)  # the teacher cache and trial folders: nothing is kept
     t0 = time.perf_counter()
-    teacher_obj = load_or_train_teacher(study.teacher_config(), dataset, work / "teacher-cache", threads=1)
+    teacher_obj = load_or_train_teacher(study.teacher, dataset, work / "teacher-cache", threads=1)
     tr = teacher_obj.result
     teacher = Teacherish(tr.accuracy, tr.test_accuracy, float(tr.size_bytes), tr.latency_ms)
     console.print(f"teacher: val {tr.accuracy:.4f}, test {tr.test_accuracy:.4f}, {tr.size_bytes:,} B, "
@@ -743,7 +743,7 @@ seeds {', '.join(map(str, seeds))}, joint sampler `{sampler_name}`, early stoppi
 {es['rungs']}, reduction factor {es['reduction_factor']:g}, min peers {es['min_peers']},
 study `{os.path.relpath(study_path.resolve(), REPO)}` (dataset
 `{study.dataset.get('name')}`, per-trial training {base['train'].get('epochs')} epochs, teacher
-{study.teacher['arch'].get('family')} {json.dumps(study.teacher['arch'].get('choices'))}, trained once and shared). {staged_text}. Definitions (and how the staged pipeline chooses its "best"): the docstring of
+{study.teacher.arch.family} {json.dumps(study.teacher.arch.choices)}, trained once and shared). {staged_text}. Definitions (and how the staged pipeline chooses its "best"): the docstring of
 `benchmarks/search_quality.py`.
 
 - command: `{cmd}`

@@ -10,7 +10,7 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from automl.study.attrs import candidate_of, trial_error
+from automl.study.attrs import candidate_of, pruned_at, trial_error
 from automl.study.front import TrialPoint, finished_trials, study_points
 from automl.study.record import StudyRecord
 from automl.tracking.study_tracker import ROLE_TAG
@@ -55,6 +55,13 @@ class StudyView:
     notes: list[str] = field(default_factory=list)  # what could not be computed, and why
     experiment_id: str = ""
     parent_run_id: str = ""
+    stopped: int = 0  # trials stopped early (Optuna PRUNED), never counted among the candidates
+    screened: int = 0  # of those, the ones stopped before training (``pruned_at_epoch`` 0)
+
+    @property
+    def trials(self) -> int:
+        """Trials the budget has spent: trained (the candidates), stopped early and failed."""
+        return len(self.candidates) + self.stopped + len(self.failed)
 
     @property
     def front(self) -> list[Candidate]:
@@ -75,10 +82,12 @@ def build_view(record: StudyRecord, study: optuna.Study) -> StudyView:
                             latency_ratio=(p.latency_ratio if p.latency_ratio is not None
                                            else p.metrics["latency_ms"] / teacher["latency_ms"]))
                   for p in points]
-    failed = [(t.number, trial_error(study, t) or "failed") for t in finished_trials(study)
-              if t.state == TrialState.FAIL]
+    finished = finished_trials(study)
+    failed = [(t.number, trial_error(study, t) or "failed") for t in finished if t.state == TrialState.FAIL]
+    stopped = [t for t in finished if t.state == TrialState.PRUNED]
     view = StudyView(name=record.name, objectives=list(record.objectives), teacher=teacher, candidates=candidates,
-                     failed=failed, hypervolume=[], curves={}, importances={})
+                     failed=failed, hypervolume=[], curves={}, importances={}, stopped=len(stopped),
+                     screened=sum(pruned_at(t) == 0 for t in stopped))
     _read_mlflow(view, record, candidates)
     _importances(view, study)
     return view

@@ -35,7 +35,7 @@ def render(view: StudyView, spec: DashboardSpec, out: Path) -> list[Path]:
 <style>body{{font-family:sans-serif;margin:20px;}} .grid{{display:grid;grid-template-columns:1fr 1fr;gap:12px;}}
 table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p>{len(view.candidates)} finished candidates, {len(view.front)} on the front, {len(view.failed)} failed.
+<p>{header(view)}, {len(view.front)} on the front.
 Teacher: validation accuracy {teacher['accuracy']:.4f}, test {teacher['test_accuracy']:.4f},
 {int(teacher['size_bytes']):,} bytes, {teacher['latency_ms'] * 1000:.1f} µs (the study's figure).
 Ratios are to the teacher; latency ratios are timed interleaved with it and re-timed at the end.
@@ -48,6 +48,12 @@ Hover a point for its parameters and MLflow run.</p>
     path = out / PAGE
     path.write_text(page, encoding="utf-8")
     return [path, *_pngs(view, out, title)]
+
+
+def header(view: StudyView) -> str:
+    """What the budget was spent on, e.g. "8 trials: 5 trained, 3 stopped early (2 before training), 0 failed"."""
+    return (f"{view.trials} trials: {len(view.candidates)} trained, {view.stopped} stopped early "
+            f"({view.screened} before training), {len(view.failed)} failed")
 
 
 def _pngs(view: StudyView, out: Path, title: str) -> list[Path]:

@@ -14,7 +14,6 @@ in the driver, the only writer of the study.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,10 @@ from automl.candidate.config import CandidateConfig, with_teacher_arch
 from automl.config import ConfigError
 from automl.search.artifact_delivery import (
     ArtifactNotDelivered,
-    discard_artifact,
     receive_artifact,
 )
 from automl.search.cluster import HOST, NODE_ID
-from automl.search.trainable import NUMBER, PRUNED_AT, RESULT, RUNG_VALUES
+from automl.search.protocol import Failed, FinalReport, Finished, Stopped
 from automl.space.search_space import SearchSpace
 from automl.study.attrs import (
     CANDIDATE_ATTR,
@@ -90,36 +88,33 @@ class CandidateDispatcher:
             return trial, candidate
         return None
 
-    def finished(self, worker: str, report: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
+    def finished(self, worker: str, report: FinalReport) -> optuna.trial.FrozenTrial | None:
         """Tell Optuna the result ``worker`` reported for its candidate (see ``run_worker``).
 
-        The artifact's bytes are taken out of ``report`` and written to the driver's run folder;
-        a candidate whose artifact did not arrive intact is told ``FAIL``.
+        A finished candidate's artifact is written to the driver's run folder; one whose artifact
+        did not arrive intact is told ``FAIL``.
         """
         trial = self.live.get(worker)
-        if trial is None or report.get(NUMBER) != trial.number:
-            discard_artifact(report)
+        if trial is None or report.number != trial.number:
             return None  # not the candidate this worker holds (e.g. a report from before a restart)
         del self.live[worker]
-        if report.get(NODE_ID):
-            trial.set_user_attr(WORKER_ATTR, {NODE_ID: report[NODE_ID], HOST: report.get(HOST)})
-        if report.get(PRUNED_AT) is not None:
-            trial.set_user_attr(PRUNED_AT_ATTR, int(report[PRUNED_AT]))
-            if report.get(RUNG_VALUES):  # stopped by the screen, before training: the figures that did it
-                trial.set_user_attr(f"{RUNG_ATTR}{int(report[PRUNED_AT])}",
-                                    {**json.loads(report[RUNG_VALUES]), "go_on": False})
+        if report.node.ray_node_id:
+            trial.set_user_attr(WORKER_ATTR, {NODE_ID: report.node.ray_node_id, HOST: report.node.host})
+        if isinstance(report, Stopped):
+            trial.set_user_attr(PRUNED_AT_ATTR, report.epoch)
+            if report.screened:  # stopped by the screen, before training: the figures that did it
+                trial.set_user_attr(f"{RUNG_ATTR}{report.epoch}", {**report.screened, "go_on": False})
             return self.study.tell(trial, state=TrialState.PRUNED)
-        if report.get("failed"):
-            discard_artifact(report)
-            trial.set_user_attr(TRACEBACK_ATTR, report.get("traceback", ""))
-            return self.fail(trial, report.get("error", "unknown error"))
-        measured = json.loads(report[RESULT])
+        if isinstance(report, Failed):
+            trial.set_user_attr(TRACEBACK_ATTR, report.traceback)
+            return self.fail(trial, report.error)
+        assert isinstance(report, Finished)
+        measured = dict(report.measured)
         values = [float(measured[name]) for name, _ in self.objectives]
         if not all(math.isfinite(v) for v in values):
-            discard_artifact(report)
             return self.fail(trial, f"non-finite objective values {values}")
         try:
-            measured["artifact_path"] = str(receive_artifact(report, self.artifacts_dir, trial.number,
+            measured["artifact_path"] = str(receive_artifact(report.artifact, self.artifacts_dir, trial.number,
                                                              measured["size_bytes"]))
         except ArtifactNotDelivered as err:
             return self.fail(trial, f"artifact not delivered: {err}")

@@ -15,13 +15,13 @@ the driver's decision (:mod:`automl.study.mo_asha`): go on, or stop (an Optuna P
 The last report of a candidate carries its final measurements, or the error that stopped it
 (a Python error or a diverging loss is a failed candidate, not a crashed worker, so it is
 recorded with its message, not retried, and the worker goes on to the next candidate).
+Every message is one of :mod:`automl.search.protocol`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import tempfile
 import time
 import traceback
@@ -38,18 +38,23 @@ from automl.candidate.hooks import CandidateStopped, RungCheck
 from automl.candidate.teacher import Teacher
 from automl.data import DatasetSplits
 from automl.search.artifact_delivery import pack_artifact
-from automl.search.cluster import node_identity
+from automl.search.cluster import HOST, NODE_ID, node_identity
+from automl.search.protocol import (
+    EpochRows,
+    Failed,
+    FinalReport,
+    Finished,
+    Job,
+    Node,
+    Ready,
+    RungReached,
+    Stopped,
+    Verdict,
+)
 from automl.search.timing_gate import GatedTrialHooks
 from automl.search.worker_inputs import ShippedTeacher
 
-KIND = "kind"  # result key: "ready", "epochs" (curve points), "rung" (asks to go on) or "final" (a candidate's end)
-EPOCHS = "epochs_json"  # result key: the epochs since the last report, as JSON rows
 REPORT_EVERY_S = 1.0  # curve points reach the driver (and MLflow) at most this often
-RESULT = "result_json"  # result key of the final report: the CandidateResult as JSON
-NUMBER = "optuna_trial"  # result and job key: the Optuna trial number of the candidate
-RUNG_EPOCH = "rung_epoch"  # rung report key: the training epoch
-RUNG_VALUES = "rung_json"  # rung report key: the candidate's objective vector there, as JSON
-PRUNED_AT = "pruned_at"  # final report key of a stopped candidate: the rung it lost at
 
 
 @dataclass(frozen=True)
@@ -127,13 +132,17 @@ def run_worker(config: dict[str, Any], context: WorkerContext) -> None:
     worker = tune.get_context().get_trial_id()
     queue = ray.get_actor(context.queue_name, namespace=context.namespace)
     gate = ray.get_actor(context.gate_name, namespace=context.namespace)
-    tune.report({KIND: "ready", **node_identity()})
+    tune.report(Ready(node=_node()).encode())
     while (job := ray.get(queue.take.remote(worker))) is not None:
-        tune.report(evaluate_job(job, context, gate, worker, queue))
+        tune.report(evaluate_job(job, context, gate, worker, queue).encode())
 
 
-def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker: str,
-                 queue: Any) -> dict[str, Any]:
+def _node() -> Node:
+    identity = node_identity()
+    return Node(identity[NODE_ID], identity[HOST])
+
+
+def evaluate_job(job: Job, context: WorkerContext, gate: Any, worker: str, queue: Any) -> FinalReport:
     """One candidate: its final report (curve points along the way go out through Tune).
 
     The artifact is exported into a scratch folder on this node and travels back to the
@@ -141,11 +150,11 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
     """
 
     started_at = time.time()
-    number = job[NUMBER]
+    number = job.number
     curves = _CurveReporter(number)
-    node = node_identity()
+    node = _node()
     try:
-        candidate = CandidateConfig.from_dict(job["candidate"])
+        candidate = CandidateConfig.from_dict(job.candidate)
         teacher = _teacher(context.teacher, context.splits) if candidate.needs_teacher else None
         rungs = (RungCheck(context.rungs, functools.partial(_ask_at_rung, curves, queue, worker), context.limits)
                  if context.rungs else None)
@@ -155,34 +164,29 @@ def evaluate_job(job: dict[str, Any], context: WorkerContext, gate: Any, worker:
                 candidate, context.splits, workdir=scratch, teacher=teacher, hooks=hooks, threads=context.threads,
                 device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
             artifact = pack_artifact(result.artifact_path)
-    except CandidateStopped as stop:
-        screened = {} if stop.vector is None else {RUNG_VALUES: json.dumps(stop.vector)}  # the screen's figures
-        return {KIND: "final", NUMBER: number, "failed": False, PRUNED_AT: stop.epoch, EPOCHS: curves.drain(),
-                **screened, **node}
+    except CandidateStopped as stop:  # screened (with the figures that did it) or lost at a rung
+        return Stopped(number=number, rows=curves.drain(), node=node, epoch=stop.epoch, screened=stop.vector)
     except Exception as err:  # a failed candidate is data, not a crash: report it and go on
         reason = failure_reason(err)
         if reason.startswith(OUT_OF_MEMORY):
             _release_memory()
-        return {KIND: "final", NUMBER: number, "failed": True, EPOCHS: curves.drain(), **node,
-                "error": reason, "traceback": traceback.format_exc()[-4000:]}
+        return Failed(number=number, rows=curves.drain(), node=node, error=reason,
+                      traceback=traceback.format_exc()[-4000:])
     final = result.to_dict()
     final.pop("history")
     final.update(trial_started_at=started_at, trial_finished_at=time.time(),  # for the overhead benchmark
-                 report_wait_s=curves.waited, **node)
-    # as JSON text: Tune flattens nested result dicts
-    return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: curves.drain(), RESULT: json.dumps(final),
-            **node, **artifact}
+                 report_wait_s=curves.waited, **node.to_dict())
+    return Finished(number=number, rows=curves.drain(), node=node, measured=final, artifact=artifact)
 
 
 def _ask_at_rung(curves: "_CurveReporter", queue: Any, worker: str, epoch: int, vector: dict[str, float]) -> bool:
     """Report the candidate's vector at rung ``epoch`` and wait for the driver's decision
     (the wait counts as the candidate's ``report_wait_s``, the engine's time, not its work)."""
     start = time.perf_counter()
-    tune.report({KIND: "rung", NUMBER: curves.number, RUNG_EPOCH: epoch, RUNG_VALUES: json.dumps(vector),
-                 EPOCHS: curves.drain()})
-    verdict = ray.get(queue.take.remote(worker))
+    tune.report(RungReached(number=curves.number, rows=curves.drain(), epoch=epoch, vector=vector).encode())
+    verdict: Verdict = ray.get(queue.take.remote(worker))
     curves.waited += time.perf_counter() - start
-    return bool(verdict["go_on"])
+    return verdict is Verdict.GO_ON
 
 
 def _release_memory() -> None:
@@ -213,10 +217,10 @@ class _CurveReporter:
         self.pending.append({"phase": phase, "epoch": epoch, "step": self.step, **metrics})
         if time.monotonic() - self._last >= REPORT_EVERY_S:
             start = time.perf_counter()
-            tune.report({KIND: "epochs", NUMBER: self.number, EPOCHS: self.drain()})
+            tune.report(EpochRows(number=self.number, rows=self.drain()).encode())
             self.waited += time.perf_counter() - start
             self._last = time.monotonic()
 
-    def drain(self) -> str:
-        out, self.pending = json.dumps(self.pending), []
+    def drain(self) -> list[dict[str, Any]]:
+        out, self.pending = self.pending, []
         return out

@@ -9,15 +9,14 @@ at the end of the Tune step, while the worker is already training.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 import optuna
 from ray.tune import Callback
 
-from automl.search.cluster import NODE_ID, dead_nodes
+from automl.search.cluster import dead_nodes
 from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
-from automl.search.trainable import EPOCHS, KIND, NUMBER, RUNG_EPOCH, RUNG_VALUES
+from automl.search.protocol import CandidateReport, FinalReport, Job, Ready, RungReached, Verdict, decode
 
 NODE_LOST = "node lost:"  # a failed candidate's error when its worker's Ray node died
 
@@ -42,22 +41,20 @@ class WorkerPoolCallback(Callback):
         return {}  # Tune pickles callbacks for its experiment restore; this one lives in the driver only
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        kind, worker = result.get(KIND), trial.trial_id
-        if result.get(NODE_ID):
-            self.nodes[worker] = result[NODE_ID]
-        if result.get(EPOCHS):
-            rows = json.loads(result[EPOCHS])
-            if rows:
-                self._deferred.append(lambda n=result[NUMBER]: self._on_epochs(n, rows))
-        if kind == "rung":  # the worker waits for the verdict: MO-ASHA, decided and recorded in Optuna
-            go_on = self.dispatcher.rung(worker, result[NUMBER], int(result[RUNG_EPOCH]),
-                                         json.loads(result[RUNG_VALUES]))
-            self.queue.put.remote(worker, {"go_on": go_on})
-        if kind == "final":
-            if result.get(NUMBER) in self._unannounced:
+        report, worker = decode(result), trial.trial_id
+        node = getattr(report, "node", None)
+        if node is not None and node.ray_node_id:
+            self.nodes[worker] = node.ray_node_id
+        if isinstance(report, CandidateReport) and report.rows:
+            self._deferred.append(lambda n=report.number, rows=report.rows: self._on_epochs(n, rows))
+        if isinstance(report, RungReached):  # the worker waits for the verdict: MO-ASHA, decided and recorded
+            go_on = self.dispatcher.rung(worker, report.number, report.epoch, report.vector)
+            self.queue.put.remote(worker, Verdict.of(go_on))
+        if isinstance(report, FinalReport):
+            if report.number in self._unannounced:
                 self.flush()  # its MLflow run must exist before it is told
-            self._told(self.dispatcher.finished(worker, result))
-        if kind in ("ready", "final"):
+            self._told(self.dispatcher.finished(worker, report))
+        if isinstance(report, (Ready, FinalReport)):
             self._hand_out(worker)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -96,7 +93,7 @@ class WorkerPoolCallback(Callback):
 
     def _hand_out(self, worker: str) -> None:
         asked = self.dispatcher.next_job(worker)
-        job = None if asked is None else {NUMBER: asked[0].number, "candidate": asked[1]}
+        job = None if asked is None else Job(asked[0].number, asked[1])
         self.queue.put.remote(worker, job)
         for frozen in self.dispatcher.rejected:
             self._told(frozen)

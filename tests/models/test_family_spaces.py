@@ -40,9 +40,9 @@ def test_example_signal_study_fits_together():
     from automl.study.config import load_study
 
     study = load_study(REPO / "studies" / "digits_rows_cnn1d.yaml")
-    data = load_dataset(study.dataset_config())
+    data = load_dataset(study.dataset)
     assert data.input_shape == (8, 8) and data.num_classes == 10 and len(data.mean) == 8
-    teacher = study.teacher_config()
+    teacher = study.teacher
     model = create_model(teacher.arch.family, teacher.arch.choices, num_classes=10, input_shape=data.input_shape)
     assert model(data.x_val[:2]).shape == (2, 10)
     assert study.space.name == "cnn1d_joint"

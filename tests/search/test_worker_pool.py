@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,10 +12,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from automl.search.artifact_delivery import ARTIFACT_BYTES, ARTIFACT_SHA256
 from automl.search.cluster import HOST, NODE_ID
 from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
-from automl.search.trainable import EPOCHS, KIND, NUMBER, RESULT
+from automl.search.protocol import Artifact, EpochRows, Failed, Finished, Node, Ready, decode
 from automl.search.tune_callback import WorkerPoolCallback
 from automl.space.search_space import load_space
 from automl.study.attrs import RESULT_ATTR, WORKER_ATTR, measurements
@@ -41,12 +40,12 @@ def dispatcher(tmp_path: Path) -> CandidateDispatcher:
                                [parse_constraint("accuracy >= 0.8")], n_trials=3, artifacts_dir=tmp_path / "driver")
 
 
-def final(number: int, accuracy: float, size: int, blob: bytes | None = None) -> dict:
+def final(number: int, accuracy: float, size: int, blob: bytes | None = None) -> Finished:
     """A worker's final report; its artifact's bytes are ``blob`` (default: ``size`` bytes)."""
     blob = bytes(range(256)) * (size // 256) + bytes(size % 256) if blob is None else blob
-    return {KIND: "final", NUMBER: number, "failed": False, EPOCHS: "[]", NODE_ID: "node-a", HOST: "host-a",
-            RESULT: json.dumps({"accuracy": accuracy, "size_bytes": size, "kernels": "fp32"}),
-            ARTIFACT_BYTES: blob, ARTIFACT_SHA256: hashlib.sha256(blob).hexdigest()}
+    return Finished(number=number, node=Node("node-a", "host-a"),
+                    measured={"accuracy": accuracy, "size_bytes": size, "kernels": "fp32"},
+                    artifact=Artifact(blob, hashlib.sha256(blob).hexdigest()))
 
 
 def test_dispatcher_asks_tells_and_stops_at_the_budget(dispatcher: CandidateDispatcher) -> None:
@@ -63,7 +62,7 @@ def test_dispatcher_asks_tells_and_stops_at_the_budget(dispatcher: CandidateDisp
     assert lost.state == TrialState.FAIL and lost.user_attrs["error"] == WORKER_LOST
     assert dispatcher.lost("w2") is None  # nothing in flight any more
     c, _ = dispatcher.next_job("w1")
-    failed = dispatcher.finished("w1", {KIND: "final", NUMBER: c.number, "failed": True, "error": "DivergedError: nan"})
+    failed = dispatcher.finished("w1", Failed(number=c.number, error="DivergedError: nan"))
     assert failed.state == TrialState.FAIL and "nan" in failed.user_attrs["error"]
     assert RESULT_ATTR not in failed.user_attrs
     assert dispatcher.next_job("w1") is None  # 3 handed out: the budget is spent
@@ -84,48 +83,46 @@ def test_callback_hands_out_before_any_bookkeeping(dispatcher: CandidateDispatch
         on_told=lambda frozen: log.append(("told", frozen.number, frozen.state.name)),
         on_epochs=lambda number, rows: log.append(("epochs", number, len(rows))))
     w1, w2 = SimpleNamespace(trial_id="w1"), SimpleNamespace(trial_id="w2")
-    pool.on_trial_result(0, [], w1, {KIND: "ready"})
-    pool.on_trial_result(0, [], w2, {KIND: "ready"})
+    pool.on_trial_result(0, [], w1, Ready().encode())
+    pool.on_trial_result(0, [], w2, Ready().encode())
     assert [e[0] for e in log] == ["put", "put"]  # jobs out, MLflow not touched yet
-    first = log[0][2][NUMBER]
+    first = log[0][2].number
     pool.on_step_end(0, [])
     assert [e[0] for e in log[2:]] == ["asked", "asked"]
     log.clear()
-    pool.on_trial_result(1, [], w1, {KIND: "epochs", NUMBER: first, EPOCHS: json.dumps([{"step": 1, "loss": 1.0}])})
-    pool.on_trial_result(1, [], w1, final(first, 0.9, 50))
-    assert log[0][0] == "put" and log[0][1] == "w1" and log[0][2][NUMBER] not in (0, 1)
+    pool.on_trial_result(1, [], w1, EpochRows(number=first, rows=[{"step": 1, "loss": 1.0}]).encode())
+    pool.on_trial_result(1, [], w1, final(first, 0.9, 50).encode())
+    assert log[0][0] == "put" and log[0][1] == "w1" and log[0][2].number not in (0, 1)
     pool.on_trial_error(1, [], w2)  # w2's worker died: what waited in its mailbox goes with it
     pool.on_step_end(1, [])
     assert [e[0] for e in log[1:]] == ["clear", "epochs", "told", "asked", "told"] and log[1] == ("clear", "w2")
     assert ("told", first, "COMPLETE") in log and ("told", 1 - first, "FAIL") in log
     log.clear()
-    pool.on_trial_result(2, [], w2, {KIND: "ready"})  # restarted w2: the budget is spent
+    pool.on_trial_result(2, [], w2, Ready().encode())  # restarted w2: the budget is spent
     assert log == [("put", "w2", None)]
 
 
 def test_driver_writes_the_bytes_it_received_and_tune_keeps_no_copy(dispatcher: CandidateDispatcher) -> None:
     trial, _ = dispatcher.next_job("w1")
     blob = b"\x08\x01onnx-bytes" * 1000
-    report = final(trial.number, 0.9, len(blob), blob)
-    done = dispatcher.finished("w1", report)
+    result = final(trial.number, 0.9, len(blob), blob).encode()  # what tune.report carries
+    done = dispatcher.finished("w1", decode(result))
     assert done.state == TrialState.COMPLETE
     written = Path(measurements(done)["artifact_path"])
     assert written.parent.parent == dispatcher.artifacts_dir and written.read_bytes() == blob
-    assert ARTIFACT_BYTES not in report and ARTIFACT_SHA256 not in report  # what Tune keeps as last_result
+    assert not any(isinstance(v, bytes) for v in result.values())  # what Tune keeps as last_result
     assert done.user_attrs[WORKER_ATTR] == {NODE_ID: "node-a", HOST: "host-a"}
 
 
 @pytest.mark.parametrize("spoil, needle", [
-    (lambda r: r.pop(ARTIFACT_BYTES), "carried no artifact bytes"),
-    (lambda r: r.update({ARTIFACT_BYTES: r[ARTIFACT_BYTES][:-1] + b"?"}), "SHA-256"),
-    (lambda r: r.update({ARTIFACT_BYTES: r[ARTIFACT_BYTES][:-1],
-                         ARTIFACT_SHA256: hashlib.sha256(r[ARTIFACT_BYTES][:-1]).hexdigest()}), "measured 100"),
+    (lambda a: None, "carried no artifact bytes"),
+    (lambda a: Artifact(a.blob[:-1] + b"?", a.sha256), "SHA-256"),
+    (lambda a: Artifact(a.blob[:-1], hashlib.sha256(a.blob[:-1]).hexdigest()), "measured 100"),
 ])
 def test_a_candidate_whose_artifact_did_not_arrive_fails(dispatcher: CandidateDispatcher, spoil, needle) -> None:
     trial, _ = dispatcher.next_job("w1")
     report = final(trial.number, 0.9, 100)
-    spoil(report)
-    done = dispatcher.finished("w1", report)
+    done = dispatcher.finished("w1", dataclasses.replace(report, artifact=spoil(report.artifact)))
     assert done.state == TrialState.FAIL
     assert done.user_attrs["error"].startswith("artifact not delivered") and needle in done.user_attrs["error"]
     assert RESULT_ATTR not in done.user_attrs

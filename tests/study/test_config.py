@@ -42,7 +42,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.storage_url == f"sqlite:///{tmp_path.resolve() / 'runs' / 's1' / 'optuna.db'}"
     assert cfg.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'runs' / 's1' / 'mlflow.db'}"
     assert cfg.space.groups() == ("arch", "pruning", "quant", "distill")
-    assert CandidateConfig.from_dict(cfg.teacher, "teacher").arch.family == "cnn"
+    assert cfg.teacher.arch.family == "cnn"
     again = load_study(_write(tmp_path, __import__("yaml").safe_dump(cfg.to_dict())))
     assert again.to_dict() == cfg.to_dict()  # to_dict writes resolved URIs and paths
     assert (again.storage_url, again.tracking_uri) == (cfg.storage_url, cfg.tracking_uri)
@@ -123,11 +123,11 @@ def test_shipped_digits_study_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     cfg = load_study(REPO / "studies" / "digits_joint.yaml")
     assert cfg.name == "digits_joint" and cfg.sampler == "tpe"  # the sampler that learns from stopped trials
     assert cfg.concurrency == 2 and cfg.n_trials >= 32
-    assert cfg.early_stopping is not None and max(cfg.early_stopping.rungs) < cfg.train["epochs"]
+    assert cfg.early_stopping is not None and max(cfg.early_stopping.rungs) < cfg.train.epochs
     assert cfg.space_path == str(SPACE)
     assert [str(c) for c in cfg.constraints] == ["accuracy >= 0.8"]
-    assert cfg.train["epochs"] < cfg.teacher_config().train.epochs  # candidates train on a smaller budget
-    assert cfg.dataset_config().name == "digits"
+    assert cfg.train.epochs < cfg.teacher.train.epochs  # candidates train on a smaller budget
+    assert cfg.dataset.name == "digits"
     assert load_study("digits_joint").name == "digits_joint"  # a bare name finds studies/<name>.yaml
 
 

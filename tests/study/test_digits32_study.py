@@ -27,7 +27,7 @@ GOAL_PARAMS = {"arch.choices.cifar_strides": True, "pruning.ratio": 0.75,
 def _sample(space_path: Path, n: int):
     """``n`` candidates of a space, completed as the dispatcher completes them."""
     study_cfg = load_study(STUDY)
-    teacher_arch = study_cfg.teacher_config().to_dict()["arch"]
+    teacher_arch = study_cfg.teacher.to_dict()["arch"]
     space, study = load_space(space_path), optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(n):
         trial = study.ask()
@@ -38,10 +38,10 @@ def _sample(space_path: Path, n: int):
 
 def test_study_file_loads_the_builtin_32x32_workload():
     cfg = load_study(STUDY)
-    assert cfg.name == "digits32_mobilenet" and cfg.dataset_config().name == "digits32"
+    assert cfg.name == "digits32_mobilenet" and cfg.dataset.name == "digits32"
     assert Path(cfg.space_path) == SPACE and cfg.space.name == "mobilenet32_from_teacher"
     assert cfg.objective_names == ["accuracy", "size_bytes", "latency_ms"] and cfg.concurrency == 2
-    teacher = cfg.teacher_config()  # a plain, uncompressed CIFAR-style MobileNetV2 at width 1.0
+    teacher = cfg.teacher  # a plain, uncompressed CIFAR-style MobileNetV2 at width 1.0
     assert teacher.arch.family == "mobilenet_v2" and teacher.arch.choices["cifar_strides"] is True
     assert teacher.arch.choices["width_mult"] == 1.0 and teacher.arch.init == "scratch"
     assert not (teacher.pruning.enabled or teacher.quant.enabled or teacher.distill.enabled)
@@ -84,7 +84,7 @@ def test_goal_point_is_in_the_space():
             assert value in p.values, name
         else:
             assert p.low <= value <= p.high, name
-    teacher_arch = load_study(STUDY).teacher_config().to_dict()["arch"]
+    teacher_arch = load_study(STUDY).teacher.to_dict()["arch"]
     cand = CandidateConfig.from_dict(with_teacher_arch(space.suggest(optuna.trial.FixedTrial(GOAL_PARAMS)),
                                                        teacher_arch))
     assert cand.arch.init == "teacher" and cand.arch.choices == teacher_arch["choices"] and cand.train.epochs == 0

@@ -37,7 +37,10 @@ from dataclasses import dataclass, field
 import ml_dtypes
 import numpy as np
 import onnx
+import torch
 from onnx import TensorProto, helper, numpy_helper, version_converter
+
+from automl.quantization.weights import quantize_per_channel
 
 WEIGHT_INPUT = {"Conv": 1, "Gemm": 1, "MatMul": 1}
 SUB_BYTE = {4: ml_dtypes.int4, 2: ml_dtypes.int2}  # stored packed by numpy_helper.from_array
@@ -290,15 +293,11 @@ def _to_front(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def np_quantize(w: np.ndarray, bits: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel symmetric quantization along ``axis`` (same rule as
-    :func:`automl.quantization.weights.quantize_per_channel`)."""
-    qmax = 2 ** (bits - 1) - 1
-    wf = _to_front(w.astype(np.float32), axis)
-    amax = np.abs(wf.reshape(wf.shape[0], -1)).max(axis=1)
-    scale = np.where(amax > 0, amax / np.float32(qmax), np.float32(1.0)).astype(np.float32)
-    bshape = (-1,) + (1,) * (wf.ndim - 1)
-    q = np.clip(np.round(wf / scale.reshape(bshape)), -qmax, qmax).astype(np.int8)
-    return np.moveaxis(q, 0, axis), scale
+    """Per-channel symmetric quantization along ``axis``: the one rule,
+    :func:`automl.quantization.weights.quantize_per_channel`, applied to a NumPy initializer."""
+    front = np.ascontiguousarray(_to_front(w.astype(np.float32), axis))
+    q, scale = quantize_per_channel(torch.from_numpy(front), bits)
+    return np.moveaxis(q.numpy(), 0, axis), scale.numpy()
 
 
 def _scale_shape(ndim: int, axis: int, c: int) -> tuple[int, ...]:

@@ -156,7 +156,7 @@ class StudyConfig:
             "name": self.name,
             "description": self.description,
             "dataset": self.dataset.to_dict(),
-            "teacher": self.teacher.to_dict(),
+            "teacher": {k: v for k, v in self.teacher.to_dict().items() if k in ("arch", "train")},
             "space": self.space_path,
             "objectives": [o.to_dict() for o in self.objectives],
             "constraints": [str(c) for c in self.constraints],

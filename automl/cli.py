@@ -374,7 +374,7 @@ def _serve(cmd: list[str], grace_s: float = 5.0) -> int:
             if not stopping:
                 proc.wait()
         except _Stop:
-            pass
+            print("DBG stop", time.time(), file=sys.stderr, flush=True)
         finally:
             waiting = False
     finally:  # whether the server exited, was asked to stop or this process failed: nothing is left behind
@@ -390,6 +390,7 @@ def _serve(cmd: list[str], grace_s: float = 5.0) -> int:
                     while group_alive() and time.monotonic() < deadline:
                         time.sleep(0.1)
             proc.wait()
+            print("DBG serve done", time.time(), file=sys.stderr, flush=True)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

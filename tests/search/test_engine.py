@@ -4,6 +4,7 @@ checking the space's families against the dataset's input rank."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import optuna
@@ -55,8 +56,6 @@ def test_open_creates_the_study_with_directions_and_metric_names(tmp_path: Path)
     assert study.metric_names == ["accuracy", "size_bytes", "latency_ms"]
     assert isinstance(study.sampler, optuna.samplers.RandomSampler)
     assert (Path(cfg.run_dir) / "optuna.db").is_file()  # the default storage, under the run folder
-    import os
-
     assert {k: os.environ[k] for k in TRACKING_RETRIES} == TRACKING_RETRIES
 
 
@@ -71,8 +70,6 @@ def test_a_relaunch_resumes_the_same_study(tmp_path: Path) -> None:
 
 
 def test_retry_settings_from_the_environment_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
     open_optuna_study(load_study(_study_file(tmp_path)))
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "7"
@@ -111,9 +108,15 @@ def test_open_from_a_mapping_without_a_file(tmp_path: Path) -> None:
 
 # -- close_interrupted ---------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite store for the module (creating one costs seconds); each test has its own study."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
+
+
 @pytest.fixture()
-def tracker(tmp_path: Path) -> StudyTracker:
-    return StudyTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "eng", tmp_path / "artifacts")
+def tracker(mlflow_uri: str, tmp_path: Path, request: pytest.FixtureRequest) -> StudyTracker:
+    return StudyTracker(mlflow_uri, request.node.name, tmp_path / "artifacts")
 
 
 def _study_with_cut_trials(tracker: StudyTracker) -> tuple[optuna.Study, dict[int, str]]:

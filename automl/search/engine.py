@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from automl.data import DatasetSplits
     from automl.search.progress import StudyProgress
     from automl.search.tracking_outage import TrackingOutage
+    from automl.search.trainable import WorkerContext
     from automl.tracking import StudyTracker
 
 # This module imports only what is needed to start Ray: torch, scikit-learn, MLflow and
@@ -250,11 +251,8 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
 
     from automl.search.bookkeeping import StudyBookkeeper
     from automl.search.dispatcher import CandidateDispatcher
-    from automl.search.ray_boot import GATE_NAME, QUEUE_NAME
-    from automl.search.trainable import WorkerContext, run_worker
+    from automl.search.trainable import run_worker
     from automl.search.tune_callback import WorkerPoolCallback
-    from automl.search.worker_inputs import ShippedTeacher
-    from automl.study.mo_asha import screen_limits
 
     cfg = run.cfg
     gate, queue = boot.handles()
@@ -272,13 +270,7 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
                                      teacher_arch=run.teacher.config.to_dict()["arch"])
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
                               on_lost=lambda worker: gate.drop_holder.remote(worker))
-    # the dataset and the teacher reach every node through Ray's object store (no shared disk)
-    context = WorkerContext(splits=run.splits, teacher=ShippedTeacher.pack(run.teacher),
-                            gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,
-                            threads=run.threads, trial_timeout_s=cfg.trial_timeout_s,
-                            rungs=cfg.early_stopping.rungs if cfg.early_stopping else (),
-                            limits=screen_limits(run.objectives, run.teacher_metrics, cfg.constraints))
-    trainable = tune.with_resources(tune.with_parameters(run_worker, context=context),
+    trainable = tune.with_resources(tune.with_parameters(run_worker, context=worker_context(run, boot)),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     workers = min(cfg.concurrency, remaining)
     tuner = tune.Tuner(
@@ -292,6 +284,22 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
     finally:
         pool.flush()  # what Tune's last step left (also after Ctrl-C)
         _append_json(run.run_dir / "engine_timings.json", {str(k): v for k, v in books.seconds.items()})
+
+
+def worker_context(run: StudyRun, boot: RayBoot) -> "WorkerContext":
+    """What every worker of the launch shares; the dataset and the teacher reach every node
+    through Ray's object store (no shared disk)."""
+    from automl.search.ray_boot import GATE_NAME, QUEUE_NAME
+    from automl.search.trainable import WorkerContext
+    from automl.search.worker_inputs import ShippedTeacher
+    from automl.study.mo_asha import screen_limits
+
+    cfg = run.cfg
+    return WorkerContext(splits=run.splits, teacher=ShippedTeacher.pack(run.teacher),
+                         gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,
+                         threads=run.threads, trial_timeout_s=cfg.trial_timeout_s,
+                         rungs=cfg.early_stopping.rungs if cfg.early_stopping else (),
+                         limits=screen_limits(run.objectives, run.teacher_metrics, cfg.constraints))
 
 
 def _cluster_at_launch(gate: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -315,6 +314,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from automl.study.record import read_record
     from automl.tracking.review_views import view_url
+    from automl.tracking.ui_server import serve
 
     record = read_record(args.name, args.run_dir)
     exp = MlflowClient(record.tracking_uri).get_experiment_by_name(args.name)
@@ -326,77 +326,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     else:
         print(f"MLflow UI for '{args.name}' (Ctrl-C stops it):\n  the front:      {view_url(base, exp.experiment_id)}\n"
               f"  all candidates: {view_url(base, exp.experiment_id, 'candidates')}", flush=True)
-    return _serve(cmd)
-
-
-def _serve(cmd: list[str], grace_s: float = 5.0) -> int:
-    """Run ``cmd`` (the MLflow server) in its own session until it exits or this process gets
-    SIGTERM or SIGINT; then stop its whole process group (its gunicorn/uvicorn workers and job
-    consumers too): SIGTERM, SIGKILL after ``grace_s``. Returns the server's exit status
-    (128 + the signal that ended it; 130 for Ctrl-C)."""
-    import signal
-    import time
-
-    class _Stop(Exception):
-        pass
-
-    stopping: list[int] = []  # the first SIGTERM/SIGINT received
-    waiting = False  # a signal interrupts only the wait for the server, never the cleanup
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if not stopping:
-            stopping.append(signum)
-            if waiting:
-                raise _Stop
-
-    proc = subprocess.Popen(cmd, start_new_session=True)  # its own group: Ctrl-C reaches it through us
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-
-    def group_alive() -> bool:
-        proc.poll()  # reap the leader, or its zombie keeps the group alive
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def signal_group(sig: int) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    try:
-        try:
-            waiting = True
-            if not stopping:
-                proc.wait()
-        except _Stop:
-            print("DBG stop", time.time(), file=sys.stderr, flush=True)
-        finally:
-            waiting = False
-    finally:  # whether the server exited, was asked to stop or this process failed: nothing is left behind
-        try:
-            if group_alive():
-                signal_group(signal.SIGTERM)
-                deadline = time.monotonic() + grace_s
-                while group_alive() and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if group_alive():
-                    signal_group(signal.SIGKILL)
-                    deadline = time.monotonic() + grace_s
-                    while group_alive() and time.monotonic() < deadline:
-                        time.sleep(0.1)
-            proc.wait()
-            print("DBG serve done", time.time(), file=sys.stderr, flush=True)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    if stopping and stopping[0] == signal.SIGINT:
-        return 130
-    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    return serve(cmd)
 
 
 def print_front(front: list, teacher: CandidateResult, title: str) -> None:

@@ -366,7 +366,7 @@ def _append_json(path: Path, entries: dict[str, Any]) -> None:
 
 def close_interrupted(study: optuna.Study, tracker: "StudyTracker", outage: Any = None) -> int:
     """Fail the trials a stopped launch left RUNNING (in Optuna and MLflow); they are re-sampled."""
-    cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))  # WAITING: enqueued, asked next
     if cut:
         study.set_user_attr(INTERRUPTED_ATTR, sorted({*interrupted_numbers(study), *(t.number for t in cut)}))
     for t in cut:
@@ -399,3 +399,7 @@ def _check_directions(study: optuna.Study, cfg: StudyConfig) -> None:
     if have != cfg.directions:
         raise ConfigError("objectives", f"study '{cfg.name}' in {cfg.storage_url} was created with directions "
                           f"{have}, this file asks for {cfg.directions}; use another --name", str(cfg.source or ""))
+    if study.metric_names is not None and list(study.metric_names) != cfg.objective_names:
+        raise ConfigError("objectives", f"study '{cfg.name}' in {cfg.storage_url} was created with objectives "
+                          f"{list(study.metric_names)}, this file asks for {cfg.objective_names}; use another --name",
+                          str(cfg.source or ""))

@@ -80,9 +80,10 @@ class StudyTracker:
         return run.info.run_id
 
     # -- parent -----------------------------------------------------------------------
-    def log_study(self, study_file: Path, space_file: Path | None, study_config: dict[str, Any],
+    def log_study(self, study_file: Path | None, space_file: Path | None, study_config: dict[str, Any],
                   teacher: dict[str, Any]) -> None:
-        self.client.log_artifact(self.parent_id, str(study_file), "study")
+        if study_file is not None:  # a config built in code has no file
+            self.client.log_artifact(self.parent_id, str(study_file), "study")
         if space_file is not None and space_file.exists():
             self.client.log_artifact(self.parent_id, str(space_file), "study")
         self.client.log_dict(self.parent_id, study_config, "study/resolved_study.json")

@@ -20,7 +20,13 @@ from automl.candidate.result import METRICS
 from automl.search import bookkeeping
 from automl.search.bookkeeping import StudyBookkeeper
 from automl.search.progress import StudyProgress
-from automl.study.attrs import ERROR_ATTR, MLFLOW_RUN_ATTR, PRUNED_AT_ATTR, RESULT_ATTR, RUNG_ATTR
+from automl.study.attrs import (
+    ERROR_ATTR,
+    MLFLOW_RUN_ATTR,
+    PRUNED_AT_ATTR,
+    RESULT_ATTR,
+    RUNG_ATTR,
+)
 from automl.study.pareto import normalised_hypervolume
 from automl.tracking import StudyTracker
 from automl.tracking.study_tracker import TRIAL_TAG
@@ -31,7 +37,8 @@ TEACHER = {"accuracy": 0.96, "test_accuracy": 0.95, "size_bytes": 1000, "latency
 
 
 class FakeGate:
-    """Stands in for the TimingGate actor handle: records shared acquire / release in order."""
+    """Stands in for the TimingGate actor handle; the module's patched ``ray.get`` appends the
+    tokens its calls return to ``log``, so the order of acquire / release can be checked."""
 
     def __init__(self, log: list[str]) -> None:
         self.log = log

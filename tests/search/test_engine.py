@@ -5,6 +5,7 @@ checking the space's families against the dataset's input rank."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import optuna
@@ -14,9 +15,20 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from automl.config import ConfigError
-from automl.search.engine import TRACKING_RETRIES, check_space_fits, close_interrupted, open_optuna_study
+from automl.search.engine import (
+    TRACKING_RETRIES,
+    check_space_fits,
+    close_interrupted,
+    open_optuna_study,
+)
 from automl.search.tracking_outage import TrackingOutage
-from automl.study.attrs import INTERRUPTED, INTERRUPTED_ATTR, MLFLOW_RUN_ATTR, interrupted_numbers, trial_error
+from automl.study.attrs import (
+    INTERRUPTED,
+    INTERRUPTED_ATTR,
+    MLFLOW_RUN_ATTR,
+    interrupted_numbers,
+    trial_error,
+)
 from automl.study.config import StudyConfig, load_study
 from automl.study.front import finished_trials
 from automl.tracking import StudyTracker
@@ -79,6 +91,7 @@ def test_retry_settings_from_the_environment_win(tmp_path: Path, monkeypatch: py
 @pytest.mark.parametrize("objectives", [
     [{"name": "accuracy"}, {"name": "size_bytes"}],  # one fewer
     [{"name": "size_bytes"}, {"name": "accuracy"}, {"name": "latency_ms"}],  # reordered
+    [{"name": "accuracy"}, {"name": "macs"}, {"name": "params_nonzero"}],  # renamed, same directions
 ])
 def test_a_relaunch_with_other_directions_names_objectives(tmp_path: Path, objectives: list) -> None:
     open_optuna_study(load_study(_study_file(tmp_path)))
@@ -157,17 +170,21 @@ def test_running_trials_fail_and_are_recorded_interrupted(tracker: StudyTracker)
     assert interrupted_numbers(study) == {1, 3, 4}
 
 
-def test_closing_goes_through_the_outage_guard(tracker: StudyTracker) -> None:
-    """During an MLflow outage the run of a cut-off trial is listed behind, not closed."""
+def test_during_an_outage_the_cut_off_run_is_listed_behind_and_caught_up(tracker: StudyTracker) -> None:
     study, runs = _study_with_cut_trials(tracker)
     outage = TrackingOutage(study, tracker, tracker.client.tracking_uri, lambda _: None, TEACHER)
-    calls: list[int | None] = []
-    real_call = outage.call
-    outage.call = lambda fn, behind=None: (calls.append(behind), real_call(fn, behind))[1]
+    outage.down, outage._last_probe = True, time.monotonic()  # MLflow went away a moment ago
 
     assert close_interrupted(study, tracker, outage) == 2
-    assert calls == [3]  # only the trial with a run
-    assert tracker.client.get_run(runs[3]).info.status == "FAILED"
+    assert [t.state for t in study.trials][3:] == [TrialState.FAIL] * 2  # Optuna is told regardless
+    assert outage.behind == [3]  # only the trial with a run has an MLflow record to fix
+    assert tracker.client.get_run(runs[3]).info.status == "RUNNING"
+
+    outage.down = False
+    assert outage.catch_up() == 1
+    run = tracker.client.get_run(runs[3])
+    assert run.info.status == "FAILED" and run.data.tags["error"] == INTERRUPTED
+    assert outage.behind == []
 
 
 # -- check_space_fits ----------------------------------------------------------------------------

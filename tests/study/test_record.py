@@ -12,7 +12,13 @@ import pytest
 from automl.candidate.result import CandidateResult
 from automl.config import ConfigError
 from automl.data import DatasetConfig
-from automl.study.record import RECORD_FILE, StudyRecord, open_launched, read_record, write_record
+from automl.study.record import (
+    RECORD_FILE,
+    StudyRecord,
+    open_launched,
+    read_record,
+    write_record,
+)
 
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize")]
 

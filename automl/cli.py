@@ -1,7 +1,9 @@
 """``automl``: launch a study, read its Pareto front, export a point, open the MLflow UI.
 
-Bad input exits with code 2 and one line naming the file and field; any other failure
-exits 1 with one line (the traceback goes to ``<run_dir>/automl-error.log``).
+Exit codes: 0 done; 2 bad input (one line naming the file and field); 3 ``automl verify``
+found a figure outside its tolerance; 130 interrupted (finished trials are kept); 1 any other
+failure, with one line (the traceback goes to ``automl-error.log`` in the current folder, or
+to ``$AUTOML_ERROR_LOG``).
 """
 
 from __future__ import annotations
@@ -26,20 +28,24 @@ EXIT_NOT_VERIFIED = 3  # automl verify: a figure is outside its tolerance
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="automl", description="Joint compression search: "
-                                     "Optuna decides, Ray Tune runs, MLflow records.")
+    parser = argparse.ArgumentParser(
+        prog="automl", description="Joint compression search: Optuna decides, Ray Tune runs, MLflow records.",
+        epilog="exit codes: 0 done, 1 failed (traceback in ./automl-error.log or $AUTOML_ERROR_LOG), "
+               "2 bad input, 3 verify found a figure outside its tolerance, 130 interrupted")
     sub = parser.add_subparsers(dest="command", required=True)
 
     launch = sub.add_parser("launch", help="run (or resume) a study from its YAML file")
-    launch.add_argument("study", help="path to studies/<name>.yaml")
+    launch.add_argument("study", help="a study file, or the name of one in ./studies or the repository's studies/")
     launch.add_argument("--trials", type=int, help="total number of trials (finished ones count)")
     launch.add_argument("--concurrency", type=int, help="trials running at once")
     launch.add_argument("--sampler", help="override the file's sampler (nsga2, tpe, random, gp)")
     launch.add_argument("--early-stopping", choices=("on", "off"),
-                        help="override the file's early_stopping (multi-objective ASHA at its rungs)")
+                        help="on: the file's early_stopping block, or the defaults; off: none (multi-objective ASHA)")
+    launch.add_argument("--seed", type=int, help="override the file's sampler seed")
     launch.add_argument("--name", help="study name (default: the file's name:)")
-    launch.add_argument("--storage", help="Optuna storage URL (default: sqlite under runs/<name>)")
-    launch.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite under runs/<name>)")
+    launch.add_argument("--storage", help="Optuna storage URL (default: sqlite under the run folder)")
+    launch.add_argument("--tracking-uri", help="MLflow tracking URI (default: the file's tracking_uri, else "
+                        "$MLFLOW_TRACKING_URI, else sqlite under the run folder)")
     launch.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)")
     launch.add_argument("--run-dir", help="folder for this study's stores and artifacts (default: runs/<name>)")
     launch.add_argument("--quiet", action="store_true", help="no live progress")
@@ -80,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # a study's own pkg.module:function (dataset, family, space) imports from the current
+    # folder, as under `python -m automl` (the console script puts only its bin/ first)
+    if not any(os.path.abspath(p or os.curdir) == os.getcwd() for p in sys.path):
+        sys.path.insert(0, os.getcwd())
     args = build_parser().parse_args(argv)
     # the study's own progress view is the output; library chatter stays out of it
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
@@ -106,20 +116,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_launch(args: argparse.Namespace) -> int:
     from automl.search.engine import run_study
     from automl.study.config import load_study
+    from automl.study.pareto import max_hypervolume
 
     overrides = {k: v for k, v in {"n_trials": args.trials, "concurrency": args.concurrency,
                                    "sampler": args.sampler, "name": args.name,
                                    "storage": args.storage, "tracking_uri": args.tracking_uri,
-                                   "run_dir": args.run_dir, "early_stopping": args.early_stopping}.items()
+                                   "run_dir": args.run_dir, "early_stopping": args.early_stopping,
+                                   "seed": args.seed}.items()
                  if v is not None}
     cfg = load_study(args.study, overrides)
     outcome = run_study(cfg, ray_address=args.ray_address, show_progress=not args.quiet)
     if not outcome.tracking_down:
         _launch_dashboard(outcome.name, outcome.record.run_dir)
     print_front(outcome.front, outcome.teacher, title=(
-        f"{outcome.name}: {outcome.finished} trials finished ({outcome.ran_now} now, {outcome.stopped} stopped early, "
-        f"{outcome.failed} failed), "
-        f"{len(outcome.front)} on the front, hypervolume {outcome.hypervolume:.4f}"))
+        f"{outcome.name}: {outcome.finished} trials finished ({outcome.ran_now} in this launch, "
+        f"{outcome.stopped} stopped early, {outcome.failed} failed), {len(outcome.front)} on the front, "
+        f"hypervolume {outcome.hypervolume:.3f} of {max_hypervolume(outcome.record.objectives):g}"))
     if not outcome.front:
         from automl.study.front import empty_front_reason
         from automl.study.record import open_launched
@@ -329,15 +341,22 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return serve(cmd)
 
 
+KERNELS_WIDTH = 34  # the kernels column is cut here; automl pareto --json and export give it whole
+
+
 def print_front(front: list, teacher: CandidateResult, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for col in ("trial", "val acc", "test acc", "size", "size ×", "latency ms", "latency ×", "kernels"):
-        table.add_column(col, justify="right" if col != "kernels" else "left")
+    print(title)  # its own line: a long title would wrap inside the table's width
+    table = Table()
+    for col in ("trial", "val acc", "test acc", "size B", "size ×", "latency µs", "latency ×", "kernels"):
+        if col == "kernels":
+            table.add_column(col, justify="left", no_wrap=True, overflow="ellipsis", max_width=KERNELS_WIDTH)
+        else:
+            table.add_column(col, justify="right")
     table.add_row("teacher", f"{teacher.accuracy:.4f}", f"{teacher.test_accuracy:.4f}",
-                  f"{teacher.size_bytes:,}", "1.00", f"{teacher.latency_ms:.4f}", "1.00",
+                  f"{teacher.size_bytes:,}", "1.00", f"{teacher.latency_ms * 1000:.1f}", "1.00",
                   teacher.kernels, style="dim")
     for p in front:
         m, again = p.metrics, p.extra.get("retimed")
@@ -346,9 +365,10 @@ def print_front(front: list, teacher: CandidateResult, title: str) -> None:
         if again is not None:  # re-timed: the range of its per-process ratios
             ratio += f" ({again['ratio_p25']:.2f}–{again['ratio_p75']:.2f})"
         table.add_row(str(p.trial), f"{m['accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['size_bytes']:,}",
-                      f"{m['size_bytes'] / teacher.size_bytes:.3f}", f"{m['latency_ms']:.4f}", ratio,
+                      f"{m['size_bytes'] / teacher.size_bytes:.3f}", f"{m['latency_ms'] * 1000:.1f}", ratio,
                       str(p.extra.get("kernels", "")))
-    Console(width=150).print(table)
+    Console(width=120).print(table)
+    print("val acc: validation split (what the search chose on); test acc: reported only; × : over the teacher's")
     if any(p.latency_ratio is None for p in front):
         print("*: latency over the teacher's figure, each timed alone (a study from an older version)")
     if any(p.extra.get("retimed") is None for p in front):

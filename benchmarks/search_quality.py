@@ -742,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
 seeds {', '.join(map(str, seeds))}, joint sampler `{sampler_name}`, early stopping (joint + ES) rungs
 {es['rungs']}, reduction factor {es['reduction_factor']:g}, min peers {es['min_peers']},
 study `{os.path.relpath(study_path.resolve(), REPO)}` (dataset
-`{study.dataset.get('name')}`, per-trial training {base['train'].get('epochs')} epochs, teacher
+`{study.dataset.name}`, per-trial training {base['train'].get('epochs')} epochs, teacher
 {study.teacher.arch.family} {json.dumps(study.teacher.arch.choices)}, trained once and shared). {staged_text}. Definitions (and how the staged pipeline chooses its "best"): the docstring of
 `benchmarks/search_quality.py`.
 

@@ -8,7 +8,7 @@ repository root so ``studies`` is importable).
 Run as a script, it measures one candidate per family at fp32 and at int8 QDQ with
 :func:`automl.evaluate_candidate` (accuracy, bytes and the kernels ONNX Runtime runs)::
 
-    PYTHONPATH=$PWD python -m studies.shaped_digits
+    python -m studies.shaped_digits     # from the repository root
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from automl.study.front import TrialPoint, finished_trials, study_points
 from automl.study.pareto import normalised_hypervolume
 from automl.study.record import StudyRecord, write_record
 from automl.study.sampler import make_sampler
+from automl.study.user_code import local_modules, user_import_paths
 
 if TYPE_CHECKING:
     from automl.candidate.result import CandidateResult
@@ -111,7 +112,8 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     finished_before = finished_trials(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
     # first, so that Ray starts while the driver imports torch and loads the teacher
-    boot = RayBoot(f"automl-{cfg.name}", ray_address, cfg.timing_resource) if remaining > 0 else None
+    boot = RayBoot(f"automl-{cfg.name}", ray_address, cfg.timing_resource,
+                   py_modules=local_modules(user_import_paths(cfg))) if remaining > 0 else None
     try:
         run = prepare_launch(cfg, study, show_progress)
         record = record_launch(run, boot, finished_before)
@@ -160,6 +162,7 @@ def open_optuna_study(cfg: StudyConfig) -> optuna.Study:
         study_name=cfg.name, storage=cfg.storage_url, load_if_exists=True, directions=cfg.directions,
         sampler=make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives), n_trials=cfg.n_trials))
     _check_directions(study, cfg)
+    check_space_unchanged(study, cfg)
     if study.metric_names is None:  # named objectives for optuna-dashboard and Optuna's plots
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -390,6 +393,28 @@ def check_space_fits(space: Any, input_shape: tuple[int, ...]) -> None:
                     check_rank(family, input_shape)
                 except ConfigError as err:
                     raise ConfigError("params.arch.family", err.message, space.source) from None
+
+
+def check_space_unchanged(study: optuna.Study, cfg: StudyConfig) -> None:
+    """A study relaunched with an edited space: every parameter its trials sampled must keep a
+    distribution Optuna accepts for it (same kind and log scale; categoricals the same choices),
+    else a one-line ConfigError now, before Ray or training, instead of a failure at the next ask.
+    The rule is Optuna's own, ``check_distribution_compatibility``."""
+    from automl.config import ConfigError
+
+    seen: dict[str, Any] = {}
+    for trial in study.get_trials(deepcopy=False):
+        seen.update(trial.distributions)
+    for name, old in seen.items():
+        new = cfg.space.distribution_of(name)
+        if new is None:
+            continue
+        try:
+            optuna.distributions.check_distribution_compatibility(old, new)
+        except ValueError as err:
+            raise ConfigError(f"params.{name}", f"study '{cfg.name}' sampled it from {old}, the space now says "
+                              f"{new} ({err}); launch the edited space under another --name, or delete "
+                              f"{cfg.run_dir} to start over", cfg.space.source) from None
 
 
 def _check_directions(study: optuna.Study, cfg: StudyConfig) -> None:

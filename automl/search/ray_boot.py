@@ -10,6 +10,13 @@ included, is measured on one machine, and losing a worker node never loses them.
 study's ``timing_resource`` the timing worker goes to the node offering that Ray custom
 resource instead (``ray start --resources '{"timing": 1}'``); a cluster without it is a
 :class:`~automl.config.ConfigError` at launch.
+
+The user's own modules (a study's ``pkg.module:function`` families, datasets, spaces; see
+:mod:`automl.study.user_code`) reach the workers of a cluster through the job's
+``runtime_env``: ``py_modules`` lists their files or folders, which Ray zips, uploads to the
+cluster once and puts on every worker's ``PYTHONPATH`` (nodes need not share a disk). A local
+Ray shares the driver's disk: its workers get the driver's folder on ``PYTHONPATH`` instead.
+
 Ray's start (GCS, raylet) and the timing worker's first import of torch and ONNX Runtime take
 seconds of mostly other processes' time; doing them while the driver loads or trains the
 teacher and opens MLflow cuts the time from ``automl launch`` to the first trial.
@@ -17,9 +24,11 @@ teacher and opens MLflow cuts the time from ``automl launch`` to the first trial
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 GATE_NAME = "timing-gate"
@@ -27,10 +36,14 @@ QUEUE_NAME = "candidate-queue"
 
 
 class RayBoot:
-    def __init__(self, namespace: str, address: str | None, timing_resource: str | None = None) -> None:
+    def __init__(self, namespace: str, address: str | None, timing_resource: str | None = None,
+                 py_modules: Sequence[str] = ()) -> None:
+        """``py_modules``: files or folders of the user's modules that a cluster's workers must
+        import (:func:`automl.study.user_code.local_modules`); sent only to a cluster."""
         self.namespace = namespace
         self.timing_resource = timing_resource
         self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.py_modules = tuple(py_modules)
         self._handles: tuple[Any, Any] | None = None
         self._error: BaseException | None = None
         self._ready = threading.Event()
@@ -47,7 +60,7 @@ class RayBoot:
 
             ray.init(address=self.address, namespace=self.namespace, include_dashboard=False,
                      log_to_driver=False, logging_level=logging.ERROR, configure_logging=True,
-                     runtime_env=_local_runtime_env() if self.address is None else None)
+                     runtime_env=job_runtime_env(self.address, self.py_modules))
             here = pinned_here()
             gate = TimingGate.options(name=GATE_NAME, namespace=self.namespace,
                                       **timing_placement(self.timing_resource, here)).remote()
@@ -103,6 +116,33 @@ def timing_placement(resource: str | None, here: Any = None) -> dict[str, Any]:
                                              f"{resource!r} (start the timing node with "
                                              f"ray start --resources '{{\"{resource}\": 1}}')")
     return {"resources": {resource: TIMING_RESOURCE_SHARE}}
+
+
+def job_runtime_env(address: str | None, py_modules: Sequence[str] = ()) -> dict | None:
+    """The ``runtime_env`` of the study's Ray job (``None``: none of its own).
+
+    A local Ray (``address`` None): the driver's folder on the workers' ``PYTHONPATH``. A
+    cluster: ``py_modules`` (local paths: folders, or single ``.py`` files; Ray also takes
+    imported module objects and URIs of archives), unless the job was submitted with
+    ``ray job submit`` with its own ``py_modules`` or ``working_dir``: Ray refuses to merge a
+    field both set, and such a job has shipped the code already (the driver runs in it).
+    """
+    if address is None:
+        return _local_runtime_env()
+    if not py_modules or _submitted_job_ships_code():
+        return None
+    return {"py_modules": list(py_modules)}
+
+
+def _submitted_job_ships_code() -> bool:
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray's job manager for a submitted job
+    if not raw:
+        return False
+    try:
+        job_env = json.loads(raw).get("runtime_env") or {}
+    except (ValueError, AttributeError):
+        return False
+    return bool(job_env.get("py_modules") or job_env.get("working_dir"))
 
 
 def _local_runtime_env() -> dict:

@@ -126,6 +126,18 @@ class Param:
             return round(value, 10) if self.step else value  # 0.30000000000000004 -> 0.3
         return copy.deepcopy(self.fixed)
 
+    def distribution(self) -> Any:
+        """The Optuna distribution :meth:`suggest_one` samples from (``None`` for a fixed value)."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "categorical":
+            return CategoricalDistribution(list(self.values))
+        if self.kind == "int":
+            return IntDistribution(self.low, self.high, log=self.log, step=1 if self.log else self.step or 1)
+        if self.kind == "float":
+            return FloatDistribution(self.low, self.high, log=self.log, step=None if self.log else self.step)
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.kind == "categorical":
@@ -428,6 +440,15 @@ class SearchSpace:
             for path, value in flat.items():
                 _set_path(sampled, path, value)
         return _deep_merge(copy.deepcopy(dict(base or {})), sampled)
+
+    def distribution_of(self, name: str) -> Any:
+        """The Optuna distribution of parameter ``name`` (``<path>`` or, per stage, ``<path>.<i>``);
+        ``None`` when the space does not sample it (or is a function: unknown until it runs)."""
+        for p in self.params:
+            stem, _, index = name.rpartition(".")
+            if p.path == name and p.per_stage is None or p.per_stage is not None and p.path == stem and index.isdigit():
+                return p.distribution()
+        return None
 
     def groups(self) -> tuple[str, ...]:
         """Which of ``arch``, ``pruning``, ``quant``, ``distill`` the space samples or fixes."""

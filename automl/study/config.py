@@ -5,9 +5,9 @@ Format (every key but ``name`` is optional; defaults shown)::
     name: digits_joint                  # required; [A-Za-z0-9_.-]+
     description: ""                     # free text
     dataset: {name: digits}             # automl.data.DatasetConfig fields
-    teacher:                            # the reference model (distillation, normalisation)
-      arch: {family: cnn, choices: {stages: 2, widths: [32, 64]}}
-      train: {epochs: 15}
+    teacher:                            # the reference model (distillation, normalisation);
+      arch: {family: cnn, choices: {stages: 2, widths: [32, 64]}}   # when absent, this one
+      train: {epochs: 15}               # (a teacher given without train: TrainConfig's 10)
     space: search_spaces/cnn_joint.yaml # relative to the study file, then cwd, then the repo
     objectives:                         # names from METRICS; direction defaults per metric
       - {name: accuracy, direction: maximize}
@@ -28,7 +28,7 @@ Format (every key but ``name`` is optional; defaults shown)::
                                         # latency (default: the driver's node); see README
     trial_timeout_s: null               # a candidate running longer is failed ("timed out")
     early_stopping: off                 # on | off | {rungs: [3], reduction_factor: 2,
-                                        # min_peers: 4}: multi-objective ASHA (search/mo_asha.py)
+                                        # min_peers: 4}: multi-objective ASHA (study/mo_asha.py)
 
 Bad input raises :class:`~automl.config.ConfigError` naming the file and field in one line.
 """
@@ -226,6 +226,8 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
         key = {"trials": "n_trials", "tracking-uri": "tracking_uri", "run-dir": "run_dir"}.get(key, key)
         if key not in OVERRIDE_KEYS:
             raise ConfigError(key, f"unknown override (allowed: {', '.join(OVERRIDE_KEYS)})", "command line")
+        if key == "early_stopping" and value in ("on", True) and isinstance(data.get(key), Mapping):
+            continue  # on: the file's own rungs, not the defaults
         if value is not None:
             data[key] = value
 

@@ -54,7 +54,7 @@ class TrialPoint:
                 **{k: self.metrics[k] for k in ("accuracy", "test_accuracy", "size_bytes", "latency_ms")},
                 "latency_ratio": self.latency_ratio, "retimed": self.extra.get("retimed") is not None,
                 "search_latency_ms": self.extra.get("search_latency_ms"),
-                "search_latency_ratio": self.extra.get("search_latency_ratio")}
+                "search_latency_ratio": self.extra.get("search_latency_ratio"), "kernels": self.extra.get("kernels")}
 
 
 def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:

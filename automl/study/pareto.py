@@ -186,3 +186,9 @@ def normalised_hypervolume(candidates: Iterable[Mapping[str, float]], teacher: M
     if not pts:
         return 0.0
     return hypervolume(np.asarray(pts), [MINIMIZE] * len(objectives), reference_point(objectives))
+
+
+def max_hypervolume(objectives: Iterable[Any]) -> float:
+    """The largest hypervolume a front can have: the volume up to the reference point (4 for the
+    three default objectives)."""
+    return float(np.prod(reference_point(objectives)))

@@ -225,3 +225,39 @@ def test_a_space_without_a_family_or_with_a_user_family_fits_any_rank(tmp_path: 
         check_space_fits(cfg.space, shape)
     user = _space(tmp_path, ["mlp", "tests.models.user_family:build"])
     check_space_fits(load_study(_study_file(tmp_path, space=str(user))).space, (8, 8))
+
+
+# -- check_space_unchanged (inside open_optuna_study) --------------------------------------------
+
+def _space_file(tmp_path: Path, bits: str, ratio: str = "{float: [0.0, 0.9], step: 0.05}") -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(f"name: s\nparams:\n  arch.family: {{fixed: cnn}}\n  arch.choices.stages: {{fixed: 2}}\n"
+                    f"  arch.choices.widths: {{categorical: [8, 16], per_stage: arch.choices.stages}}\n"
+                    f"  pruning.ratio: {ratio}\n  quant.weight_bits: {bits}\n")
+    return path
+
+
+def _sample_once(cfg: StudyConfig) -> None:
+    study = open_optuna_study(cfg)
+    trial = study.ask()
+    cfg.space.suggest(trial)
+    study.tell(trial, [0.9, 100.0, 0.1])
+
+
+def test_an_edited_space_under_the_same_name_is_refused_naming_the_param(tmp_path: Path) -> None:
+    _sample_once(load_study(_study_file(tmp_path, space=str(_space_file(tmp_path, "{categorical: [4, 8]}")))))
+    # a range that moves is fine for Optuna, and so for the relaunch
+    open_optuna_study(load_study(_study_file(tmp_path, space=str(_space_file(
+        tmp_path, "{categorical: [4, 8]}", ratio="{float: [0.0, 0.5], step: 0.05}")))))
+    edited = load_study(_study_file(tmp_path, space=str(_space_file(tmp_path, "{categorical: [2, 4, 8]}"))))
+    with pytest.raises(ConfigError) as info:
+        open_optuna_study(edited)
+    assert info.value.field == "params.quant.weight_bits" and "another --name" in info.value.message
+    assert "\n" not in str(info.value)
+
+
+def test_per_stage_params_are_checked_by_their_stage_names(tmp_path: Path) -> None:
+    space = load_study(_study_file(tmp_path, space=str(_space_file(tmp_path, "{categorical: [4, 8]}")))).space
+    assert space.distribution_of("arch.choices.widths.1") == optuna.distributions.CategoricalDistribution([8, 16])
+    assert space.distribution_of("arch.choices.widths") is None and space.distribution_of("nope") is None
+    assert space.distribution_of("arch.choices.stages") is None  # fixed: not an Optuna parameter

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from automl.candidate.config import CandidateConfig
 from automl.config import ConfigError
 from automl.study.config import Constraint, load_study
 
@@ -146,3 +145,13 @@ def test_cluster_keys_and_gpu_shares(tmp_path: Path) -> None:
     cfg = load_study(tmp_path / "study.yaml")
     assert (cfg.timing_resource, cfg.trial_timeout_s, cfg.resources.gpu) == ("timing", 90.0, 0.125)
     assert cfg.to_dict()["timing_resource"] == "timing" and cfg.to_dict()["trial_timeout_s"] == 90.0
+
+
+def test_early_stopping_on_keeps_the_files_rungs_and_off_drops_them(tmp_path: Path) -> None:
+    path = _write(tmp_path, f"name: es\nspace: {SPACE}\nearly_stopping: {{rungs: [1, 4], min_peers: 3}}\n")
+    on = load_study(path, {"early_stopping": "on"}).early_stopping
+    assert on.rungs == (1, 4) and on.min_peers == 3
+    assert load_study(path, {"early_stopping": "off"}).early_stopping is None
+    bare = load_study(_write(tmp_path, f"name: es2\nspace: {SPACE}\n"), {"early_stopping": "on"}).early_stopping
+    assert bare is not None and bare.rungs == (3,)  # a file without the block: the defaults
+    assert load_study(path, {"seed": 7}).seed == 7

@@ -7,6 +7,22 @@ import pytest
 from automl.data import DatasetConfig
 
 SMALL_CNN = {"family": "cnn", "choices": {"stages": 2, "widths": [16, 32], "kernel_size": 3}}
+TEACHER_METRICS = {"accuracy": 0.96, "test_accuracy": 0.95, "size_bytes": 1000, "latency_ms": 0.2,
+                   "params_nonzero": 5000, "macs": 80_000}  # a made-up teacher, the baseline of ratios
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory) -> str:
+    """One MLflow SQLite store per test module (creating one costs seconds); each test its own study."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
+
+
+@pytest.fixture()
+def tracker(mlflow_uri: str, tmp_path, request):
+    """A real StudyTracker on the module's store, under the test's name."""
+    from automl.tracking import StudyTracker
+
+    return StudyTracker(mlflow_uri, request.node.name, tmp_path / "artifacts")
 
 
 @pytest.fixture(scope="session")

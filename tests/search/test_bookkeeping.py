@@ -30,10 +30,9 @@ from automl.study.attrs import (
 from automl.study.pareto import normalised_hypervolume
 from automl.tracking import StudyTracker
 from automl.tracking.study_tracker import TRIAL_TAG
+from tests.conftest import TEACHER_METRICS
 
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize")]
-TEACHER = {"accuracy": 0.96, "test_accuracy": 0.95, "size_bytes": 1000, "latency_ms": 0.2,
-           "params_nonzero": 5000, "macs": 80_000}
 
 
 class FakeGate:
@@ -46,23 +45,17 @@ class FakeGate:
         self.release_shared = types.SimpleNamespace(remote=lambda: "release")
 
 
-@pytest.fixture(scope="module")
-def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One SQLite store for the module (creating one costs seconds); each test has its own study."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
-
-
 @pytest.fixture()
-def books(uri: str, tmp_path: Path, request: pytest.FixtureRequest,
+def books(mlflow_uri: str, tmp_path: Path, request: pytest.FixtureRequest,
           monkeypatch: pytest.MonkeyPatch) -> StudyBookkeeper:
     gate_log: list[str] = []
     monkeypatch.setattr(bookkeeping, "ray", types.SimpleNamespace(get=gate_log.append))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=[d for _, d in OBJECTIVES],
                                 sampler=optuna.samplers.RandomSampler(seed=0))
-    tracker = StudyTracker(uri, request.node.name, tmp_path / "artifacts")
+    tracker = StudyTracker(mlflow_uri, request.node.name, tmp_path / "artifacts")
     progress = StudyProgress(request.node.name, total=4, enabled=False)
-    return StudyBookkeeper(study, OBJECTIVES, tracker, progress, FakeGate(gate_log), TEACHER, 0.0)
+    return StudyBookkeeper(study, OBJECTIVES, tracker, progress, FakeGate(gate_log), TEACHER_METRICS, 0.0)
 
 
 def _ask(books: StudyBookkeeper) -> optuna.Trial:
@@ -160,7 +153,7 @@ def test_finished_trials_close_their_runs_and_move_the_front(books: StudyBookkee
     assert gate_log == ["acquire", "release"] * 4
     parent = client.get_run(books.tracker.parent_id)
     assert parent.data.metrics["front_size"] == 1
-    expected = normalised_hypervolume([{k: r[k] for k in METRICS} for r in [_result(0.95, 400)]], TEACHER, OBJECTIVES)
+    expected = normalised_hypervolume([{k: r[k] for k in METRICS} for r in [_result(0.95, 400)]], TEACHER_METRICS, OBJECTIVES)
     assert parent.data.metrics["hypervolume"] == pytest.approx(expected)
 
 

@@ -32,11 +32,10 @@ from automl.study.attrs import (
 from automl.study.config import StudyConfig, load_study
 from automl.study.front import finished_trials
 from automl.tracking import StudyTracker
+from tests.conftest import TEACHER_METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 SPACE = REPO / "search_spaces" / "cnn_joint.yaml"
-TEACHER = {"accuracy": 0.96, "test_accuracy": 0.95, "size_bytes": 1000, "latency_ms": 0.2,
-           "params_nonzero": 5000, "macs": 80_000}
 
 
 def _study_file(tmp_path: Path, file: str = "study.yaml", **changes) -> Path:
@@ -121,17 +120,6 @@ def test_open_from_a_mapping_without_a_file(tmp_path: Path) -> None:
 
 # -- close_interrupted ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One SQLite store for the module (creating one costs seconds); each test has its own study."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
-
-
-@pytest.fixture()
-def tracker(mlflow_uri: str, tmp_path: Path, request: pytest.FixtureRequest) -> StudyTracker:
-    return StudyTracker(mlflow_uri, request.node.name, tmp_path / "artifacts")
-
-
 def _study_with_cut_trials(tracker: StudyTracker) -> tuple[optuna.Study, dict[int, str]]:
     """0 complete, 1 failed by an earlier interrupted launch, 2 failed for real, 3 and 4 left
     running (3 with its MLflow run, 4 asked during an outage: none)."""
@@ -172,7 +160,7 @@ def test_running_trials_fail_and_are_recorded_interrupted(tracker: StudyTracker)
 
 def test_during_an_outage_the_cut_off_run_is_listed_behind_and_caught_up(tracker: StudyTracker) -> None:
     study, runs = _study_with_cut_trials(tracker)
-    outage = TrackingOutage(study, tracker, tracker.client.tracking_uri, lambda _: None, TEACHER)
+    outage = TrackingOutage(study, tracker, tracker.client.tracking_uri, lambda _: None, TEACHER_METRICS)
     outage.down, outage._last_probe = True, time.monotonic()  # MLflow went away a moment ago
 
     assert close_interrupted(study, tracker, outage) == 2

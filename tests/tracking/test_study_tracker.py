@@ -22,23 +22,11 @@ from automl.tracking.study_tracker import (
     TRIAL_TAG,
     StudyTracker,
 )
+from tests.conftest import TEACHER_METRICS
 
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize")]
-TEACHER = {"accuracy": 0.96, "test_accuracy": 0.95, "size_bytes": 1000, "latency_ms": 0.2,
-           "params_nonzero": 5000, "macs": 80_000}
 CANDIDATE = {"arch": {"family": "cnn", "choices": {"stages": 2, "widths": [8, 16]}},
              "pruning": {"ratio": 0.5, "granularity": "channel"}, "quant": {"weight_bits": 8}}
-
-
-@pytest.fixture(scope="module")
-def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One SQLite store for the module (creating one costs seconds); each test has its own study."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
-
-
-@pytest.fixture()
-def tracker(uri: str, tmp_path: Path, request: pytest.FixtureRequest) -> StudyTracker:
-    return StudyTracker(uri, request.node.name, tmp_path / "artifacts")
 
 
 def _load(client: MlflowClient, run_id: str, path: str, dst: Path) -> dict:
@@ -67,9 +55,9 @@ def _measured(tmp_path: Path, acc: float = 0.91, size: int = 400, artifact: bool
             "latency": {"runtime": "onnxruntime", "reference_ms": 0.2}, "artifact_path": str(path)}
 
 
-def test_the_parent_run_is_created_once_and_reused_by_a_relaunch(tracker: StudyTracker, uri: str,
+def test_the_parent_run_is_created_once_and_reused_by_a_relaunch(tracker: StudyTracker, mlflow_uri: str,
                                                                 tmp_path: Path) -> None:
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     exp = client.get_experiment_by_name(tracker.study_name)
     assert exp.experiment_id == tracker.experiment_id
     assert exp.artifact_location == (tmp_path / "artifacts").resolve().as_uri()
@@ -82,7 +70,7 @@ def test_the_parent_run_is_created_once_and_reused_by_a_relaunch(tracker: StudyT
     tracker.finish_study("KILLED")
     assert client.get_run(tracker.parent_id).info.status == "KILLED"
 
-    again = StudyTracker(uri, tracker.study_name, tmp_path / "elsewhere")
+    again = StudyTracker(mlflow_uri, tracker.study_name, tmp_path / "elsewhere")
     assert again.experiment_id == tracker.experiment_id and again.parent_id == tracker.parent_id
     assert client.get_run(tracker.parent_id).info.status == "RUNNING"  # reopened for this launch
     studies = client.search_runs([exp.experiment_id], f"tags.`{ROLE_TAG}` = 'study'")
@@ -93,14 +81,14 @@ def test_the_parent_run_is_created_once_and_reused_by_a_relaunch(tracker: StudyT
     assert client.get_run(tracker.parent_id).info.status == "FINISHED"
 
 
-def test_log_study_records_files_params_and_teacher_metrics(tracker: StudyTracker, uri: str, tmp_path: Path) -> None:
-    client = MlflowClient(uri)
+def test_log_study_records_files_params_and_teacher_metrics(tracker: StudyTracker, mlflow_uri: str, tmp_path: Path) -> None:
+    client = MlflowClient(mlflow_uri)
     study_file, space_file = tmp_path / "mine.yaml", tmp_path / "space.yaml"
     study_file.write_text("name: st\n")
     space_file.write_text("name: sp\nparams: {}\n")
     config = {"name": tracker.study_name, "n_trials": 8, "resources_per_trial": {"cpu": 1.0, "gpu": 0.0},
               "description": "x" * 7000, "constraints": ["accuracy >= 0.8"]}
-    teacher = CandidateResult(**{**TEACHER, "kernels": "fp32", "int8_kernels": False, "latency": {"p10_ms": 0.19},
+    teacher = CandidateResult(**{**TEACHER_METRICS, "kernels": "fp32", "int8_kernels": False, "latency": {"p10_ms": 0.19},
                                  "artifact_path": "t.onnx"}).to_dict()
     tracker.log_study(study_file, space_file, config, teacher)
 
@@ -114,16 +102,16 @@ def test_log_study_records_files_params_and_teacher_metrics(tracker: StudyTracke
     assert params["study.resources_per_trial.cpu"] == "1.0"  # nested keys flattened with dots
     assert params["study.constraints"] == "['accuracy >= 0.8']"
     assert params["study.description"] == "x" * 6000  # long values cut to MLflow's limit
-    assert {k: run.data.metrics[f"teacher_{k}"] for k in METRICS} == pytest.approx(TEACHER)
+    assert {k: run.data.metrics[f"teacher_{k}"] for k in METRICS} == pytest.approx(TEACHER_METRICS)
 
     # a relaunch with a changed setting: params already there are kept (MLflow refuses changing them)
     tracker.log_study(study_file, tmp_path / "gone.yaml", {**config, "n_trials": 16}, teacher)
     assert client.get_run(tracker.parent_id).data.params["study.n_trials"] == "8"
 
 
-def test_a_trial_run_carries_its_tags_params_curves_and_final_metrics(tracker: StudyTracker, uri: str,
+def test_a_trial_run_carries_its_tags_params_curves_and_final_metrics(tracker: StudyTracker, mlflow_uri: str,
                                                                      tmp_path: Path) -> None:
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     run_id = tracker.start_trial(3, {"quant.weight_bits": 8, "pruning.ratio": 0.5}, CANDIDATE)
     run = client.get_run(run_id)
     assert run.info.status == "RUNNING" and run.info.run_name == run_name(3, CANDIDATE)
@@ -139,7 +127,7 @@ def test_a_trial_run_carries_its_tags_params_curves_and_final_metrics(tracker: S
     tracker.log_epoch(run_id, 1, {"loss": 1.2, "val_accuracy": 0.6})
     tracker.log_epoch(run_id, 2, {"loss": 0.7, "val_accuracy": 0.8})
     measured = _measured(tmp_path)
-    tracker.finish_trial(run_id, measured, None, TEACHER, worker={"ray_node_id": "node-1", "host": "h1", "gpu": None})
+    tracker.finish_trial(run_id, measured, None, TEACHER_METRICS, worker={"ray_node_id": "node-1", "host": "h1", "gpu": None})
 
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -160,9 +148,9 @@ def test_a_trial_run_carries_its_tags_params_curves_and_final_metrics(tracker: S
     assert _files(client, run_id, "model") == {"model/cand.onnx"}
 
 
-def test_a_trial_without_ratio_teacher_or_artifact_logs_what_it_has(tracker: StudyTracker, uri: str,
+def test_a_trial_without_ratio_teacher_or_artifact_logs_what_it_has(tracker: StudyTracker, mlflow_uri: str,
                                                                    tmp_path: Path) -> None:
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     run_id = tracker.start_trial(0, {}, CANDIDATE)
     measured = {**_measured(tmp_path, artifact=False), "latency_ratio": None}
     tracker.finish_trial(run_id, measured, None)
@@ -172,8 +160,8 @@ def test_a_trial_without_ratio_teacher_or_artifact_logs_what_it_has(tracker: Stu
     assert _files(client, run_id) == {"measurements.json"}
 
 
-def test_failed_and_stopped_trials_end_with_their_reason(tracker: StudyTracker, uri: str) -> None:
-    client = MlflowClient(uri)
+def test_failed_and_stopped_trials_end_with_their_reason(tracker: StudyTracker, mlflow_uri: str) -> None:
+    client = MlflowClient(mlflow_uri)
     failed = tracker.start_trial(1, {}, CANDIDATE)
     tracker.finish_trial(failed, None, "RuntimeError: " + "e" * 6000, worker={"host": "h2"})
     run = client.get_run(failed)
@@ -194,10 +182,10 @@ def test_failed_and_stopped_trials_end_with_their_reason(tracker: StudyTracker, 
     assert "rung_go_on" not in run.data.metrics
 
 
-def test_log_front_tags_the_front_and_logs_table_hypervolume_and_figure(tracker: StudyTracker, uri: str,
+def test_log_front_tags_the_front_and_logs_table_hypervolume_and_figure(tracker: StudyTracker, mlflow_uri: str,
                                                                        tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     runs = [tracker.start_trial(i, {}, CANDIDATE) for i in range(4)]
     points = [
         _point(0, 0.9, 500, on_front=True, run_id=runs[0], latency_ratio=0.5, search_latency_ms=0.11),
@@ -212,7 +200,7 @@ def test_log_front_tags_the_front_and_logs_table_hypervolume_and_figure(tracker:
     monkeypatch.setattr(tracker.client, "set_tag",
                         lambda run_id, key, value: (set_tag_calls.append((run_id, key, value)),
                                                     real_set_tag(run_id, key, value)))
-    hv = tracker.log_front(points, 5, OBJECTIVES, TEACHER)
+    hv = tracker.log_front(points, 5, OBJECTIVES, TEACHER_METRICS)
     # normalised: (1 - acc, size / 1000) against (1, 2): boxes 0.9 x 1.5 and 0.8 x 1.75, overlap 0.8 x 1.5
     assert hv == pytest.approx(0.9 * 1.5 + 0.8 * 1.75 - 0.8 * 1.5)
     assert [client.get_run(r).data.tags["pareto"] for r in runs] == ["true", "true", "false", "false"]
@@ -225,7 +213,7 @@ def test_log_front_tags_the_front_and_logs_table_hypervolume_and_figure(tracker:
     front = _load(client, tracker.parent_id, "front/front.json", tmp_path / "dl1")
     assert front["objectives"] == [list(o) for o in OBJECTIVES]
     assert front["reference_point"] == [1.0, 2.0] and front["hypervolume"] == pytest.approx(hv)
-    assert front["teacher"] == TEACHER
+    assert front["teacher"] == TEACHER_METRICS
     table = front["front"]
     assert table["trial"] == [0, 1]  # best accuracy first
     assert table["size_ratio"] == pytest.approx([0.5, 0.25])
@@ -239,7 +227,7 @@ def test_log_front_tags_the_front_and_logs_table_hypervolume_and_figure(tracker:
     set_tag_calls.clear()
     moved = [dataclasses.replace(points[0], on_front=False), points[1], points[2], points[3],
              _point(5, 0.95, 400, on_front=True, run_id=run5)]
-    hv2 = tracker.log_front(moved, 6, OBJECTIVES, TEACHER, plot=False)
+    hv2 = tracker.log_front(moved, 6, OBJECTIVES, TEACHER_METRICS, plot=False)
     assert hv2 > hv
     assert sorted(set_tag_calls) == sorted([(runs[0], "pareto", "false"), (run5, "pareto", "true")])
     assert client.get_run(runs[0]).data.tags["pareto"] == "false"
@@ -248,27 +236,27 @@ def test_log_front_tags_the_front_and_logs_table_hypervolume_and_figure(tracker:
     assert _load(client, tracker.parent_id, "front/front.json", tmp_path / "dl2")["front"]["trial"] == [5, 1]
 
 
-def test_a_tag_a_closed_run_set_is_not_rewritten_by_the_front(tracker: StudyTracker, uri: str,
+def test_a_tag_a_closed_run_set_is_not_rewritten_by_the_front(tracker: StudyTracker, mlflow_uri: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = tracker.start_trial(0, {}, CANDIDATE)
     tracker.finish_trial(run_id, None, "boom")
     calls: list[tuple] = []
     monkeypatch.setattr(tracker.client, "set_tag", lambda *a: calls.append(a))
-    tracker.log_front([_point(0, 0.9, 500, on_front=False, run_id=run_id)], 1, OBJECTIVES, TEACHER, plot=False)
+    tracker.log_front([_point(0, 0.9, 500, on_front=False, run_id=run_id)], 1, OBJECTIVES, TEACHER_METRICS, plot=False)
     assert calls == []  # finish_trial tagged it pareto=false already
 
 
-def test_an_empty_front_has_no_volume(tracker: StudyTracker, uri: str, tmp_path: Path) -> None:
-    hv = tracker.log_front([], 0, OBJECTIVES, TEACHER, plot=False)
+def test_an_empty_front_has_no_volume(tracker: StudyTracker, mlflow_uri: str, tmp_path: Path) -> None:
+    hv = tracker.log_front([], 0, OBJECTIVES, TEACHER_METRICS, plot=False)
     assert hv == 0.0
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     assert client.get_run(tracker.parent_id).data.metrics["front_size"] == 0
     assert "front/front.png" not in _files(client, tracker.parent_id, "front")
     assert _load(client, tracker.parent_id, "front/front.json", tmp_path / "dl")["front"]["trial"] == []
 
 
-def test_retimed_reference_latency_and_cluster_land_on_their_runs(tracker: StudyTracker, uri: str) -> None:
-    client = MlflowClient(uri)
+def test_retimed_reference_latency_and_cluster_land_on_their_runs(tracker: StudyTracker, mlflow_uri: str) -> None:
+    client = MlflowClient(mlflow_uri)
     retimed_run, plain_run = tracker.start_trial(0, {}, CANDIDATE), tracker.start_trial(1, {}, CANDIDATE)
     tracker.log_retimed([_point(0, 0.9, 500, on_front=True, run_id=retimed_run,
                                 retimed={"latency_ms": 0.08, "ratio": 0.4}),

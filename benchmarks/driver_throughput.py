@@ -44,7 +44,7 @@ from automl.search.progress import StudyProgress
 from automl.search.protocol import Artifact, Finished, Node, Ready
 from automl.search.tune_callback import WorkerPoolCallback
 from automl.space.search_space import load_space
-from automl.study.config import parse_constraint
+from automl.study.objectives import parse_constraint
 from automl.study.sampler import make_sampler
 from automl.tracking import StudyTracker
 

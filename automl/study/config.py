@@ -51,13 +51,12 @@ from automl.space.search_space import SearchSpace, load_space
 from automl.study.mo_asha import EarlyStoppingConfig
 from automl.study.objectives import (
     DEFAULT_OBJECTIVES,
-    METRICS,
     Constraint,
     Objective,
     parse_constraint,
     parse_objectives,
 )
-from automl.study.sampler import SAMPLERS, check_sampler
+from automl.study.sampler import check_sampler
 
 DEFAULT_SPACE = "search_spaces/cnn_joint.yaml"
 DEFAULT_TEACHER: dict[str, Any] = {
@@ -349,5 +348,4 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["Constraint", "DEFAULT_OBJECTIVES", "METRICS", "Objective", "Resources", "SAMPLERS",
-           "StudyConfig", "load_study", "parse_constraint"]
+__all__ = ["Resources", "StudyConfig", "check_name", "load_study"]

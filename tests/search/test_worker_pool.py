@@ -18,7 +18,7 @@ from automl.search.protocol import Artifact, EpochRows, Failed, Finished, Node, 
 from automl.search.tune_callback import WorkerPoolCallback
 from automl.space.search_space import load_space
 from automl.study.attrs import RESULT_ATTR, WORKER_ATTR, measurements
-from automl.study.config import parse_constraint
+from automl.study.objectives import parse_constraint
 from automl.study.sampler import is_feasible
 
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize")]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from automl.config import ConfigError
-from automl.study.config import Constraint, load_study
+from automl.study.config import load_study
+from automl.study.objectives import Constraint
 
 REPO = Path(__file__).resolve().parents[2]
 SPACE = REPO / "search_spaces" / "cnn_joint.yaml"

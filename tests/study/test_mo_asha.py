@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from automl.config import ConfigError
-from automl.study.config import parse_constraint
+from automl.study.objectives import parse_constraint
 from automl.study.mo_asha import (
     EarlyStoppingConfig,
     RungBook,

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from automl.config import ConfigError
-from automl.study.config import parse_constraint
+from automl.study.objectives import parse_constraint
 from automl.study.front import study_points
 from automl.study.sampler import (
     SAMPLERS,

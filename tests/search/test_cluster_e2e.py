@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from automl.study.attrs import BEHIND_ATTR, LATE_RUNS_ATTR
+from tests.docs.test_readme import commands
 from tests.search.cluster_harness import (
     Cluster,
     can_run,
@@ -69,6 +70,18 @@ def automl(c: Cluster, *args: str, timeout: int = 600, **popen) -> subprocess.Co
 
 def launch_args(c: Cluster, study: Path) -> list[str]:
     return ["launch", str(study), "--quiet", "--ray-address", c.address, "--tracking-uri", c.tracking_uri]
+
+
+def docs_launch_args(c: Cluster, study: Path, storage: str | None) -> list[str]:
+    """docs/cluster.md's launch line, as written there, pointed at this cluster: its head address,
+    MLflow server and (or, with ``storage`` None, instead of) PostgreSQL, and the tiny study."""
+    (args,) = [a for a in commands(Path(__file__).resolve().parents[2] / "docs" / "cluster.md")
+               if a[:1] == ["launch"] and "--ray-address" in a]
+    args = [{"HEAD:6379": c.address, "http://MLFLOW:5000": c.tracking_uri}.get(a, a) for a in args]
+    args[1] = str(study)
+    at = args.index("--storage")
+    args[at:at + 2] = ["--storage", storage] if storage else []
+    return [*args, "--quiet"]
 
 
 def load(c: Cluster, name: str) -> tuple[dict, optuna.Study]:
@@ -124,7 +137,7 @@ def test_candidates_from_both_nodes_are_exportable_and_in_mlflow(cluster: Cluste
                                                                   tmp_path: Path) -> None:
     name = "cluster_check" if storage is None else "cluster_check_pg"
     study_file = write_study(cluster, name, "tiny_joint.yaml", trials=6, epochs=1)
-    out = automl(cluster, *launch_args(cluster, study_file), *(["--storage", storage] if storage else []))
+    out = automl(cluster, *docs_launch_args(cluster, study_file, storage))  # the docs' command, a tiny study
     assert out.returncode == 0, out.stderr[-3000:]
     record, study = load(cluster, name)
     assert record["storage"] == (storage or record["storage"])

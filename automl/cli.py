@@ -130,8 +130,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         _launch_dashboard(outcome.name, outcome.record.run_dir)
     print_front(outcome.front, outcome.teacher, title=(
         f"{outcome.name}: {outcome.finished} trials finished ({outcome.ran_now} in this launch, "
-        f"{outcome.stopped} stopped early, " + (f"{outcome.reused} reused, " if outcome.reused else "")
-        + f"{outcome.failed} failed), {len(outcome.front)} on the front, "
+        f"{outcome.stopped} stopped early, {outcome.failed} failed), {len(outcome.front)} on the front, "
         f"hypervolume {outcome.hypervolume:.3f} of {max_hypervolume(outcome.record.objectives):g}"))
     if not outcome.front:
         from automl.study.front import empty_front_reason

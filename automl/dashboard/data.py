@@ -10,7 +10,7 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from automl.study.attrs import candidate_of, pruned_at, reused_from, trial_error
+from automl.study.attrs import candidate_of, pruned_at, trial_error
 from automl.study.front import TrialPoint, finished_trials, study_points
 from automl.study.record import StudyRecord
 from automl.tracking.study_tracker import ROLE_TAG
@@ -57,7 +57,6 @@ class StudyView:
     parent_run_id: str = ""
     stopped: int = 0  # trials stopped early (Optuna PRUNED), never counted among the candidates
     screened: int = 0  # of those, the ones stopped before training (``pruned_at_epoch`` 0)
-    reused: int = 0  # candidates answered from an earlier trial's result (``reused_from``): not trained
 
     @property
     def trials(self) -> int:
@@ -88,8 +87,7 @@ def build_view(record: StudyRecord, study: optuna.Study) -> StudyView:
     stopped = [t for t in finished if t.state == TrialState.PRUNED]
     view = StudyView(name=record.name, objectives=list(record.objectives), teacher=teacher, candidates=candidates,
                      failed=failed, hypervolume=[], curves={}, importances={}, stopped=len(stopped),
-                     screened=sum(pruned_at(t) == 0 for t in stopped),
-                     reused=sum(reused_from(trials[c.point.trial]) is not None for c in candidates))
+                     screened=sum(pruned_at(t) == 0 for t in stopped))
     _read_mlflow(view, record, candidates)
     _importances(view, study)
     return view

@@ -52,8 +52,7 @@ Hover a point for its parameters and MLflow run.</p>
 
 def header(view: StudyView) -> str:
     """What the budget was spent on, e.g. "8 trials: 5 trained, 3 stopped early (2 before training), 0 failed"."""
-    reused = f"{view.reused} reused (answered from an earlier trial's result), " if view.reused else ""
-    return (f"{view.trials} trials: {len(view.candidates) - view.reused} trained, {reused}{view.stopped} stopped early "
+    return (f"{view.trials} trials: {len(view.candidates)} trained, {view.stopped} stopped early "
             f"({view.screened} before training), {len(view.failed)} failed")
 
 

@@ -18,7 +18,13 @@ from optuna.trial import TrialState
 from automl.candidate.hooks import SCREEN_EPOCH
 from automl.search.progress import StudyProgress
 from automl.search.tracking_outage import TrackingOutage, close_trial_run
-from automl.study.attrs import ERROR_ATTR, MLFLOW_RUN_ATTR, measurements, pruned_at, reused_from, rung_vectors
+from automl.study.attrs import (
+    ERROR_ATTR,
+    MLFLOW_RUN_ATTR,
+    measurements,
+    pruned_at,
+    rung_vectors,
+)
 from automl.study.front import finished_trials, study_points
 from automl.study.pareto import normalised_hypervolume
 from automl.tracking import StudyTracker
@@ -105,8 +111,6 @@ def _outcome(frozen: optuna.trial.FrozenTrial) -> str:
 
 
 def _trial_summary(frozen: optuna.trial.FrozenTrial) -> str:
-    if reused_from(frozen) is not None:
-        return f"a re-proposal of trial {reused_from(frozen)}: its result, nothing trained"
     if frozen.state == TrialState.COMPLETE:
         return _summary(measurements(frozen))
     if frozen.state == TrialState.PRUNED:

@@ -32,19 +32,13 @@ from automl.search.protocol import Failed, FinalReport, Finished, Stopped
 from automl.space.search_space import SearchSpace
 from automl.study.attrs import (
     CANDIDATE_ATTR,
-    CONTEXT_ATTR,
     ERROR_ATTR,
     PRUNED_AT_ATTR,
     RESULT_ATTR,
-    REUSED_FROM_ATTR,
     RUNG_ATTR,
     TRACEBACK_ATTR,
     WORKER_ATTR,
-    candidate_key,
-    measurements,
-    result_key,
     rung_vectors,
-    worker_of,
 )
 from automl.study.mo_asha import EarlyStoppingConfig, RungBook
 from automl.study.sampler import constraint_values, record_constraints
@@ -58,9 +52,8 @@ class CandidateDispatcher:
     def __init__(self, study: optuna.Study, space: SearchSpace, base: dict[str, Any],
                  objectives: list[tuple[str, str]], constraints: list, n_trials: int,
                  artifacts_dir: str | Path, early_stopping: EarlyStoppingConfig | None = None,
-                 teacher_arch: dict[str, Any] | None = None, context: str = "") -> None:
+                 teacher_arch: dict[str, Any] | None = None) -> None:
         self.study = study
-        self.context = context  # what besides its config decides a result: the study's dataset and teacher
         self.teacher_arch = teacher_arch  # completes the arch of an ``arch.init: teacher`` candidate
         self.artifacts_dir = Path(artifacts_dir)  # the driver's copy of every artifact (see artifact_delivery)
         self.space = space
@@ -70,11 +63,6 @@ class CandidateDispatcher:
         self.remaining = n_trials
         self.live: dict[str, optuna.Trial] = {}  # worker -> the candidate it is running
         self.rejected: list[optuna.trial.FrozenTrial] = []  # invalid combinations told FAIL at ask
-        # re-proposals of a finished candidate: (trial, candidate, the finished trial), answered by answer()
-        self.reused: list[tuple[optuna.Trial, dict[str, Any], optuna.trial.FrozenTrial]] = []
-        self.results: dict[str, optuna.trial.FrozenTrial] = {}  # result key -> the first trial that measured it
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            self._remember(t)
         self.rungs = None if early_stopping is None else RungBook(early_stopping, objectives)
         if self.rungs is not None:  # a resumed study: earlier launches' candidates are peers too
             self.rungs.load((t.number, epoch, vector) for t in study.get_trials(deepcopy=False)
@@ -84,9 +72,7 @@ class CandidateDispatcher:
         """Ask Optuna for the next candidate for ``worker``; ``None`` when the budget is spent.
 
         A combination the space produces but the config rejects is told ``FAIL`` (it counts
-        toward the budget, like any finished trial) and the next one is asked; so is a candidate
-        equal to a finished one (same config, dataset and teacher): it goes to :attr:`reused`,
-        to be answered from that result, and trains nowhere.
+        toward the budget, like any finished trial) and the next one is asked.
         """
         while self.remaining > 0:
             self.remaining -= 1
@@ -98,30 +84,9 @@ class CandidateDispatcher:
                 self.rejected.append(self.fail(trial, f"invalid candidate: {err}"))
                 continue
             trial.set_user_attr(CANDIDATE_ATTR, candidate)
-            trial.set_user_attr(CONTEXT_ATTR, self.context)
-            source = self.results.get(candidate_key(candidate, self.context))
-            if source is not None:
-                self.reused.append((trial, candidate, source))
-                continue
             self.live[worker] = trial
             return trial, candidate
         return None
-
-    def answer(self, trial: optuna.Trial, source: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
-        """Tell a re-proposal ``source``'s result: its measurements (its artifact too), constraint
-        values and objective values, marked ``reused_from``."""
-        measured = measurements(source)
-        trial.set_user_attr(RESULT_ATTR, measured)
-        trial.set_user_attr(REUSED_FROM_ATTR, source.number)
-        if worker_of(source):  # where the result was computed
-            trial.set_user_attr(WORKER_ATTR, worker_of(source))
-        record_constraints(trial, self.constraints, constraint_values(self.constraints, measured))
-        return self.study.tell(trial, [float(measured[name]) for name, _ in self.objectives])
-
-    def _remember(self, frozen: optuna.trial.FrozenTrial) -> None:
-        key = result_key(frozen)
-        if key is not None:
-            self.results.setdefault(key, frozen)
 
     def finished(self, worker: str, report: FinalReport) -> optuna.trial.FrozenTrial | None:
         """Tell Optuna the result ``worker`` reported for its candidate (see ``run_worker``).
@@ -155,9 +120,7 @@ class CandidateDispatcher:
             return self.fail(trial, f"artifact not delivered: {err}")
         trial.set_user_attr(RESULT_ATTR, measured)
         record_constraints(trial, self.constraints, constraint_values(self.constraints, measured))  # read by the sampler
-        frozen = self.study.tell(trial, values)
-        self._remember(frozen)
-        return frozen
+        return self.study.tell(trial, values)
 
     def rung(self, worker: str, number: int, epoch: int, vector: dict[str, float]) -> bool:
         """``worker``'s candidate reached rung ``epoch`` with ``vector``: does it go on?"""

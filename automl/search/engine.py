@@ -38,7 +38,6 @@ from automl.study.attrs import (
     TEACHER_LATENCY_ATTR,
     interrupted_numbers,
     mlflow_run_id,
-    reused_from,
     teacher_latency,
 )
 from automl.study.config import StudyConfig
@@ -71,7 +70,6 @@ class StudyOutcome:
     finished: int  # trials finished (complete, stopped early or failed), this launch and earlier ones
     failed: int
     stopped: int  # stopped early (Optuna PRUNED)
-    reused: int  # re-proposals of a finished candidate, answered from its result (nothing trained)
     ran_now: int
     front: list[TrialPoint]
     hypervolume: float
@@ -272,8 +270,7 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
     dispatcher = CandidateDispatcher(run.study, cfg.space, cfg.base_candidate(), run.objectives, cfg.constraints,
                                      remaining, artifacts_dir=run.run_dir / "artifacts",
                                      early_stopping=cfg.early_stopping,
-                                     teacher_arch=run.teacher.config.to_dict()["arch"],
-                                     context=cfg.result_context())
+                                     teacher_arch=run.teacher.config.to_dict()["arch"])
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
                               on_lost=lambda worker: gate.drop_holder.remote(worker))
     trainable = tune.with_resources(tune.with_parameters(run_worker, context=worker_context(run, boot)),
@@ -358,7 +355,7 @@ def close_launch(run: StudyRun, record: StudyRecord, points: list[TrialPoint], i
     return StudyOutcome(name=run.cfg.name, finished=len(finished),
                         failed=sum(t.state == TrialState.FAIL for t in finished),
                         stopped=sum(t.state == TrialState.PRUNED for t in finished),
-                        reused=sum(reused_from(t) is not None for t in finished), ran_now=len(finished) - finished_before, front=front,
+                        ran_now=len(finished) - finished_before, front=front,
                         hypervolume=normalised_hypervolume([p.metrics for p in front], run.teacher_metrics,
                                                            run.objectives),
                         teacher=run.baseline, record=record, tracking_down=run.outage.down)

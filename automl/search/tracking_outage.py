@@ -23,14 +23,12 @@ from optuna.trial import TrialState
 from automl.study.attrs import (
     BEHIND_ATTR,
     LATE_RUNS_ATTR,
-    REUSED_FROM_ATTR,
     behind,
     candidate_of,
     late_runs,
     measurements,
     mlflow_run_id,
     pruned_at,
-    reused_from,
     rung_vectors,
     trial_error,
     worker_of,
@@ -119,8 +117,6 @@ def close_trial_run(tracker: StudyTracker, run_id: str, study: optuna.Study, tri
     """Close ``trial``'s MLflow run as Optuna recorded it: finished with its measurements,
     KILLED with its rung vectors (stopped early), or FAILED with why."""
     worker = worker_of(trial)
-    if reused_from(trial) is not None:  # nothing trained: the run says whose result it carries
-        worker = {**(worker or {}), REUSED_FROM_ATTR: reused_from(trial)}
     if trial.state == TrialState.COMPLETE:
         tracker.finish_trial(run_id, measurements(trial), None, teacher_metrics, worker=worker)
     elif trial.state == TrialState.PRUNED:

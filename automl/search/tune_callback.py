@@ -98,10 +98,6 @@ class WorkerPoolCallback(Callback):
         for frozen in self.dispatcher.rejected:
             self._told(frozen)
         self.dispatcher.rejected.clear()
-        for trial, candidate, source in self.dispatcher.reused:  # answered from a finished result, in order:
-            self._deferred.append(lambda t=trial, c=candidate: self._on_asked(t, c))  # its MLflow run first
-            self._deferred.append(lambda t=trial, s=source: self._on_told(self.dispatcher.answer(t, s)))
-        self.dispatcher.reused.clear()
         if asked is not None:
             self._unannounced.add(asked[0].number)
             self._deferred.append(lambda: self._on_asked(*asked))

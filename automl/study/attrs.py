@@ -13,10 +13,7 @@ Trial attributes:
 * ``mlflow_run_id``: the trial's MLflow child run;
 * ``worker``: ``{ray_node_id, host}`` of the worker that ran it (failed ones too);
 * ``rung:<epoch>``: early stopping's vector at a rung, with ``go_on``;
-* ``pruned_at_epoch``: the rung a stopped candidate lost at (0: the screen, before training);
-* ``context``: a digest of what besides its config decides a candidate's result (the study's
-  dataset and teacher);
-* ``reused_from``: the finished trial whose result answered this re-proposal (nothing trained).
+* ``pruned_at_epoch``: the rung a stopped candidate lost at (0: the screen, before training).
 
 Study attributes:
 
@@ -29,7 +26,6 @@ Study attributes:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import optuna
@@ -42,8 +38,6 @@ MLFLOW_RUN_ATTR = "mlflow_run_id"
 WORKER_ATTR = "worker"
 RUNG_ATTR = "rung:"  # prefix: rung:<epoch> -> {objective: value, ..., go_on}
 PRUNED_AT_ATTR = "pruned_at_epoch"
-CONTEXT_ATTR = "context"
-REUSED_FROM_ATTR = "reused_from"
 
 INTERRUPTED_ATTR = "interrupted_trials"
 BEHIND_ATTR = "mlflow_behind"
@@ -77,22 +71,6 @@ def worker_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
 def rung_vectors(trial: optuna.trial.FrozenTrial) -> dict[int, dict[str, float]]:
     """The trial's early-stopping rung reports: epoch -> objective vector (and ``go_on``)."""
     return {int(k[len(RUNG_ATTR):]): v for k, v in trial.user_attrs.items() if k.startswith(RUNG_ATTR)}
-
-
-def reused_from(trial: optuna.trial.FrozenTrial) -> int | None:
-    """The finished trial whose result this one was answered from (``None``: it trained)."""
-    return trial.user_attrs.get(REUSED_FROM_ATTR)
-
-
-def result_key(trial: optuna.trial.FrozenTrial) -> str | None:
-    """What decides the trial's result: its candidate config and its ``context`` (``None`` for a
-    trial from before contexts were recorded: never matched)."""
-    context = trial.user_attrs.get(CONTEXT_ATTR)
-    return None if context is None else candidate_key(candidate_of(trial), context)
-
-
-def candidate_key(candidate: dict[str, Any], context: str) -> str:
-    return json.dumps({"candidate": candidate, "context": context}, sort_keys=True)
 
 
 def pruned_at(trial: optuna.trial.FrozenTrial) -> int | None:

@@ -35,8 +35,6 @@ Bad input raises :class:`~automl.config.ConfigError` naming the file and field i
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -146,12 +144,6 @@ class StudyConfig:
     @property
     def resources_per_trial(self) -> dict[str, float]:
         return self.resources.to_dict()
-
-    def result_context(self) -> str:
-        """A digest of what, besides a candidate's own config (its training settings included),
-        decides its result: the dataset and the teacher. Equal config and context: equal result."""
-        blob = json.dumps({"dataset": self.dataset.to_dict(), "teacher": self.teacher.to_dict()}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def base_candidate(self) -> dict[str, Any]:
         """What every candidate starts from before the space's sampled values: the train budget."""

@@ -28,7 +28,6 @@ from automl.study.attrs import (
     measurements,
     mlflow_run_id,
     pruned_at,
-    reused_from,
     retimed_figures,
 )
 from automl.study.pareto import pareto_mask
@@ -80,8 +79,7 @@ def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
     values = np.array([[float(metrics[name]) for name, _ in objectives] for _, metrics, _ in points],
                       dtype=float).reshape(len(points), len(objectives))
     mask = np.zeros(len(points), dtype=bool)
-    # a re-proposal answered from a finished trial's result is that trial's point: not a second one
-    idx = [i for i, ((t, _, _), ok) in enumerate(zip(points, feasible)) if ok and reused_from(t) is None]
+    idx = [i for i, ok in enumerate(feasible) if ok]
     if idx:
         mask[idx] = pareto_mask(values[idx], [d for _, d in objectives])
     return [TrialPoint(trial=t.number, params=dict(t.params), metrics=metrics, feasible=ok, on_front=bool(on),

@@ -10,9 +10,9 @@ from optuna.trial import TrialState, create_trial
 
 from automl.candidate.result import CandidateResult
 from automl.dashboard.data import build_view
-from automl.dashboard.page import PAGE, header, render
+from automl.dashboard.page import PAGE, render
 from automl.dashboard.spec import load_spec
-from automl.study.attrs import CANDIDATE_ATTR, PRUNED_AT_ATTR, RESULT_ATTR, REUSED_FROM_ATTR
+from automl.study.attrs import CANDIDATE_ATTR, PRUNED_AT_ATTR, RESULT_ATTR
 from automl.study.record import StudyRecord
 
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize")]
@@ -58,19 +58,3 @@ def test_header_counts_trained_stopped_early_and_failed_trials(tmp_path) -> None
     assert header.startswith("8 trials: 5 trained, 3 stopped early (2 before training), 0 failed, "), header
     assert f"{len(view.front)} on the front." in header
     assert "finished candidates" not in text
-
-
-def test_a_reused_trial_is_counted_apart_from_the_trained_ones(tmp_path) -> None:
-    study = optuna.create_study(directions=[d for _, d in OBJECTIVES])
-    source = _complete(1)
-    study.add_trial(_complete(0))
-    study.add_trial(source)
-    study.add_trial(create_trial(state=TrialState.COMPLETE, values=source.values, params=source.params,
-                                 distributions=DISTS, user_attrs={**source.user_attrs, REUSED_FROM_ATTR: 1}))
-    record = StudyRecord(name="hdr2", storage="sqlite:///unused.db", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                         run_dir=str(tmp_path), objectives=OBJECTIVES, constraints=[], teacher=_teacher())
-    view = build_view(record, study)
-    assert (len(view.candidates), view.reused, view.trials) == (3, 1, 3)
-    assert header(view).startswith("3 trials: 2 trained, 1 reused (answered from an earlier trial's result), "
-                                   "0 stopped early")
-    assert [c.point.trial for c in view.front] == [0, 1]  # the re-proposal is drawn once, as trial 1

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -312,29 +311,3 @@ def test_pareto_retime_refreshes_the_final_view(launched):
         assert p["retimed"] and p["latency_ratio"] == again["ratio"]
         assert p["latency_ms"] == pytest.approx(again["ratio"] * record["teacher"]["latency_ms"])
     assert stamps  # the launch had re-timed the front already
-
-
-def test_a_re_proposed_candidate_is_answered_from_its_result_not_trained_again(tmp_path):
-    (tmp_path / "one.yaml").write_text(textwrap.dedent("""\
-        name: one
-        params:
-          arch.family: {fixed: cnn}
-          arch.choices.stages: {fixed: 1}
-          arch.choices.widths: {fixed: [8]}
-          quant.weight_bits: {categorical: [8]}
-        """))
-    study_file = write_study(tmp_path, "reuse", "one.yaml", trials=3)
-    out = automl("launch", str(study_file), "--concurrency", "1", "--quiet", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "2 reused" in out.stdout
-    record = json.loads((tmp_path / "runs/reuse/study.json").read_text())
-    study = optuna.load_study(study_name="reuse", storage=record["storage"])
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
-    assert [t.user_attrs.get("reused_from") for t in study.trials] == [None, 0, 0]
-    assert all(t.values == study.trials[0].values for t in study.trials)
-    assert "phase_seconds" in study.trials[0].user_attrs["result"]  # trial 0 trained; 1 and 2 carry its result
-    _, children = _children(MlflowClient(record["tracking_uri"]), "reuse")
-    tags = {c.data.tags["automl.trial"]: c for c in children}
-    assert {k: c.data.tags.get("reused_from") for k, c in tags.items()} == {"0": None, "1": "0", "2": "0"}
-    assert all(c.info.status == "FINISHED" for c in children)
-    assert len(list((tmp_path / "runs/reuse/artifacts").iterdir())) == 1  # one artifact: one model trained

@@ -14,19 +14,10 @@ from optuna.trial import TrialState
 
 from automl.search.cluster import HOST, NODE_ID
 from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
-from automl.search.protocol import (
-    Artifact,
-    EpochRows,
-    Failed,
-    Finished,
-    Node,
-    Ready,
-    decode,
-)
+from automl.search.protocol import Artifact, EpochRows, Failed, Finished, Node, Ready, decode
 from automl.search.tune_callback import WorkerPoolCallback
 from automl.space.search_space import load_space
 from automl.study.attrs import RESULT_ATTR, WORKER_ATTR, measurements
-from automl.study.front import study_points
 from automl.study.objectives import parse_constraint
 from automl.study.sampler import is_feasible
 
@@ -162,53 +153,3 @@ def test_a_teacher_initialised_candidate_gets_the_teachers_arch_and_another_fami
     assert refused.state == TrialState.FAIL
     assert "arch.family: 'cnn' with init: teacher, but the teacher is 'mobilenet_v2'" in refused.user_attrs["error"]
     assert pool.next_job("w2") is None
-
-
-def _one_candidate_pool(tmp_path: Path, study: optuna.Study, context: str, n_trials: int) -> CandidateDispatcher:
-    (tmp_path / "one.yaml").write_text("name: one\nparams:\n  arch.family: {fixed: cnn}\n"
-                                       "  arch.choices.stages: {fixed: 1}\n  arch.choices.widths: {fixed: [8]}\n"
-                                       "  quant.weight_bits: {categorical: [8]}\n")
-    return CandidateDispatcher(study, load_space(tmp_path / "one.yaml"), {}, OBJECTIVES,
-                               [parse_constraint("accuracy >= 0.8")], n_trials=n_trials,
-                               artifacts_dir=tmp_path / "driver", context=context)
-
-
-def test_a_re_proposal_is_answered_from_the_finished_result_and_trains_nowhere(tmp_path: Path) -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
-    pool = _one_candidate_pool(tmp_path, study, "ctx-a", n_trials=3)
-    first, _ = pool.next_job("w1")
-    measured = {"accuracy": 0.9, "test_accuracy": 0.9, "size_bytes": 100, "latency_ms": 0.01, "params_nonzero": 10,
-                "macs": 10, "kernels": "fp32"}
-    source = pool.finished("w1", dataclasses.replace(final(first.number, 0.9, 100), measured=measured))
-    assert pool.next_job("w1") is None  # the 2 re-proposals are the budget's: no worker gets them
-    assert [t.number for t, _, _ in pool.reused] == [1, 2]
-    answered = [pool.answer(t, s) for t, _, s in pool.reused]
-    for done in answered:
-        assert done.state == TrialState.COMPLETE and done.values == source.values
-        assert done.user_attrs["reused_from"] == first.number and measurements(done) == measurements(source)
-        assert done.constraints == source.constraints and done.user_attrs[WORKER_ATTR] == source.user_attrs[WORKER_ATTR]
-    # the front holds the measured point once, not its copies
-    assert {p.trial: p.on_front for p in study_points(study, OBJECTIVES)} == {0: True, 1: False, 2: False}
-    # another dataset or teacher (another context): the same config is trained again
-    other = _one_candidate_pool(tmp_path, study, "ctx-b", n_trials=1)
-    again = other.next_job("w1")
-    assert again is not None and not other.reused
-
-
-def test_the_callback_records_a_reused_trial_like_a_trained_one(tmp_path: Path) -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
-    log: list = []
-    pool = WorkerPoolCallback(
-        _one_candidate_pool(tmp_path, study, "ctx", n_trials=2), FakeQueue(log),
-        on_asked=lambda trial, cand: log.append(("asked", trial.number)),
-        on_told=lambda frozen: log.append(("told", frozen.number, frozen.state.name,
-                                           frozen.user_attrs.get("reused_from"))),
-        on_epochs=lambda number, rows: None)
-    w1 = SimpleNamespace(trial_id="w1")
-    pool.on_trial_result(0, [], w1, Ready().encode())
-    pool.on_trial_result(1, [], w1, final(0, 0.9, 100).encode())
-    pool.on_step_end(1, [])
-    assert log == [("put", "w1", log[0][2]), ("asked", 0), ("put", "w1", None), ("told", 0, "COMPLETE", None),
-                   ("asked", 1), ("told", 1, "COMPLETE", 0)]  # its run is opened before it is told

@@ -29,6 +29,7 @@ from automl.config.compression import (
     DistillConfig,
     PruningConfig,
     QuantConfig,
+    ShareConfig,
     TrainConfig,
 )
 from automl.config.errors import ConfigError
@@ -68,6 +69,7 @@ class CandidateConfig:
     arch: ArchConfig = field(default_factory=ArchConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
+    share: ShareConfig = field(default_factory=ShareConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -76,7 +78,10 @@ class CandidateConfig:
         return F.from_mapping(cls, data, prefix)
 
     def to_dict(self) -> dict[str, Any]:
-        return F.to_plain(self)
+        plain = F.to_plain(self)
+        if self.share == ShareConfig():  # weight sharing off: the dict (and every digest, cache key
+            del plain["share"]           # and recorded config) reads as before the knob existed
+        return plain
 
     @property
     def needs_teacher(self) -> bool:

@@ -1,5 +1,5 @@
-"""One candidate, end to end: build -> (distill-)train -> prune (+recover) -> quantize ->
-export -> measure. This is the function the search engine calls once per trial.
+"""One candidate, end to end: build -> (distill-)train -> prune (+recover) -> share weights
+(+ train the shared values) -> quantize -> export -> measure. This is the function the search engine calls once per trial.
 
 Example:
     >>> from automl import CandidateConfig, DatasetConfig, evaluate_candidate
@@ -34,6 +34,7 @@ from automl.pruning import prune_structure
 from automl.quantization.bits import layer_bit_widths
 from automl.quantization.ptq import quantize_weights_
 from automl.quantization.qat import finalize_qat, prepare_qat
+from automl.sharing import finalize_sharing, layer_clusters, share_weights
 
 ARTIFACT_NAME = "model.onnx"
 CALIBRATION_SAMPLES = 256  # training samples ORT calibrates activation ranges on (PTQ and QAT)
@@ -92,6 +93,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
         inherit_weights(model, teacher)
     model = model.to(device)
     layer_bit_widths(model, cfg.quant)  # a layer_bits list the model cannot take fails now, not after training
+    layer_clusters(model, cfg.share)
     if teacher is not None:
         teacher.to(device).eval()
     finetune_lr = cfg.train.lr * FINETUNE_LR_FACTOR
@@ -110,6 +112,13 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
         with timer("prune_finetune"):
             history += train_epochs(model, data.x_train, data.y_train, epochs=cfg.pruning.finetune_epochs,
                                     lr=finetune_lr, phase="prune_finetune", seed_offset=1, **fit)
+    if cfg.share.enabled:
+        with timer("share"):
+            with hooks.compute():
+                share_weights(model, cfg.share, seed=cfg.train.seed)
+            history += train_epochs(model, data.x_train, data.y_train, epochs=cfg.share.finetune_epochs,
+                                    lr=finetune_lr, phase="share_finetune", seed_offset=3, **fit)
+            finalize_sharing(model)  # shared weights are frozen from here on: QAT trains the rest
     with timer("quantize"):
         if cfg.quant.mode == "qat" and cfg.quant.integer_weights:
             prepare_qat(model, cfg.quant)

@@ -3,8 +3,8 @@
 Bytes on disk and latency are fixed by the architecture, the pruning ratio and the bit
 widths, not by how well the weights are trained. Multi-objective early stopping
 (:mod:`automl.study.mo_asha`) needs them before training (its screen) and at every rung, so
-a copy of the model is compressed the way the candidate will be (pruned without recovery, quantized
-post-training), exported as the same ONNX artifact, and that file is weighed and timed like
+a copy of the model is compressed the way the candidate will be (pruned without recovery, weights
+shared without training, quantized post-training), exported as the same ONNX artifact, and that file is weighed and timed like
 the final one. The figures are the final ones up to what depends on trained values (the
 sparse encoding's share of zeros, calibrated activation ranges): close, not equal, and only
 used to screen and rank candidates, never reported as the candidate's result.
@@ -37,6 +37,7 @@ from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import PROBE
 from automl.pruning import prune_structure
 from automl.quantization.ptq import quantize_weights_
+from automl.sharing import finalize_sharing, share_weights
 
 PROBE_CALIBRATION = 32  # training samples for the probe's int8 calibration (ranges only shape the file a little)
 
@@ -51,6 +52,9 @@ def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: Dataset
             probe = copy.deepcopy(model).cpu().eval()
             if cfg.pruning.enabled:
                 probe, _ = prune_structure(probe, cfg.pruning, data.x_train)  # no recovery: masks stay applied
+            if cfg.share.enabled:
+                share_weights(probe, cfg.share, seed=cfg.train.seed)
+                finalize_sharing(probe)
             with torch.no_grad():
                 quantize_weights_(probe, cfg.quant)
         with tempfile.TemporaryDirectory(prefix="automl-probe-") as folder:
@@ -68,8 +72,9 @@ def probe_accuracy(model: nn.Module, candidate: CandidateConfig, data: DatasetSp
 
     A copy is pruned as the candidate says and recovered for one epoch (the first of its
     ``pruning.finetune_epochs``, at ``recovery_lr``, distilled as it will be); then, for
-    post-training quantization, its weights are quantized. Quantization-aware training is not
-    simulated: it trains that loss back. The global random state is left as it was, so a
+    post-training quantization, its weights are quantized (and shared, when sharing has no
+    epochs of its own). Quantization-aware training and trained shared values are not
+    simulated: they train that loss back. The global random state is left as it was, so a
     candidate trains the same whether or not it was probed. The work runs inside
     ``hooks.compute()``; its seconds go to ``timer``'s "probe" phase.
     """
@@ -83,6 +88,9 @@ def probe_accuracy(model: nn.Module, candidate: CandidateConfig, data: DatasetSp
             if cfg.pruning.finetune_epochs:
                 train_epochs(probe, data.x_train, data.y_train, epochs=1, train=cfg.train, lr=recovery_lr,
                              phase="probe_recovery", distill=cfg.distill, teacher=teacher, seed_offset=1)
+        if cfg.share.enabled and not cfg.share.finetune_epochs:  # trained shared values train the loss back
+            share_weights(probe, cfg.share, seed=cfg.train.seed)
+            finalize_sharing(probe)
         if cfg.quant.mode != "qat" or not cfg.quant.integer_weights:
             with torch.no_grad():
                 quantize_weights_(probe, cfg.quant)

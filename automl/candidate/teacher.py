@@ -51,6 +51,8 @@ def check_teacher_config(config: CandidateConfig) -> CandidateConfig:
         raise ConfigError("teacher.pruning", "a teacher is not pruned; remove the pruning settings")
     if config.quant.enabled:
         raise ConfigError("teacher.quant", "a teacher is not quantized; remove the quant settings")
+    if config.share.enabled:
+        raise ConfigError("teacher.share", "a teacher's weights are not shared; remove the share settings")
     if config.distill.enabled:
         raise ConfigError("teacher.distill", "a teacher is not distilled; remove the distill settings")
     return config

@@ -22,6 +22,7 @@ MAX_PRUNING_RATIO = 0.95
 LAYER_BITS = (2, 4, 8)  # per-layer widths (integer weights only)
 MAX_LAYER_GROUPS = 64
 SCHEDULES = ("constant", "cosine")
+MAX_CLUSTERS = 256  # shared values per layer: indices stored at ceil(log2 k) <= 8 bits
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,51 @@ class QuantConfig:
     def per_layer(self) -> bool:
         """Whether layer widths may differ from ``weight_bits`` (``layer_bits``/``edge_bits`` set)."""
         return self.layer_bits is not None or self.edge_bits is not None
+
+
+@dataclass(frozen=True)
+class ShareConfig:
+    """Weight sharing: each layer's weights clustered into ``k`` shared values (k-means), the
+    shared values then fine-tuned with the summed gradients of their members (Deep
+    Compression). Stored as ``ceil(log2 k)``-bit indices plus a k-entry codebook per layer;
+    see :mod:`automl.sharing` and :mod:`automl.export.weight_encoding`.
+
+    Layers (Conv/Linear, module order) are chosen like the per-layer quantization widths
+    (:mod:`automl.quantization.bits`): ``clusters`` for every layer, or ``layer_clusters``
+    in contiguous groups, then ``edge_clusters`` for the first and the last layer. ``0`` leaves
+    a layer unshared (it is quantized as ``quant`` says); a shared layer's weights are not
+    quantized further (its codebook is stored in float32, or on the int8 grid of a layer
+    with 8-bit activations). With unstructured pruning, zero is one of the k values.
+    """
+
+    clusters: int = 0  # k shared values per layer, 2..256; 0 = off
+    layer_clusters: tuple[int, ...] | None = None  # k (or 0) per group of layers in module order
+    edge_clusters: int | None = None  # k (or 0) for the first and the last layer
+    finetune_epochs: int = 2  # epochs that train the shared values (with the teacher when distilling)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clusters", _clusters("clusters", self.clusters))
+        if self.layer_clusters is not None:
+            lc = self.layer_clusters
+            if isinstance(lc, (str, bytes)) or not isinstance(lc, (list, tuple)) or not 1 <= len(lc) <= MAX_LAYER_GROUPS:
+                raise ConfigError("layer_clusters", f"expected a list of 1..{MAX_LAYER_GROUPS} cluster counts "
+                                                    f"(0 or 2..{MAX_CLUSTERS}), got {lc!r}")
+            object.__setattr__(self, "layer_clusters", tuple(_clusters("layer_clusters", k) for k in lc))
+        if self.edge_clusters is not None:
+            object.__setattr__(self, "edge_clusters", _clusters("edge_clusters", self.edge_clusters))
+        object.__setattr__(self, "finetune_epochs",
+                           F.number("finetune_epochs", self.finetune_epochs, 0, 100, integer=True))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.clusters or any(self.layer_clusters or ()) or self.edge_clusters)
+
+
+def _clusters(field_: str, k) -> int:
+    k = F.number(field_, k, 0, MAX_CLUSTERS, integer=True)
+    if k == 1:
+        raise ConfigError(field_, f"1 is not allowed (0 = off, or 2..{MAX_CLUSTERS} shared values)")
+    return k
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from automl.study.front import TrialPoint, finished_trials, study_points
 from automl.study.record import StudyRecord
 from automl.tracking.study_tracker import ROLE_TAG
 
-GROUPS = ("arch", "pruning", "quant", "distill")  # knob groups, by the first part of a parameter's name
+GROUPS = ("arch", "pruning", "quant", "share", "distill")  # knob groups, by the first part of a parameter's name
 
 
 @dataclass

@@ -8,6 +8,9 @@ weight widths    activation_bits  stored weights                                
 ===============  ===============  ================================================  =======================
 32               32               float32 (sparse if smaller)                       fp32
 16               32               float16 + Cast                                    fp32 (Cast folded at load)
+shared (k)       32 / 8           2/4/8-bit codes + a codebook per layer (Gather)   as the layer's others
+                                  (automl.sharing; on the int8 grid with 8-bit      (Gather folded at load)
+                                  activations)
 2/4/8            32               ONNX INT2/INT4/INT8 + per-channel float32 scales  fp32 (Cast and Mul
                                   (Cast to float, Mul by the scale)                 folded at load)
 2/4/8            8                int8 QDQ (quantize_static, calibrated); the 2/4-  QLinearConv/QGemm
@@ -39,8 +42,9 @@ from automl.config.compression import QuantConfig
 from automl.export.int8 import quantize_static_qdq
 from automl.export.onnx_export import export_fp32, tidy
 from automl.measure.session import open_session, session_options
-from automl.export.weight_encoding import encode_float_weights, encode_int8_weights, ensure_opset
-from automl.quantization.bits import execution_order, layer_bit_widths
+from automl.export.weight_encoding import Width, encode_float_weights, encode_int8_weights, ensure_opset
+from automl.quantization.bits import SHARED, execution_order, layer_bit_widths
+from automl.sharing.codes import shared_codes
 
 METADATA_KEY = "automl"
 INT8_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger",
@@ -70,16 +74,17 @@ def build_model(model: nn.Module, quant: QuantConfig, calib_x: Tensor) -> tuple[
     return tidy(proto), dict(sorted(Counter(enc).items()))
 
 
-def graph_order_bits(model: nn.Module, quant: QuantConfig, example: Tensor) -> int | list[int]:
-    """One width for every layer, or (per-layer widths that differ) one per layer in the
-    order the exported graph has them: the order one forward pass calls them."""
+def graph_order_bits(model: nn.Module, quant: QuantConfig, example: Tensor) -> Width | list[Width]:
+    """One width for every layer, or (per-layer widths that differ, or shared layers: their
+    :class:`SharedCodes`) one per layer in the order the exported graph has them: the order
+    one forward pass calls them."""
     widths = layer_bit_widths(model, quant)
-    if len(set(widths.values())) <= 1:
+    if len(set(widths.values())) <= 1 and SHARED not in widths.values():
         return next(iter(widths.values()), quant.weight_bits)
-    return [widths[m] for m in execution_order(model, example)]
+    return [shared_codes(m) if widths[m] == SHARED else widths[m] for m in execution_order(model, example)]
 
 
-def _widths(bits: int | list[int]) -> list[int]:
+def _widths(bits: Width | list[Width]) -> list[Width]:
     return [bits] if isinstance(bits, int) else bits
 
 
@@ -104,12 +109,12 @@ def optimized_ops(model: onnx.ModelProto | str | Path) -> Counter:
 
 def unfolded_decode_ops(opt: onnx.ModelProto) -> list[str]:
     """Weight-decode ops that should have been folded at load but survived optimisation:
-    any BitShift/CumSum, or a Cast / Gather whose data input is an initializer."""
+    any BitShift/CumSum, or a Cast / Gather / GatherElements whose data input is an initializer."""
     inits = {i.name for i in opt.graph.initializer}
     left = []
     for n in opt.graph.node:
         if n.op_type in ("BitShift", "CumSum") or (
-                n.op_type in ("Cast", "Gather") and n.input and n.input[0] in inits):
+                n.op_type in ("Cast", "Gather", "GatherElements") and n.input and n.input[0] in inits):
             left.append(n.op_type)
     return sorted(left)
 
@@ -153,6 +158,8 @@ def describe_kernels(opt: onnx.ModelProto, encodings: dict[str, int]) -> tuple[s
     elif any(encodings.get(k) for k in ("int8", "int4", "int2")) and not int8:
         stored = "/".join(k for k in ("int8", "int4", "int2") if encodings.get(k))
         text += f" on weights decoded from {stored} x per-channel scales at load (no sub-8-bit CPU kernel)"
+    if encodings.get("shared"):
+        text += f"; {encodings['shared']} layer(s) of shared weights decoded from indices + codebook at load"
     if encodings.get("float16"):
         text += "; float16 weights cast to fp32 at load (no fp16 CPU kernel used)"
     if encodings.get("sparse"):

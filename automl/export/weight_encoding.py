@@ -21,6 +21,12 @@ Encodings (the labels counted in ``ArtifactInfo.encodings``):
     tensor the weight's DequantizeLinear consumes. ORT folds the Cast at load, so it still
     fuses ``QLinearConv`` / ``QGemm``. (INT4 straight into the DequantizeLinear is not
     fused by ORT 1.32, and INT2 there makes its fusion fail.)
+  * ``shared`` (weight sharing, :mod:`automl.sharing`): signed 2/4/8-bit codes (INT2 / INT4 /
+    INT8, dense or sparse) and a float32 codebook, ``Cast(int32) -> Gather(codebook)`` (negative
+    codes index from the codebook's end), times the per-channel factor the export folded in
+    (BatchNorm) when it is not 1. With 8-bit activations the codebook is per channel on the
+    int8 grid of the weight's DequantizeLinear (``GatherElements`` on a [C, K] int8 table), so
+    the scales and the fused int8 kernels are unchanged. All folded at load.
   * ``sparse``: the most frequent value (0 for pruned weights) is implicit: a 1-bit mask
     (packed 8 per byte; ONNX has no 1-bit type) plus the other values (prefixed by the
     implicit value, so index 0 decodes it), decoded with ``BitShift -> Cast(int32) -> CumSum
@@ -41,6 +47,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
 from automl.quantization.weights import quantize_per_channel
+from automl.sharing.codes import SharedCodes
 
 WEIGHT_INPUT = {"Conv": 1, "Gemm": 1, "MatMul": 1}
 SUB_BYTE = {4: ml_dtypes.int4, 2: ml_dtypes.int2}  # stored packed by numpy_helper.from_array
@@ -208,6 +215,8 @@ class GraphEditor:
         is decoded straight into ``name``)."""
         b, out, sparse = _tensor(self.graph, w, bits, allow_sparse, int8_out)
         self.encodings["sparse" if sparse else label] += 1
+        if sparse and label == "shared":
+            self.encodings[label] += 1  # sparse codes of shared values: both
         if finish is None and not sparse:
             return
         (finish or _into)(b, out, name)
@@ -306,7 +315,10 @@ def _scale_shape(ndim: int, axis: int, c: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _per_layer(refs: list[WeightRef], bits: int | list[int]) -> list[int]:
+Width = int | SharedCodes  # a layer's weight width, or its shared values
+
+
+def _per_layer(refs: list[WeightRef], bits: int | list[Width]) -> list[Width]:
     if isinstance(bits, int):
         return [bits] * len(refs)
     if len(bits) != len(refs):
@@ -314,9 +326,10 @@ def _per_layer(refs: list[WeightRef], bits: int | list[int]) -> list[int]:
     return list(bits)
 
 
-def ensure_opset(proto: onnx.ModelProto, bits: list[int]) -> onnx.ModelProto:
+def ensure_opset(proto: onnx.ModelProto, bits: list[Width]) -> onnx.ModelProto:
     """``proto`` converted to the first opset (and IR version) that has INT4/INT2, when
-    ``bits`` has them."""
+    ``bits`` (or the index widths of shared layers) has them."""
+    bits = [b.index_bits if isinstance(b, SharedCodes) else b for b in bits]
     need = max((MIN_OPSET[b] for b in bits if b in MIN_OPSET), default=0)
     have = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     if need > have:
@@ -325,15 +338,18 @@ def ensure_opset(proto: onnx.ModelProto, bits: list[int]) -> onnx.ModelProto:
     return proto
 
 
-def encode_float_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sparse: bool = True) -> Counter:
+def encode_float_weights(proto: onnx.ModelProto, bits: int | list[Width], allow_sparse: bool = True) -> Counter:
     """Rewrite the float32 layer weights of ``proto`` (in place) for ``bits`` (one width, or one
-    per layer in graph order) in {32, 16, 8, 4, 2}; returns the count of weights per encoding.
-    Call :func:`ensure_opset` first when there are 4/2-bit layers."""
+    per layer in graph order) in {32, 16, 8, 4, 2}, or a layer's :class:`SharedCodes`; returns
+    the count of weights per encoding. Call :func:`ensure_opset` first when there are 4/2-bit
+    layers (or shared layers)."""
     ed = GraphEditor(proto)
     refs = weight_refs(proto)
     for ref, wb in zip(refs, _per_layer(refs, bits)):
         w = ed.array(ref.name)
-        if wb == 32:
+        if isinstance(wb, SharedCodes):
+            _shared_float(ed, ref, w, wb, allow_sparse)
+        elif wb == 32:
             ed.replace(ref.name, w, None, "float32", allow_sparse=allow_sparse)
         elif wb == 16:
             ed.replace(ref.name, w.astype(np.float16), None, "float16", allow_sparse=allow_sparse,
@@ -350,7 +366,7 @@ def encode_float_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sp
     return ed.encodings
 
 
-def encode_int8_weights(proto: onnx.ModelProto, bits: int | list[int], allow_sparse: bool = True) -> Counter:
+def encode_int8_weights(proto: onnx.ModelProto, bits: int | list[Width], allow_sparse: bool = True) -> Counter:
     """Rewrite the int8 weights of a QDQ model in place.
 
     Per layer (``bits``: one width, or one per layer in graph order): 8 -> dense int8, or
@@ -365,7 +381,13 @@ def encode_int8_weights(proto: onnx.ModelProto, bits: int | list[int], allow_spa
     for ref, wb in zip(refs, _per_layer(refs, bits)):
         q8 = ed.array(ref.name)
         if q8.dtype.kind == "f":  # a layer the quantizer left in float: keep it so
-            ed.replace(ref.name, q8, None, "float32", allow_sparse=allow_sparse)
+            if isinstance(wb, SharedCodes):
+                _shared_float(ed, ref, q8, wb, allow_sparse)
+            else:
+                ed.replace(ref.name, q8, None, "float32", allow_sparse=allow_sparse)
+            continue
+        if isinstance(wb, SharedCodes):
+            _shared_int8(ed, ref, q8, wb, allow_sparse)
             continue
         if wb == 8:
             ed.replace(ref.name, q8, None, str(q8.dtype), allow_sparse=allow_sparse)
@@ -409,3 +431,67 @@ def _qdq_biases(proto: onnx.ModelProto) -> dict[str, tuple[str, str]]:
             continue
         out[wdq.input[0]] = (bdq.input[0], bdq.input[1])
     return out
+
+
+# ----------------------------------------------------------------------------- shared weights
+SHARED_TOLERANCE = 1e-5  # relative error allowed between the graph's weight and its shared decode
+
+
+def _codes_like(sc: SharedCodes, shape: tuple[int, ...]) -> np.ndarray:
+    """The layer's codes in the layout of the graph's weight (Gemm/MatMul may hold it transposed)."""
+    if sc.codes.shape == shape:
+        return sc.codes
+    if sc.codes.ndim == 2 and sc.codes.T.shape == shape:
+        return np.ascontiguousarray(sc.codes.T)
+    raise ValueError(f"shared codes of shape {sc.codes.shape} do not fit a weight of shape {shape}")
+
+
+def _shared_float(ed: GraphEditor, ref: WeightRef, w: np.ndarray, sc: SharedCodes, allow_sparse: bool) -> None:
+    """``w`` = codebook[codes] x a per-channel factor (the BatchNorm folded in at export)."""
+    codes = _codes_like(sc, w.shape)
+    base = np.moveaxis(sc.codebook[codes.astype(np.int64) % len(sc.codebook)], ref.axis, 0)
+    front = np.moveaxis(w.astype(np.float32), ref.axis, 0)
+    c = front.shape[0]
+    num = (front * base).reshape(c, -1).sum(axis=1)
+    den = (base * base).reshape(c, -1).sum(axis=1)
+    factor = np.where(den > 0, num / np.where(den > 0, den, 1), 1.0).astype(np.float32)
+    decoded = base * factor.reshape((c,) + (1,) * (front.ndim - 1))
+    if np.abs(decoded - front).max() > SHARED_TOLERANCE * max(float(np.abs(front).max()), 1e-12):
+        raise ValueError(f"weight {ref.name} is not its shared values times a per-channel factor")
+    scaled = not np.allclose(factor, 1.0, rtol=0, atol=1e-7)
+
+    def finish(b: _Builder, v: str, out: str) -> None:
+        g = b.node("Gather", [b.init(sc.codebook), b.node("Cast", [v], to=TensorProto.INT32)],
+                   None if scaled else out, axis=0)
+        if scaled:
+            b.node("Mul", [g, b.init(factor.reshape(_scale_shape(w.ndim, ref.axis, c)))], out)
+    ed.replace(ref.name, codes, sc.index_bits, "shared", finish, allow_sparse)
+
+
+def _shared_int8(ed: GraphEditor, ref: WeightRef, q8: np.ndarray, sc: SharedCodes, allow_sparse: bool) -> None:
+    """The int8 weight of a QDQ layer as codes into a per-channel [C, K] int8 table (each
+    channel's shared values on its own DequantizeLinear grid), via GatherElements."""
+    codes = np.moveaxis(_codes_like(sc, q8.shape), ref.axis, 0)
+    front = np.moveaxis(q8, ref.axis, 0)
+    c, size = front.shape[0], len(sc.codebook)
+    flat_codes = codes.reshape(c, -1)
+    positions = flat_codes.astype(np.int64) % size
+    flat_q = front.reshape(c, -1)
+    table = np.zeros((c, size), np.int8)
+    for p in np.unique(positions):  # the value each channel's weights of code p quantized to
+        hit = positions == p
+        for ch in np.flatnonzero(hit.any(axis=1)):
+            vals, counts = np.unique(flat_q[ch][hit[ch]], return_counts=True)
+            table[ch, p] = vals[np.argmax(counts)]
+
+    def finish(b: _Builder, v: str, out: str) -> None:
+        idx = b.node("Cast", [v], to=TensorProto.INT32)
+        g = b.node("GatherElements", [b.init(table), idx], axis=1)
+        if ref.axis == 0:
+            b.node("Reshape", [g, b.const(np.array(q8.shape, np.int64))], out)
+            return
+        g = b.node("Reshape", [g, b.const(np.array(front.shape, np.int64))])
+        perm = list(range(1, q8.ndim))
+        perm.insert(ref.axis, 0)
+        b.node("Transpose", [g], out, perm=perm)
+    ed.replace(ref.name, flat_codes, sc.index_bits, "shared", finish, allow_sparse)

@@ -18,6 +18,8 @@ from automl.config.compression import QuantConfig
 from automl.config.errors import ConfigError
 
 QUANT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
+SHARED = 0  # the width of a layer whose weights are shared values (automl.sharing): not quantized
+SHARED_ATTR = "automl_shared_values"  # set on a layer by automl.sharing: its k shared values
 
 
 def quantized_layers(model: nn.Module) -> list[nn.Module]:
@@ -31,8 +33,14 @@ def group_sizes(n_layers: int, n_groups: int) -> list[int]:
     return [base] * (n_groups - extra) + [base + 1] * extra
 
 
+def is_shared(layer: nn.Module) -> bool:
+    """Whether weight sharing fixed ``layer``'s weights to its shared values."""
+    return getattr(layer, SHARED_ATTR, 0) > 0
+
+
 def layer_bit_widths(model: nn.Module, quant: QuantConfig) -> dict[nn.Module, int]:
-    """Each quantizable layer of ``model`` -> its weight width (2/4/8/16/32), in module order.
+    """Each quantizable layer of ``model`` -> its weight width (2/4/8/16/32), in module order;
+    :data:`SHARED` (0) for a layer whose weights are shared values (they stay as they are).
 
     Raises ``ConfigError("quant.layer_bits")`` when ``layer_bits`` has more entries than the
     model has quantizable layers.
@@ -48,7 +56,7 @@ def layer_bit_widths(model: nn.Module, quant: QuantConfig) -> dict[nn.Module, in
         bits = [b for b, size in zip(quant.layer_bits, group_sizes(n, k)) for _ in range(size)]
     if quant.edge_bits is not None and n:
         bits[0] = bits[-1] = quant.edge_bits
-    return dict(zip(layers, bits))
+    return {layer: SHARED if is_shared(layer) else b for layer, b in zip(layers, bits)}
 
 
 def execution_order(model: nn.Module, example: Tensor) -> list[nn.Module]:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from automl.config.compression import QuantConfig
-from automl.quantization.bits import layer_bit_widths
+from automl.quantization.bits import SHARED, layer_bit_widths
 from automl.quantization.weights import dequantize_per_channel, quantize_per_channel
 
 
@@ -25,6 +25,8 @@ def quantize_weights_(model: nn.Module, quant: QuantConfig | int) -> None:
         quant = QuantConfig(weight_bits=quant)
     for layer, bits in layer_bit_widths(model, quant).items():
         w = layer.weight
+        if bits == SHARED:
+            continue  # shared values (automl.sharing) are stored as they are
         if bits == 16:
             w.copy_(w.to(torch.float16).to(w.dtype))
         elif bits <= 8:

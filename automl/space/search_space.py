@@ -61,12 +61,13 @@ from automl.config.errors import ConfigError
 from automl.config.yaml_file import read_yaml_mapping
 from automl.space.conditions import Condition, parse_condition, same_value
 
-GROUPS = ("arch", "pruning", "quant", "distill")
-"""The four knob groups a joint space can cover (``train`` may also be tuned, but is no group)."""
+GROUPS = ("arch", "pruning", "quant", "share", "distill")
+"""The knob groups a joint space can cover (``train`` may also be tuned, but is no group)."""
 
 _GROUP_CLASSES: dict[str, type] = {
     "pruning": C.PruningConfig,
     "quant": C.QuantConfig,
+    "share": C.ShareConfig,
     "distill": C.DistillConfig,
     "train": C.TrainConfig,
 }
@@ -451,7 +452,7 @@ class SearchSpace:
         return None
 
     def groups(self) -> tuple[str, ...]:
-        """Which of ``arch``, ``pruning``, ``quant``, ``distill`` the space samples or fixes."""
+        """Which of ``arch``, ``pruning``, ``quant``, ``share``, ``distill`` the space samples or fixes."""
         if self.function is not None:
             return tuple(g for g in GROUPS if g in self._probe_function())
         tops = {p.path.split(".", 1)[0] for p in self.params}

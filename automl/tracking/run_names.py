@@ -6,8 +6,8 @@ from typing import Any
 
 
 def run_name(number: int, candidate: dict[str, Any]) -> str:
-    """E.g. ``trial-0007 · cnn[8,16] · prune 0.5 ch · w4a8 · kd``; per-layer widths read
-    ``w8:4,4:8a32`` (edge : per-group widths : edge)."""
+    """E.g. ``trial-0007 · cnn[8,16] · prune 0.5 ch · w4a8 · share k16 · kd``; per-layer widths
+    read ``w8:4,4:8a32`` (edge : per-group widths : edge), per-layer shared values ``k0:4,16:0``."""
     arch = candidate.get("arch", {})
     choices = arch.get("choices", {})
     widths = choices.get("widths")
@@ -24,6 +24,11 @@ def run_name(number: int, candidate: dict[str, Any]) -> str:
         edge = quant.get("edge_bits")
         wtext = f"{edge}:{inner}:{edge}" if edge else inner
     parts.append(f"w{wtext}a{ab}" + (" qat" if quant.get("mode") == "qat" and wb < 16 else ""))
+    share = candidate.get("share", {})
+    if share.get("clusters") or any(share.get("layer_clusters") or ()) or share.get("edge_clusters"):
+        inner = ",".join(map(str, share.get("layer_clusters") or [share.get("clusters", 0)]))
+        edge = share.get("edge_clusters")
+        parts.append("share k" + (f"{edge}:{inner}:{edge}" if edge is not None else inner))
     if candidate.get("distill", {}).get("enabled"):
         parts.append("kd")
     return " · ".join(parts)

@@ -42,3 +42,11 @@ def test_another_family_or_no_teacher_is_refused():
         with_teacher_arch({"arch": {"init": "teacher", "family": "cnn"}}, TEACHER_ARCH)
     with pytest.raises(ConfigError, match=r"arch\.init: 'teacher' needs the study's teacher"):
         with_teacher_arch({"arch": {"init": "teacher"}}, None)
+
+
+def test_weight_sharing_off_leaves_the_recorded_config_and_digest_as_before_the_knob() -> None:
+    off = CandidateConfig.from_dict({"quant": {"weight_bits": 8}})
+    assert "share" not in off.to_dict()  # old studies' configs, digests and teacher cache keys hold
+    on = CandidateConfig.from_dict({"quant": {"weight_bits": 8}, "share": {"clusters": 16}})
+    assert on.to_dict()["share"]["clusters"] == 16 and on.digest() != off.digest()
+    assert CandidateConfig.from_dict(on.to_dict()) == on

@@ -67,6 +67,23 @@ def test_all_techniques_together_with_a_teacher(digits, tmp_path, fp32):
     assert "decoded from int4" in res.kernels
 
 
+def test_weight_sharing_composes_with_pruning_distillation_and_int8_activations(digits, tmp_path, fp32):
+    teacher = load_or_train_teacher(CandidateConfig.from_dict(candidate_dict(train={"epochs": 6})),
+                                    digits, tmp_path / "teachers")
+    cfg = CandidateConfig.from_dict(candidate_dict(
+        pruning={"ratio": 0.5, "granularity": "unstructured", "finetune_epochs": 1},
+        share={"clusters": 16, "finetune_epochs": 2},
+        quant={"weight_bits": 8, "activation_bits": 8, "mode": "qat", "qat_epochs": 1},
+        distill={"enabled": True, "alpha": 0.3, "temperature": 4.0}))
+    res = evaluate_candidate(cfg, digits, workdir=tmp_path / "c", teacher=teacher)
+    phases = [h["phase"] for h in res.history]
+    assert phases.count("share_finetune") == 2 and phases.index("share_finetune") < phases.index("qat")
+    assert res.encodings.get("shared") == 3 and res.int8_kernels  # every layer shared, int8 kernels run
+    assert res.params_nonzero <= 0.55 * fp32.params_nonzero  # pruned zeros kept through sharing
+    assert res.accuracy > 0.8
+    assert "shared weights decoded" in res.kernels
+
+
 def test_distillation_without_teacher_is_a_clear_error(digits, tmp_path):
     cfg = CandidateConfig.from_dict(candidate_dict(distill={"enabled": True, "alpha": 0.5}))
     with pytest.raises(ValueError, match="needs a teacher"):

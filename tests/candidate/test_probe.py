@@ -46,6 +46,7 @@ class _Recorder(TrialHooks):
     {"pruning": {"ratio": 0.5, "granularity": "channel", "finetune_epochs": 1},
      "quant": {"weight_bits": 8, "layer_bits": [4, 8], "edge_bits": 8}},
     {"quant": {"weight_bits": 8, "activation_bits": 8, "mode": "ptq"}},
+    {"share": {"layer_clusters": [4, 16], "edge_clusters": 16, "finetune_epochs": 1}},
 ])
 def test_probe_weighs_what_the_finished_candidate_weighs(digits, tmp_path, overrides):
     hooks = _Recorder()
@@ -56,7 +57,8 @@ def test_probe_weighs_what_the_finished_candidate_weighs(digits, tmp_path, overr
     assert {k: v for k, v in first.items() if k != "accuracy"} == {k: v for k, v in second.items() if k != "accuracy"}
     assert first["macs"] == result.macs  # params_nonzero: values that quantize to 0 differ a little
     assert abs(first["params_nonzero"] - result.params_nonzero) <= 0.02 * result.params_nonzero
-    # dense weights: the file's bytes do not depend on trained values (per-layer INT4/INT8, or QDQ int8)
+    # dense weights: the file's bytes do not depend on trained values (per-layer INT4/INT8, QDQ int8,
+    # or shared: codes at log2 k bits + k values)
     assert abs(first["size_bytes"] - result.size_bytes) <= 0.01 * result.size_bytes
     assert first["latency_ms"] > 0
     # the probe's figure only ranks: it is timed with the short probe window, the result with the search one

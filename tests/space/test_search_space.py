@@ -231,7 +231,7 @@ def test_per_stage_quant_layer_bits_builds_candidates_the_model_takes(tmp_path: 
 
 
 @pytest.mark.parametrize("spec, needle", [
-    ("quant.weight_bits: {categorical: [8], per_stage: 2}", "list fields (quant.layer_bits)"),
+    ("quant.weight_bits: {categorical: [8], per_stage: 2}", "list fields (quant.layer_bits, share.layer_clusters)"),
     ("quant.layer_bits: {categorical: [2, 3], per_stage: 2}", "2, 4, 8"),
 ])
 def test_bad_per_stage_quant_params(tmp_path: Path, spec: str, needle: str) -> None:

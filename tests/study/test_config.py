@@ -41,7 +41,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert Path(cfg.run_dir) == (tmp_path / "runs" / "s1").resolve()
     assert cfg.storage_url == f"sqlite:///{tmp_path.resolve() / 'runs' / 's1' / 'optuna.db'}"
     assert cfg.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'runs' / 's1' / 'mlflow.db'}"
-    assert cfg.space.groups() == ("arch", "pruning", "quant", "distill")
+    assert cfg.space.groups() == ("arch", "pruning", "quant", "share", "distill")
     assert cfg.teacher.arch.family == "cnn"
     again = load_study(_write(tmp_path, __import__("yaml").safe_dump(cfg.to_dict())))
     assert again.to_dict() == cfg.to_dict()  # to_dict writes resolved URIs and paths

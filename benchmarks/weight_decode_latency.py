@@ -1,11 +1,13 @@
 """What decoding sub-8-bit weights costs per inference: Cast+Mul (folded by ORT at load, what
-the artifact uses) against DequantizeLinear (the textbook QDQ form, which ORT never folds).
+the artifact uses) against DequantizeLinear (the textbook QDQ form, which ORT never folds),
+and the shared-weight decode (Cast+Gather into a codebook, folded at load) against the dense model.
 
-For each digits CNN (the default teacher's architecture and a small student) and each width
-(4, 2), the artifact is exported once (INT4/INT2 + Cast + Mul), a copy has every Cast+Mul
-pair rewritten to one per-channel DequantizeLinear, and both are timed interleaved with the
-fp32 teacher (batch 1, 1 thread; ``automl.measure.latency.measure_interleaved``): only the
-ratios, measured side by side, count.
+For each digits CNN (the default teacher's architecture and a small student): the dense fp32
+artifact; for each width (4, 2), the artifact exported once (INT4/INT2 + Cast + Mul) and a copy
+with every Cast+Mul pair rewritten to one per-channel DequantizeLinear; for k = 16 and 4 shared
+values per layer, the shared artifact (INT4/INT2 indices + Cast + Gather). All are timed
+interleaved with the fp32 teacher (batch 1, 1 thread; ``automl.measure.latency.measure_interleaved``):
+only the ratios, measured side by side, count.
 
     PYTHONPATH=$PWD python benchmarks/weight_decode_latency.py --window 1.0
 """
@@ -22,11 +24,12 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
-from automl.config.compression import QuantConfig
+from automl.config.compression import QuantConfig, ShareConfig
 from automl.export import export_artifact
 from automl.measure.latency import LatencySettings, measure_interleaved
 from automl.models.registry import create_model
 from automl.quantization import quantize_weights_
+from automl.sharing import finalize_sharing, share_weights
 
 ARCHS = {"teacher [32, 64]": [32, 64], "student [16, 32]": [16, 32]}
 SHAPE = (1, 8, 8)
@@ -65,9 +68,8 @@ def main() -> None:
         paths, labels = [], []
         for name, widths in ARCHS.items():
             model = create_model("cnn", {"stages": 2, "widths": widths}, num_classes=10, input_shape=SHAPE).eval()
-            if not paths:
-                paths.append(export_artifact(model, QuantConfig(), x, d / "fp32.onnx", {}).path)
-                labels.append(f"{name}, fp32")
+            paths.append(export_artifact(model, QuantConfig(), x, d / f"{widths}_fp32.onnx", {}).path)
+            labels.append(f"{name}, fp32")
             for bits in (4, 2):
                 m = copy.deepcopy(model)
                 quantize_weights_(m, bits)
@@ -76,6 +78,12 @@ def main() -> None:
                 to_dequantize_linear(folded, dq)
                 paths += [folded, dq]
                 labels += [f"{name}, int{bits}, Cast+Mul", f"{name}, int{bits}, DequantizeLinear"]
+            for k in (16, 4):
+                m = copy.deepcopy(model)
+                share_weights(m, ShareConfig(clusters=k))
+                finalize_sharing(m)
+                paths.append(export_artifact(m, QuantConfig(), x, d / f"{widths}_k{k}.onnx", {}).path)
+                labels.append(f"{name}, {k} shared values, Cast+Gather")
         results = measure_interleaved(paths, SHAPE, LatencySettings(warmup_s=0.2, window_s=args.window))
         print("| model, decode | bytes | µs / call | ratio to fp32 teacher |\n|---|---|---|---|")
         for label, path, r in zip(labels, paths, results):

@@ -38,6 +38,27 @@ def is_shared(layer: nn.Module) -> bool:
     return getattr(layer, SHARED_ATTR, 0) > 0
 
 
+def per_layer_settings(model: nn.Module, every: int, groups: tuple[int, ...] | None, edges: int | None,
+                       field: str) -> dict[nn.Module, int]:
+    """Each quantizable layer of ``model`` -> its setting, in module order: ``every`` for all,
+    or ``groups`` over contiguous groups of layers (:func:`group_sizes`), then ``edges`` for the
+    first and the last layer. The one grouping rule of per-layer widths and shared values.
+
+    Raises ``ConfigError(field)`` when ``groups`` has more entries than the model has layers.
+    """
+    layers = quantized_layers(model)
+    n = len(layers)
+    values = [every] * n
+    if groups is not None:
+        k = len(groups)
+        if k > n:
+            raise ConfigError(field, f"has {k} entries but the model has only {n} quantizable (Conv/Linear) layers")
+        values = [v for v, size in zip(groups, group_sizes(n, k)) for _ in range(size)]
+    if edges is not None and n:
+        values[0] = values[-1] = edges
+    return dict(zip(layers, values))
+
+
 def layer_bit_widths(model: nn.Module, quant: QuantConfig) -> dict[nn.Module, int]:
     """Each quantizable layer of ``model`` -> its weight width (2/4/8/16/32), in module order;
     :data:`SHARED` (0) for a layer whose weights are shared values (they stay as they are).
@@ -45,18 +66,8 @@ def layer_bit_widths(model: nn.Module, quant: QuantConfig) -> dict[nn.Module, in
     Raises ``ConfigError("quant.layer_bits")`` when ``layer_bits`` has more entries than the
     model has quantizable layers.
     """
-    layers = quantized_layers(model)
-    n = len(layers)
-    bits = [quant.weight_bits] * n
-    if quant.layer_bits is not None:
-        k = len(quant.layer_bits)
-        if k > n:
-            raise ConfigError("quant.layer_bits", f"has {k} entries but the model has only {n} "
-                                                  f"quantizable (Conv/Linear) layers")
-        bits = [b for b, size in zip(quant.layer_bits, group_sizes(n, k)) for _ in range(size)]
-    if quant.edge_bits is not None and n:
-        bits[0] = bits[-1] = quant.edge_bits
-    return {layer: SHARED if is_shared(layer) else b for layer, b in zip(layers, bits)}
+    widths = per_layer_settings(model, quant.weight_bits, quant.layer_bits, quant.edge_bits, "quant.layer_bits")
+    return {layer: SHARED if is_shared(layer) else b for layer, b in widths.items()}
 
 
 def execution_order(model: nn.Module, example: Tensor) -> list[nn.Module]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from automl.config.compression import ShareConfig
-from automl.config.errors import ConfigError
-from automl.quantization.bits import group_sizes, quantized_layers
+from automl.quantization.bits import per_layer_settings
 
 
 def layer_clusters(model: nn.Module, share: ShareConfig) -> dict[nn.Module, int]:
@@ -21,15 +20,5 @@ def layer_clusters(model: nn.Module, share: ShareConfig) -> dict[nn.Module, int]
     Raises ``ConfigError("share.layer_clusters")`` when the list has more entries than the
     model has layers.
     """
-    layers = quantized_layers(model)
-    n = len(layers)
-    ks = [share.clusters] * n
-    if share.layer_clusters is not None:
-        g = len(share.layer_clusters)
-        if g > n:
-            raise ConfigError("share.layer_clusters", f"has {g} entries but the model has only {n} "
-                                                      f"Conv/Linear layers")
-        ks = [k for k, size in zip(share.layer_clusters, group_sizes(n, g)) for _ in range(size)]
-    if share.edge_clusters is not None and n:
-        ks[0] = ks[-1] = share.edge_clusters
-    return dict(zip(layers, ks))
+    return per_layer_settings(model, share.clusters, share.layer_clusters, share.edge_clusters,
+                              "share.layer_clusters")

@@ -19,6 +19,12 @@ def test_run_names_summarise_the_candidate() -> None:
     mixed = {"arch": {"family": "cnn", "choices": {"widths": [16, 32]}},
              "quant": {"weight_bits": 8, "activation_bits": 32, "mode": "qat", "layer_bits": [4, 4], "edge_bits": 8}}
     assert run_name(3, mixed) == "trial-0003 · cnn[16,32] · w8:4,4:8a32 qat"
+    shared = {"arch": {"family": "cnn", "choices": {"widths": [16, 32]}}, "quant": {"weight_bits": 32},
+              "share": {"clusters": 0, "layer_clusters": [4, 16], "edge_clusters": 16}}
+    assert run_name(4, shared) == "trial-0004 · cnn[16,32] · w32a32 · share k16:4,16:16"
+    assert run_name(5, {**shared, "share": {"clusters": 64}}) == "trial-0005 · cnn[16,32] · w32a32 · share k64"
+    off = {**shared, "share": {"clusters": 0, "layer_clusters": [0, 0]}}
+    assert "share" not in run_name(6, off)
 
 
 def test_shared_views_filter_sort_and_show_the_metrics() -> None:

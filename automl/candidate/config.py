@@ -73,6 +73,14 @@ class CandidateConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        share = self.share
+        if (self.pruning.enabled and self.pruning.granularity == "unstructured"
+                and 2 in (share.clusters, *(share.layer_clusters or ()), share.edge_clusters)):
+            raise ConfigError("share", "k = 2 beside unstructured pruning leaves one value besides the pruned "
+                                       "zeros (every surviving weight would get one sign and size): use k >= 3, "
+                                       "or channel pruning")
+
     @classmethod
     def from_dict(cls, data: Any, prefix: str = "") -> "CandidateConfig":
         return F.from_mapping(cls, data, prefix)

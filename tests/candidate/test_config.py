@@ -50,3 +50,15 @@ def test_weight_sharing_off_leaves_the_recorded_config_and_digest_as_before_the_
     on = CandidateConfig.from_dict({"quant": {"weight_bits": 8}, "share": {"clusters": 16}})
     assert on.to_dict()["share"]["clusters"] == 16 and on.digest() != off.digest()
     assert CandidateConfig.from_dict(on.to_dict()) == on
+
+
+@pytest.mark.parametrize("share", [{"clusters": 2}, {"layer_clusters": [16, 2]}, {"edge_clusters": 2}])
+def test_two_shared_values_beside_unstructured_pruning_are_refused(share) -> None:
+    # zero is one of a pruned layer's k values: with k = 2 every surviving weight would get the
+    # one value left, its sign lost (a [16, 16] net fell to chance accuracy that way)
+    with pytest.raises(ConfigError, match=r"^share: k = 2 beside unstructured pruning"):
+        CandidateConfig.from_dict({"pruning": {"ratio": 0.3}, "share": share})
+    assert CandidateConfig.from_dict({"pruning": {"ratio": 0.3, "granularity": "channel"}, "share": share}).share.enabled
+    assert CandidateConfig.from_dict({"share": share}).share.enabled
+    three = {key: [3 if k == 2 else k for k in v] if isinstance(v, list) else 3 for key, v in share.items()}
+    assert CandidateConfig.from_dict({"pruning": {"ratio": 0.3}, "share": three}).share.enabled

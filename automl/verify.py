@@ -15,7 +15,10 @@ Tolerances
   different order, which can flip a near-tie between two classes);
 - latency ratio to the teacher: 15 % relative (two timing runs on a shared CPU). A
   byte-identical copy of the teacher is timed beside the front as a control; when it does
-  not read 1 within 5 %, a latency failure says the re-timing itself is inconclusive.
+  not read 1 within 5 %, a latency failure says the re-timing itself is inconclusive. The
+  control cannot see load that slows models unevenly (a teacher that does not fit the cache
+  slows with a busy host, a student that fits does not), so when the teacher's own time moved
+  by more than the tolerance since the study, a latency failure says so.
 
 The teacher's own absolute latency is shown re-measured beside its study figure for
 information only: absolute microseconds move with the machine's load; ratios should not.
@@ -60,6 +63,7 @@ class Check:
     latency_ms_measured: float  # absolute, this process, informational
     samples: dict[str, int]  # split -> number of samples (for the one-sample tolerance)
     control_ratio: float | None = None  # a byte-identical copy of the teacher, timed as one more candidate
+    teacher_drift: float | None = None  # the teacher's time now over its study figure (the machine's load then and now)
 
     def timing_trusted(self) -> bool:
         """The control read 1 within ``control_rel``: the re-timing itself can be believed."""
@@ -79,8 +83,15 @@ class Check:
                 why = "" if self.timing_trusted() else (
                     f" (inconclusive: a copy of the teacher timed {self.control_ratio:.3f}x the teacher in the "
                     "same run; the machine is noisy now, re-run later)")
+                if not why and self.teacher_drift is not None and self._drifted():
+                    why = (f" (the teacher ran {self.teacher_drift:.2f}x its study time: outside load slows a large "
+                           "model more than a small one, so ratios taken under other load differ; re-time both "
+                           "in a quiet hour: automl pareto NAME --retime, then verify)")
                 out.append(f"latency ratio {self.ratio_measured:.3f} measured, {self.ratio_reported:.3f} reported{why}")
         return out
+
+    def _drifted(self) -> bool:
+        return abs(self.teacher_drift - 1) > TOLERANCES["latency_ratio_rel"]
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "failures": self.failures()}
@@ -192,8 +203,9 @@ def verify_study(name: str, run_dir: str | None = None, scratch: str | Path | No
     rows = [_check("teacher", teacher.metrics(), Path(teacher.artifact_path), splits, None, None, teacher_ms)]
     for p, path, ratio in zip(front, files, ratios):
         rows.append(_check(str(p.trial), p.metrics, path, splits, p.latency_ratio, ratio, ratio * teacher_ms))
+    drift = teacher_ms / teacher.latency_ms if teacher.latency_ms > 0 else None
     for row in rows:
-        row.control_ratio = control_ratio
+        row.control_ratio, row.teacher_drift = control_ratio, drift
     return rows
 
 

@@ -30,6 +30,19 @@ def test_an_off_control_marks_a_latency_failure_inconclusive():
     assert c.to_dict()["control_ratio"] == 0.80
 
 
+def test_a_latency_failure_names_the_teachers_drift_when_its_own_time_moved():
+    # a 4.6 MB teacher ran 1.68 ms during a study and 1.06 ms at verify: the 10 KB students' ratios moved
+    c = _check(0.042, 0.052, 1.00)
+    c.teacher_drift = 1.06 / 1.68
+    (failure,) = c.failures()
+    assert failure.startswith("latency ratio 0.052 measured, 0.042 reported (the teacher ran 0.63x its study time")
+    c.teacher_drift = 1.05  # within the tolerance: nothing to explain
+    assert c.failures() == ["latency ratio 0.052 measured, 0.042 reported"]
+    c.teacher_drift, c.control_ratio = 0.63, 0.80  # an untrusted control is the first thing to say
+    assert "inconclusive" in c.failures()[0] and "study time" not in c.failures()[0]
+    assert _check(1.0, 1.0, 1.0).failures() == [] and c.to_dict()["teacher_drift"] == 0.63
+
+
 def test_size_and_accuracy_failures_do_not_depend_on_the_control():
     c = _check(1.0, 1.0, 0.5)
     c.size_on_disk = 101

@@ -282,6 +282,8 @@ def test_verify_rechecks_the_front_from_the_files(launched, tmp_path):
         for split in ("val", "test"):
             assert abs(c[f"{split}_measured"] - c[f"{split}_reported"]) <= 1 / c["samples"][split] + 1e-9
     assert len({c["control_ratio"] for c in checks}) == 1 and checks[0]["control_ratio"] > 0  # the teacher's copy
+    assert len({c["teacher_drift"] for c in checks}) == 1  # the teacher's time now over the study's figure
+    assert checks[0]["teacher_drift"] == pytest.approx(checks[0]["latency_ms_measured"] / checks[0]["latency_ms_reported"])
 
 
 def test_export_teacher_and_bad_names(launched, tmp_path):

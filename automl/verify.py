@@ -83,15 +83,13 @@ class Check:
                 why = "" if self.timing_trusted() else (
                     f" (inconclusive: a copy of the teacher timed {self.control_ratio:.3f}x the teacher in the "
                     "same run; the machine is noisy now, re-run later)")
-                if not why and self.teacher_drift is not None and self._drifted():
-                    why = (f" (the teacher ran {self.teacher_drift:.2f}x its study time: outside load slows a large "
+                drift = self.teacher_drift
+                if not why and drift is not None and abs(drift - 1) > TOLERANCES["latency_ratio_rel"]:
+                    why = (f" (the teacher ran {drift:.2f}x its study time: outside load slows a large "
                            "model more than a small one, so ratios taken under other load differ; re-time both "
                            "in a quiet hour: automl pareto NAME --retime, then verify)")
                 out.append(f"latency ratio {self.ratio_measured:.3f} measured, {self.ratio_reported:.3f} reported{why}")
         return out
-
-    def _drifted(self) -> bool:
-        return abs(self.teacher_drift - 1) > TOLERANCES["latency_ratio_rel"]
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "failures": self.failures()}

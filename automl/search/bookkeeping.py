@@ -25,29 +25,35 @@ from automl.study.attrs import (
     pruned_at,
     rung_vectors,
 )
-from automl.study.front import finished_trials, study_points
+from automl.study.front import IncrementalFront, finished_trials, study_points, trial_point
 from automl.study.pareto import normalised_hypervolume
 from automl.tracking import StudyTracker
 
 PLOT_EVERY_S = 10.0  # the front figure is re-rendered at most this often (and once at the end)
+FRONT_EVERY_S = 2.0  # the front (tags, table, hypervolume) is re-logged when it changed, at most this often
 
 
 class StudyBookkeeper:
     def __init__(self, study: optuna.Study, objectives: list[tuple[str, str]], tracker: StudyTracker,
                  progress: StudyProgress, gate: Any, teacher_metrics: dict[str, float],
-                 hypervolume: float, outage: TrackingOutage | None = None) -> None:
+                 outage: TrackingOutage | None = None) -> None:
         self.study = study
         self.objectives = objectives
         self.tracker = tracker
         self.progress = progress
         self.gate = gate
         self.teacher_metrics = teacher_metrics
-        self.hypervolume = hypervolume
         # MLflow calls go through it: a server outage mid-study is caught up, not fatal
         self.outage = outage or TrackingOutage(study, tracker, "", progress.note, teacher_metrics)
         self.seconds: dict[int, dict[str, float]] = {}  # driver seconds per trial (engine overhead)
         self._run_ids: dict[int, str] = {}
-        self._last_plot = float("-inf")
+        self._last_plot = self._last_front = float("-inf")
+        # kept as trials finish (O(front) per trial, not O(trials)): the front and the count
+        self.front = IncrementalFront(study_points(study, objectives), objectives)
+        self.n_finished = len(finished_trials(study))
+        self._front_unlogged = False
+        self._references: list[tuple[float, int]] = []  # the teacher's figure per timing, not logged yet
+        self.hypervolume = self._front_hypervolume()
 
     def asked(self, trial: optuna.Trial, candidate: dict[str, Any]) -> None:
         start = time.perf_counter()
@@ -78,32 +84,59 @@ class StudyBookkeeper:
         # holds the gate, so the driver's logging never overlaps a timing run
         ray.get(self.gate.acquire_shared.remote())
         try:
-            n_finished = len(finished_trials(self.study))
-            points = study_points(self.study, self.objectives)
-            plot = time.monotonic() - self._last_plot >= PLOT_EVERY_S
-            hv = self.outage.call(lambda: self._record(frozen, points, n_finished, plot), behind=frozen.number)
-            if hv is None:  # MLflow is away: the front's hypervolume, computed here
-                hv = normalised_hypervolume([p.metrics for p in points if p.on_front], self.teacher_metrics,
-                                            self.objectives)
-            else:
-                self._last_plot = time.monotonic() if plot else self._last_plot
-            self.hypervolume = hv
-            self.progress.trial_finished(frozen.number, _outcome(frozen), sum(p.on_front for p in points),
+            self.n_finished += 1
+            if frozen.state == TrialState.COMPLETE:
+                late = {str(k): v for k, v in self.outage.late.items()}
+                if self.front.add(trial_point(frozen, None, late)):
+                    self._front_unlogged = True
+                    self.hypervolume = self._front_hypervolume()
+            now = time.monotonic()
+            due = now - self._last_front >= FRONT_EVERY_S  # the parent run's figures: at most this often
+            log_front = due and self._front_unlogged
+            plot = log_front and now - self._last_plot >= PLOT_EVERY_S
+            if self.outage.call(lambda: self._record(frozen, due, log_front, plot), behind=frozen.number) and due:
+                self._last_front = now
+                self._front_unlogged = self._front_unlogged and not log_front
+                self._last_plot = now if plot else self._last_plot
+            self.progress.trial_finished(frozen.number, _outcome(frozen), len(self.front.front),
                                          self.hypervolume, _trial_summary(frozen))
         finally:
             ray.get(self.gate.release_shared.remote())
         self.seconds.setdefault(frozen.number, {})["mlflow_front_s"] = time.perf_counter() - start
 
-    def _record(self, frozen: optuna.trial.FrozenTrial, points: list, n_finished: int, plot: bool) -> float:
-        """The trial's MLflow run closed, the front logged; returns the hypervolume."""
+    def flush_front(self) -> None:
+        """Log the front now if it changed since it was last logged (at the launch's end)."""
+        if self._front_unlogged and self.outage.call(lambda: (self._log_references(), self.tracker.log_front(
+                self.front.all(), self.n_finished, self.objectives, self.teacher_metrics, True))) is not None:
+            self._front_unlogged = False
+        elif self._references:
+            self.outage.call(self._log_references)
+
+    def _front_hypervolume(self) -> float:
+        return normalised_hypervolume([self.front.points[n].metrics for n in self.front.front], self.teacher_metrics,
+                                      self.objectives)
+
+    def _record(self, frozen: optuna.trial.FrozenTrial, due: bool, log_front: bool, plot: bool) -> bool:
+        """The trial's MLflow run closed; when ``due``, the teacher figures gathered so far and
+        (``log_front``) the front logged; ``True`` once done (``None`` comes back instead when
+        MLflow is away)."""
         run_id = self._run_id(frozen.number)
         if run_id is not None:  # None: asked during an outage, listed behind, closed by the catch-up
             close_trial_run(self.tracker, run_id, self.study, frozen, self.teacher_metrics)
             done = frozen.state == TrialState.COMPLETE
             teacher_now = measurements(frozen).get("latency", {}).get("reference_ms") if done else None
             if teacher_now:
-                self.tracker.log_reference_latency(teacher_now, n_finished)
-        return self.tracker.log_front(points, n_finished, self.objectives, self.teacher_metrics, plot)
+                self._references.append((teacher_now, self.n_finished))
+        if due:
+            self._log_references()
+        if log_front:
+            self.tracker.log_front(self.front.all(), self.n_finished, self.objectives, self.teacher_metrics, plot)
+        return True
+
+    def _log_references(self) -> None:
+        if self._references:
+            self.tracker.log_reference_latencies(self._references)
+            self._references = []
 
 
 def _outcome(frozen: optuna.trial.FrozenTrial) -> str:

@@ -2,12 +2,13 @@
 
 Recorded so that a result can be traced to the machine that produced it: every candidate
 carries the ``ray_node_id`` and ``host`` of the worker that trained it, the parent MLflow run
-and ``study.json`` carry the cluster at launch and the node that timed every latency.
+and ``study.json`` carry the cluster at launch and the nodes of the study's timing workers.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 NODE_ID = "ray_node_id"
@@ -34,6 +35,14 @@ def describe_cluster() -> dict[str, Any]:
     total = ray.cluster_resources()
     return {"nodes": len(nodes), "cpus": total.get("CPU", 0.0), "gpus": total.get("GPU", 0.0),
             "driver": node_identity(), "node_list": nodes}
+
+
+def timing_nodes(gates: Sequence[Any]) -> list[dict[str, str]]:
+    """The node of each timing worker in ``gates``, in their order (one entry per timing worker,
+    so a node running two appears twice)."""
+    import ray
+
+    return list(ray.get([gate.where.remote() for gate in gates]))
 
 
 def dead_nodes() -> set[str]:

@@ -41,10 +41,11 @@ from automl.study.attrs import (
     teacher_latency,
 )
 from automl.study.config import StudyConfig
-from automl.study.front import TrialPoint, finished_trials, study_points
+from automl.study.front import TrialPoint, finished_trials
 from automl.study.pareto import normalised_hypervolume
 from automl.study.record import StudyRecord, write_record
 from automl.study.sampler import make_sampler
+from automl.study.storage import open_storage
 from automl.study.user_code import local_modules, user_import_paths
 
 if TYPE_CHECKING:
@@ -113,7 +114,8 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
     remaining = max(0, cfg.n_trials - len(finished_before))
     # first, so that Ray starts while the driver imports torch and loads the teacher
     boot = RayBoot(f"automl-{cfg.name}", ray_address, cfg.timing_resource,
-                   py_modules=local_modules(user_import_paths(cfg))) if remaining > 0 else None
+                   py_modules=local_modules(user_import_paths(cfg)),
+                   timing_workers=cfg.timing_workers) if remaining > 0 else None
     try:
         run = prepare_launch(cfg, study, show_progress)
         record = record_launch(run, boot, finished_before)
@@ -159,7 +161,7 @@ def open_optuna_study(cfg: StudyConfig) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
-        study_name=cfg.name, storage=cfg.storage_url, load_if_exists=True, directions=cfg.directions,
+        study_name=cfg.name, storage=open_storage(cfg.storage_url), load_if_exists=True, directions=cfg.directions,
         sampler=make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives), n_trials=cfg.n_trials))
     _check_directions(study, cfg)
     check_space_unchanged(study, cfg)
@@ -188,6 +190,7 @@ def prepare_launch(cfg: StudyConfig, study: optuna.Study, show_progress: bool) -
     tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
     outage = TrackingOutage(study, tracker, cfg.tracking_uri, progress.warn, teacher.result.metrics())
     close_interrupted(study, tracker)
+    outage.call(outage.close_left_running)  # a killed driver's runs left open
     run = StudyRun(cfg=cfg, study=study, tracker=tracker, progress=progress, outage=outage, run_dir=run_dir,
                    splits=splits, teacher=teacher, baseline=teacher.result, threads=max(1, int(cfg.resources.cpu)))
     if outage.behind:  # an earlier launch ended while MLflow was away
@@ -198,34 +201,36 @@ def prepare_launch(cfg: StudyConfig, study: optuna.Study, show_progress: bool) -
 def record_launch(run: StudyRun, boot: RayBoot | None, finished_before: list) -> StudyRecord:
     """Fix the study's one teacher figure, then write ``study.json`` and the MLflow parent run's
     study, space, teacher and cluster; start the progress view."""
-    gate = boot.handles()[0] if boot is not None else None
-    figure = study_teacher_latency(run.study, run.baseline, gate, run.input_shape, run.threads)
+    gates = boot.timing_gates(run.cfg.timing_workers) if boot is not None else ()
+    figure = study_teacher_latency(run.study, run.baseline, gates, run.input_shape, run.threads)
     run.baseline = dataclasses.replace(run.baseline, latency=figure, latency_ms=figure["latency_ms"])
     run.outage.teacher_metrics = run.teacher_metrics
-    cluster, timing_node = _cluster_at_launch(gate)
+    cluster, timing_nodes = _cluster_at_launch(gates)
+    timing_node = timing_nodes[0] if timing_nodes else None
     cfg = run.cfg
     record = StudyRecord(name=cfg.name, storage=cfg.storage_url, tracking_uri=cfg.tracking_uri,
                          run_dir=str(run.run_dir), objectives=run.objectives,
                          constraints=[str(c) for c in cfg.constraints], teacher=run.baseline,
                          study_file=str(cfg.source) if cfg.source else None, dataset=cfg.dataset,
-                         threads=run.threads, cluster=cluster, timing_node=timing_node)
+                         threads=run.threads, cluster=cluster, timing_node=timing_node, timing_nodes=timing_nodes)
     write_record(record)
     run.tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
                           run.baseline.to_dict())
     if cluster is not None:
-        run.tracker.log_cluster(cluster, timing_node)
+        run.tracker.log_cluster({**cluster, "timing_nodes": timing_nodes}, timing_node)
     run.progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before),
                        stopped=sum(t.state == TrialState.PRUNED for t in finished_before))
     return record
 
 
-def study_teacher_latency(study: optuna.Study, teacher: "CandidateResult", gate: Any,
+def study_teacher_latency(study: optuna.Study, teacher: "CandidateResult", gates: tuple[Any, ...],
                           input_shape: tuple[int, ...], threads: int) -> dict[str, Any]:
     """The study's one teacher figure: timed once, at its first launch, then read back.
 
     It is the baseline of every ``latency_ms`` (a ratio times it) and is written, the same,
-    to ``study.json``, MLflow's ``teacher_latency_ms`` and ``teacher/result.json``. With a
-    ``gate`` (the timing worker) the teacher becomes its reference for the candidates.
+    to ``study.json``, MLflow's ``teacher_latency_ms`` and ``teacher/result.json``. With
+    ``gates`` (the timing workers) the first one times it, and the teacher becomes every one's
+    reference for the candidates, with that one figure.
     """
     import ray
 
@@ -233,18 +238,18 @@ def study_teacher_latency(study: optuna.Study, teacher: "CandidateResult", gate:
     from automl.search.timing_gate import ISOLATION, gate_measure
 
     figure = teacher_latency(study)
-    artifact = Path(teacher.artifact_path).read_bytes() if gate is not None else b""
-    if gate is not None:
-        ray.get(gate.set_reference.remote(artifact, None if figure is None else figure["latency_ms"]))
+    artifact = Path(teacher.artifact_path).read_bytes() if gates else b""
     if figure is None:
-        if gate is not None:
-            lat, _ = gate_measure(gate, None, input_shape, dataclasses.replace(FINAL, threads=threads))
+        if gates:
+            ray.get(gates[0].set_reference.remote(artifact, None))
+            lat, _ = gate_measure(gates[0], None, input_shape, dataclasses.replace(FINAL, threads=threads))
             figure = {**dataclasses.asdict(lat), "timing_isolation": ISOLATION,
                       "source": "the study's timing worker, at its first launch"}
-            ray.get(gate.set_reference.remote(artifact, lat.latency_ms))
         else:  # a study that never ran a trial here: the cached teacher's own figure
             figure = {**teacher.latency, "latency_ms": teacher.latency_ms, "source": "the teacher cache"}
         study.set_user_attr(TEACHER_LATENCY_ATTR, figure)
+    # every timing worker: its own copy of the teacher (timed interleaved with each candidate), one figure
+    ray.get([gate.set_reference.remote(artifact, figure["latency_ms"]) for gate in gates])
     return figure
 
 
@@ -264,15 +269,13 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     books = StudyBookkeeper(run.study, run.objectives, run.tracker, run.progress, gate, run.teacher_metrics,
-                            normalised_hypervolume([p.metrics for p in study_points(run.study, run.objectives)
-                                                    if p.on_front], run.teacher_metrics, run.objectives),
                             outage=run.outage)
     dispatcher = CandidateDispatcher(run.study, cfg.space, cfg.base_candidate(), run.objectives, cfg.constraints,
                                      remaining, artifacts_dir=run.run_dir / "artifacts",
                                      early_stopping=cfg.early_stopping,
                                      teacher_arch=run.teacher.config.to_dict()["arch"])
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
-                              on_lost=lambda worker: gate.drop_holder.remote(worker))
+                              on_lost=boot.drop_holder)  # on every timing worker
     trainable = tune.with_resources(tune.with_parameters(run_worker, context=worker_context(run, boot)),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     workers = min(cfg.concurrency, remaining)
@@ -286,34 +289,33 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
         tuner.fit()
     finally:
         pool.flush()  # what Tune's last step left (also after Ctrl-C)
+        books.flush_front()
         _append_json(run.run_dir / "engine_timings.json", {str(k): v for k, v in books.seconds.items()})
 
 
 def worker_context(run: StudyRun, boot: RayBoot) -> "WorkerContext":
     """What every worker of the launch shares; the dataset and the teacher reach every node
     through Ray's object store (no shared disk)."""
-    from automl.search.ray_boot import GATE_NAME, QUEUE_NAME
+    from automl.search.ray_boot import QUEUE_NAME
     from automl.search.trainable import WorkerContext
     from automl.search.worker_inputs import ShippedTeacher
     from automl.study.mo_asha import screen_limits
 
     cfg = run.cfg
     return WorkerContext(splits=run.splits, teacher=ShippedTeacher.pack(run.teacher),
-                         gate_name=GATE_NAME, queue_name=QUEUE_NAME, namespace=boot.namespace,
+                         gate_names=boot.gate_names, queue_name=QUEUE_NAME, namespace=boot.namespace,
                          threads=run.threads, trial_timeout_s=cfg.trial_timeout_s,
                          rungs=cfg.early_stopping.rungs if cfg.early_stopping else (),
                          limits=screen_limits(run.objectives, run.teacher_metrics, cfg.constraints))
 
 
-def _cluster_at_launch(gate: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(the Ray cluster now, the node of the study's timing worker); ``None`` without Ray."""
-    if gate is None:
+def _cluster_at_launch(gates: tuple[Any, ...]) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
+    """(the Ray cluster now, the node of each of the study's timing workers); ``None`` without Ray."""
+    if not gates:
         return None, None
-    import ray
+    from automl.search.cluster import describe_cluster, timing_nodes
 
-    from automl.search.cluster import describe_cluster
-
-    return describe_cluster(), ray.get(gate.where.remote())
+    return describe_cluster(), timing_nodes(gates)
 
 
 def final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False) -> list[TrialPoint]:

@@ -1,11 +1,18 @@
-"""Latency isolation for concurrent trials: one timing worker that also gates compute.
+"""Latency isolation for concurrent trials: a timing worker that also gates compute.
 
-Every latency figure of a study (the teacher's and each candidate's) is measured by ONE Ray
-actor, one measurement at a time, in the same process and runtime, so ratios compare like
-with like. Trials run their CPU work (each epoch, export, evaluation) under a *shared* hold
-on the same actor; a measurement waits until no trial is inside a compute chunk, and
-while it runs no new chunk can start (the actor's event loop is busy timing), so it sees
-otherwise idle cores. A chunk is at most one epoch, so the wait is short.
+Every latency figure of a study is measured by a Ray actor, one measurement at a time, in the
+same process and runtime, so ratios compare like with like. Trials run their CPU work (each
+epoch, export, evaluation) under a *shared* hold on the same actor; a measurement waits until
+no trial is inside a compute chunk, and while it runs no new chunk can start (the actor's
+event loop is busy timing), so it sees otherwise idle cores. A chunk is at most one epoch, so
+the wait is short.
+
+A study may run several timing workers (its ``timing_workers``, started by
+:class:`~automl.search.ray_boot.RayBoot`): each Tune worker is bound to one of them for its
+holds and all its timings (``trainable.bound_gate``), and a measurement waits only for the
+workers bound to its own timing worker. Every timing worker holds its own copy of the teacher
+(:meth:`TimingGate.set_reference`) and the study's one teacher figure, so a ratio from one is a
+ratio from any.
 """
 
 from __future__ import annotations
@@ -112,7 +119,7 @@ class TimingGate:
         return {**dataclasses.asdict(result), "timing_wait_s": round(waited, 4)}
 
     async def where(self) -> dict[str, str]:
-        """The node every latency of the study is measured on (recorded with the study)."""
+        """The node this timing worker measures on (recorded with the study)."""
         from automl.search.cluster import node_identity
 
         return node_identity()
@@ -123,8 +130,8 @@ class TimingGate:
 
 def gate_measure(gate: Any, path: str | Path | None, input_shape: tuple[int, ...],
                  settings: LatencySettings) -> tuple[LatencyResult, float]:
-    """Time the artifact at ``path`` (``None``: the reference alone) on the study's timing
-    worker; returns (result, seconds it waited for the gate)."""
+    """Time the artifact at ``path`` (``None``: the reference alone) on the timing worker
+    ``gate``; returns (result, seconds it waited for the gate)."""
     artifact = None if path is None else Path(path).read_bytes()
     raw = dict(ray.get(gate.measure.remote(artifact, tuple(input_shape), settings)))
     waited = raw.pop("timing_wait_s")

@@ -37,6 +37,7 @@ from automl.tracking import StudyTracker
 from automl.tracking.reachability import tracking_server_down
 
 PROBE_EVERY_S = 5.0
+INTERRUPTED_UNRECORDED = "interrupted: the driver stopped before this run was linked to its Optuna trial"
 
 
 class TrackingOutage:
@@ -110,6 +111,26 @@ class TrackingOutage:
         self.late = _late_runs(late)
         self.study.set_user_attr(BEHIND_ATTR, [n for n in self.behind if n not in behind])
         return len(behind)
+
+    def close_left_running(self) -> int:
+        """Close the MLflow runs a killed driver left RUNNING, once ``close_interrupted`` has
+        closed the trials Optuna had running; returns how many. A run whose trial Optuna
+        finished (the driver was killed after the tell, before closing the run) is closed from
+        that record; a run never linked to its trial (killed after creating the run, before
+        Optuna recorded the link: the candidate is sampled again) is closed FAILED as interrupted."""
+        open_runs = self.tracker.open_trial_runs()
+        if not open_runs:
+            return 0
+        late = late_runs(self.study)
+        orphans = set(open_runs)
+        for trial in self.study.get_trials(deepcopy=False):
+            run_id = mlflow_run_id(trial, late)
+            if run_id in open_runs and trial.state.is_finished():
+                close_trial_run(self.tracker, run_id, self.study, trial, self.teacher_metrics)
+                orphans.discard(run_id)
+        for run_id in orphans:
+            self.tracker.finish_trial(run_id, None, INTERRUPTED_UNRECORDED)
+        return len(open_runs)
 
 
 def close_trial_run(tracker: StudyTracker, run_id: str, study: optuna.Study, trial: optuna.trial.FrozenTrial,

@@ -25,6 +25,8 @@ import functools
 import tempfile
 import time
 import traceback
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -64,7 +66,7 @@ class WorkerContext:
 
     splits: DatasetSplits  # the dataset, loaded and split by the driver
     teacher: ShippedTeacher  # the driver's teacher (distillation)
-    gate_name: str
+    gate_names: tuple[str, ...]  # the study's timing workers (a worker uses bound_gate's one)
     queue_name: str
     namespace: str
     threads: int
@@ -131,10 +133,24 @@ def run_worker(config: dict[str, Any], context: WorkerContext) -> None:
     torch.set_num_threads(context.threads)
     worker = tune.get_context().get_trial_id()
     queue = ray.get_actor(context.queue_name, namespace=context.namespace)
-    gate = ray.get_actor(context.gate_name, namespace=context.namespace)
+    gate = ray.get_actor(bound_gate(context.gate_names, worker), namespace=context.namespace)
     tune.report(Ready(node=_node()).encode())
     while (job := ray.get(queue.take.remote(worker))) is not None:
         tune.report(evaluate_job(job, context, gate, worker, queue).encode())
+
+
+def bound_gate(gate_names: Sequence[str], worker: str) -> str:
+    """The timing worker that ``worker`` (its Tune trial id) holds during compute and is timed
+    by (final timings and the early-stopping probe's alike), one of ``gate_names``.
+
+    Tune's trial ids end in the trial's number (``<prefix>_00003``, BasicVariantGenerator's
+    counter), so workers are dealt out round-robin: balanced, known to the worker at once (no
+    round trip to the driver), and the same when Tune restarts a crashed worker (same trial id).
+    An id without that number falls back to a CRC32 of it (stable across processes).
+    """
+    tail = worker.rsplit("_", 1)[-1]
+    index = int(tail) if tail.isdigit() else zlib.crc32(worker.encode())
+    return gate_names[index % len(gate_names)]
 
 
 def _node() -> Node:

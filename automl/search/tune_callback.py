@@ -17,6 +17,7 @@ from ray.tune import Callback
 from automl.search.cluster import dead_nodes
 from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
 from automl.search.protocol import CandidateReport, FinalReport, Job, Ready, RungReached, Verdict, decode
+from automl.study.storage import writes_batched
 
 NODE_LOST = "node lost:"  # a failed candidate's error when its worker's Ray node died
 
@@ -41,7 +42,10 @@ class WorkerPoolCallback(Callback):
         return {}  # Tune pickles callbacks for its experiment restore; this one lives in the driver only
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        report, worker = decode(result), trial.trial_id
+        with writes_batched(self.dispatcher.study):  # the tell and the next ask: one append to a journal
+            self._on_report(decode(result), trial.trial_id)
+
+    def _on_report(self, report: Any, worker: str) -> None:
         node = getattr(report, "node", None)
         if node is not None and node.ray_node_id:
             self.nodes[worker] = node.ray_node_id

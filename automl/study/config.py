@@ -20,12 +20,16 @@ Format (every key but ``name`` is optional; defaults shown)::
     resources_per_trial: {cpu: 1, gpu: 0.0}
     train: {}                           # per-trial TrainConfig fields, merged into every candidate
     seed: 0                             # sampler seed
-    storage: null                       # Optuna URL; default sqlite:///<run_dir>/optuna.db
+    storage: null                       # Optuna URL, or journal (<run_dir>/optuna.journal: for
+                                        # thousands of trials); default sqlite:///<run_dir>/optuna.db
     tracking_uri: null                  # MLflow URI; default $MLFLOW_TRACKING_URI, else
                                         # sqlite:///<run_dir>/mlflow.db
     run_dir: null                       # default runs/<name> under the current directory
     timing_resource: null               # Ray custom resource naming the node that times every
                                         # latency (default: the driver's node); see README
+    timing_workers: 1                   # timing workers, each timing one candidate at a time for
+                                        # the workers bound to it: spread over the timing_resource
+                                        # nodes, else all on the driver's node (where cores allow)
     trial_timeout_s: null               # a candidate running longer is failed ("timed out")
     early_stopping: off                 # on | off | {rungs: [3], reduction_factor: 2,
                                         # min_peers: 4}: multi-objective ASHA (study/mo_asha.py)
@@ -57,6 +61,7 @@ from automl.study.objectives import (
     parse_objectives,
 )
 from automl.study.sampler import check_sampler
+from automl.study.storage import resolve_storage
 
 DEFAULT_SPACE = "search_spaces/cnn_joint.yaml"
 DEFAULT_TEACHER: dict[str, Any] = {
@@ -67,9 +72,10 @@ OVERRIDE_KEYS = ("n_trials", "concurrency", "name", "storage", "tracking_uri", "
                  "early_stopping")
 _KEYS = ("name", "description", "dataset", "teacher", "space", "objectives", "constraints", "sampler",
          "n_trials", "concurrency", "resources_per_trial", "train", "seed", "storage", "tracking_uri",
-         "run_dir", "timing_resource", "trial_timeout_s", "early_stopping")
+         "run_dir", "timing_resource", "timing_workers", "trial_timeout_s", "early_stopping")
 _RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+MAX_TIMING_WORKERS = 1024  # concurrency's bound: a timing worker beyond the workers sits idle
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,6 +118,7 @@ class StudyConfig:
     storage: str | None = None  # as written (None: the default under run_dir)
     tracking_uri_setting: str | None = None  # as written (None: $MLFLOW_TRACKING_URI or the default)
     timing_resource: str | None = None  # Ray custom resource of the timing node (None: the driver's node)
+    timing_workers: int = 1  # TimingGate actors; each Tune worker is bound to one (trainable.py)
     trial_timeout_s: float | None = None  # wall seconds a candidate may take (None: no limit)
     early_stopping: EarlyStoppingConfig | None = None  # None: every candidate trains its full budget
     source: str | None = field(default=None, compare=False)
@@ -120,8 +127,9 @@ class StudyConfig:
 
     @property
     def storage_url(self) -> str:
-        """The Optuna storage URL: the file's ``storage`` or ``sqlite:///<run_dir>/optuna.db``."""
-        return self.storage or f"sqlite:///{Path(self.run_dir) / 'optuna.db'}"
+        """The Optuna storage URL: the file's ``storage`` (``journal``: a journal file in run_dir)
+        or ``sqlite:///<run_dir>/optuna.db``."""
+        return resolve_storage(self.storage, self.run_dir)
 
     @property
     def tracking_uri(self) -> str:
@@ -169,6 +177,7 @@ class StudyConfig:
             "tracking_uri": self.tracking_uri,
             "run_dir": self.run_dir,
             "timing_resource": self.timing_resource,
+            "timing_workers": self.timing_workers,
             "trial_timeout_s": self.trial_timeout_s,
             "early_stopping": None if self.early_stopping is None else self.early_stopping.to_dict(),
         }
@@ -283,6 +292,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     run_dir_raw = _opt_text(data, "run_dir") or str(Path("runs") / name)
     run_dir = str(Path(os.path.expanduser(run_dir_raw)).resolve())
     timing_resource = _timing_resource(data.get("timing_resource"))
+    timing_workers = F.number("timing_workers", data.get("timing_workers", 1), 1, MAX_TIMING_WORKERS, integer=True)
     timeout = data.get("trial_timeout_s")
     trial_timeout_s = None if timeout is None else F.number("trial_timeout_s", timeout, 0.0, 7 * 24 * 3600,
                                                             lo_open=True)
@@ -293,7 +303,8 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
                        constraints=constraints, sampler=sampler, n_trials=n_trials,
                        concurrency=concurrency, resources=resources, train=train, seed=seed,
                        storage=storage, tracking_uri_setting=tracking, run_dir=run_dir,
-                       timing_resource=timing_resource, trial_timeout_s=trial_timeout_s,
+                       timing_resource=timing_resource, timing_workers=timing_workers,
+                       trial_timeout_s=trial_timeout_s,
                        early_stopping=early_stopping, source=source)
 
 

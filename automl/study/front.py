@@ -14,6 +14,7 @@ front included; the search figures stay beside them in ``extra``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,28 +64,68 @@ def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     retimed = retimed_figures(study)
     late = late_runs(study)
-    points: list[tuple[optuna.trial.FrozenTrial, dict[str, float], dict[str, Any]]] = []
-    for t in done:
-        m = measurements(t)
-        metrics = {k: m[k] for k in METRICS}
-        again = retimed.get(t.number)
-        if again is not None:
-            metrics["latency_ms"] = again["latency_ms"]
-        extra = {**{k: m.get(k) for k in ("kernels", "artifact_path", "latency", "encodings")},
-                 "mlflow_run_id": mlflow_run_id(t, late), "retimed": again,
-                 "search_latency_ms": m["latency_ms"], "search_latency_ratio": m.get("latency_ratio"),
-                 "latency_ratio": again["ratio"] if again is not None else m.get("latency_ratio")}
-        points.append((t, metrics, extra))
-    feasible = [is_feasible(t) for t, _, _ in points]
-    values = np.array([[float(metrics[name]) for name, _ in objectives] for _, metrics, _ in points],
+    points = [trial_point(t, retimed.get(t.number), late) for t in done]
+    values = np.array([[float(p.metrics[name]) for name, _ in objectives] for p in points],
                       dtype=float).reshape(len(points), len(objectives))
     mask = np.zeros(len(points), dtype=bool)
-    idx = [i for i, ok in enumerate(feasible) if ok]
+    idx = [i for i, p in enumerate(points) if p.feasible]
     if idx:
         mask[idx] = pareto_mask(values[idx], [d for _, d in objectives])
-    return [TrialPoint(trial=t.number, params=dict(t.params), metrics=metrics, feasible=ok, on_front=bool(on),
-                       extra=extra)
-            for (t, metrics, extra), ok, on in zip(points, feasible, mask)]
+    return [dataclasses.replace(p, on_front=bool(on)) for p, on in zip(points, mask)]
+
+
+def trial_point(t: optuna.trial.FrozenTrial, again: dict[str, Any] | None = None,
+                late: dict[str, str] | None = None) -> TrialPoint:
+    """A completed trial as a point (``again``: its re-timed figures, if any), not on the front."""
+    m = measurements(t)
+    metrics = {k: m[k] for k in METRICS}
+    if again is not None:
+        metrics["latency_ms"] = again["latency_ms"]
+    extra = {**{k: m.get(k) for k in ("kernels", "artifact_path", "latency", "encodings")},
+             "mlflow_run_id": mlflow_run_id(t, late or {}), "retimed": again,
+             "search_latency_ms": m["latency_ms"], "search_latency_ratio": m.get("latency_ratio"),
+             "latency_ratio": again["ratio"] if again is not None else m.get("latency_ratio")}
+    return TrialPoint(trial=t.number, params=dict(t.params), metrics=metrics, feasible=is_feasible(t),
+                      on_front=False, extra=extra)
+
+
+class IncrementalFront:
+    """The front kept as trials finish: a new point joins it (dropping what it dominates) or is
+    dominated, O(front) per point instead of O(trials) (the same rule as :func:`pareto_mask`:
+    equal points do not dominate each other)."""
+
+    def __init__(self, points: list[TrialPoint], objectives: list[tuple[str, str]]) -> None:
+        self._signs = np.array([-1.0 if d == "maximize" else 1.0 for _, d in objectives])
+        self._names = [name for name, _ in objectives]
+        self.points: dict[int, TrialPoint] = {p.trial: p for p in points}
+        self.front: set[int] = {p.trial for p in points if p.on_front}
+        self._losses = {n: self._loss(self.points[n]) for n in self.front}
+
+    def _loss(self, p: TrialPoint) -> np.ndarray:
+        return self._signs * np.array([float(p.metrics[n]) for n in self._names])
+
+    def add(self, point: TrialPoint) -> bool:
+        """Add a finished trial's point; returns whether the front changed."""
+        loss = self._loss(point)
+        joins = point.feasible and not np.isnan(loss).any() and not any(
+            _dominates(self._losses[n], loss) for n in self.front)
+        self.points[point.trial] = dataclasses.replace(point, on_front=joins)
+        if not joins:
+            return False
+        self._losses[point.trial] = loss
+        for n in [n for n in self.front if _dominates(loss, self._losses[n])]:
+            self.front.discard(n)
+            del self._losses[n]
+            self.points[n] = dataclasses.replace(self.points[n], on_front=False)
+        self.front.add(point.trial)
+        return True
+
+    def all(self) -> list[TrialPoint]:
+        return list(self.points.values())
+
+
+def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(a <= b) and np.any(a < b))
 
 
 def pareto_front(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:

@@ -18,6 +18,7 @@ from automl.candidate.result import CandidateResult
 from automl.config import ConfigError
 from automl.data import DatasetConfig
 from automl.study.config import check_name
+from automl.study.storage import load_study
 
 RECORD_FILE = "study.json"
 DEFAULT_RUNS = "runs"
@@ -36,7 +37,8 @@ class StudyRecord:
     dataset: DatasetConfig | None = None  # what verify re-evaluates on (None: a study from before it was kept)
     threads: int = 1  # intra-op threads of every timing run
     cluster: dict[str, Any] | None = None  # the Ray cluster at the last launch (nodes, CPUs, GPUs)
-    timing_node: dict[str, Any] | None = None  # {ray_node_id, host} of the node that timed every latency
+    timing_node: dict[str, Any] | None = None  # {ray_node_id, host} of the (first) timing worker's node
+    timing_nodes: list[dict[str, Any]] | None = None  # every timing worker's, in order (timing_node first)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -90,4 +92,4 @@ def open_launched(name: str, run_dir: str | None = None) -> LaunchedStudy:
     """Study ``name`` as launched into ``run_dir`` (default ``runs/<name>``)."""
     record = read_record(name, run_dir)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return LaunchedStudy(record, optuna.load_study(study_name=name, storage=record.storage))
+    return LaunchedStudy(record, load_study(name, record.storage))

@@ -21,9 +21,12 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 
 from automl.config.errors import ConfigError
+from automl.study.bounded_tpe import BoundedTPESampler
 from automl.study.objectives import parse_constraint
 
 SAMPLERS = ("nsga2", "tpe", "random", "gp")
+TPE_WINDOW = 200  # the default study (192 trials) never reaches it
+TPE_BATCH = 16
 MISSING_VIOLATION = 1.0
 """Violation recorded for a constraint whose metric is missing or NaN (relative units)."""
 
@@ -49,7 +52,8 @@ def make_sampler(name: str, seed: int | None, n_objectives: int, *, n_trials: in
     """A seeded Optuna sampler for ``n_objectives`` objectives.
 
     ``nsga2`` (population ``clamp(n_trials // 4, 4, 50)``), ``tpe`` (multivariate, with
-    Optuna's group decomposition of conditional spaces), ``random`` or ``gp``.
+    Optuna's group decomposition of conditional spaces; bounded past :data:`TPE_WINDOW`
+    finished trials), ``random`` or ``gp``.
     Constraints need no argument: the samplers read what :func:`record_constraints` stored.
     """
     check_sampler(name, n_objectives)
@@ -65,7 +69,10 @@ def make_sampler(name: str, seed: int | None, n_objectives: int, *, n_trials: in
             # granularity without pruning, no bit widths in fp32), so TPE models each set of
             # params that occur together jointly instead of sampling the conditional ones
             # independently (group needs multivariate; without it Optuna warns at every ask)
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True)
+            # bounded: past TPE_WINDOW finished trials an ask no longer reads every trial (see
+            # bounded_tpe.py); a study of at most that many samples exactly as TPESampler
+            return BoundedTPESampler(window=TPE_WINDOW, batch=TPE_BATCH, seed=seed, n_startup_trials=startup,
+                                     multivariate=True, group=True)
         if name == "gp":
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
         return optuna.samplers.RandomSampler(seed=seed)

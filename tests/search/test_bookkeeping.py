@@ -50,12 +50,13 @@ def books(mlflow_uri: str, tmp_path: Path, request: pytest.FixtureRequest,
           monkeypatch: pytest.MonkeyPatch) -> StudyBookkeeper:
     gate_log: list[str] = []
     monkeypatch.setattr(bookkeeping, "ray", types.SimpleNamespace(get=gate_log.append))
+    monkeypatch.setattr(bookkeeping, "FRONT_EVERY_S", 0.0)  # every change logged at once (throttling: below)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=[d for _, d in OBJECTIVES],
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     tracker = StudyTracker(mlflow_uri, request.node.name, tmp_path / "artifacts")
     progress = StudyProgress(request.node.name, total=4, enabled=False)
-    return StudyBookkeeper(study, OBJECTIVES, tracker, progress, FakeGate(gate_log), TEACHER_METRICS, 0.0)
+    return StudyBookkeeper(study, OBJECTIVES, tracker, progress, FakeGate(gate_log), TEACHER_METRICS)
 
 
 def _ask(books: StudyBookkeeper) -> optuna.Trial:
@@ -144,10 +145,10 @@ def test_finished_trials_close_their_runs_and_move_the_front(books: StudyBookkee
     assert (progress.done, progress.front) == (4, 1)
 
     history = sorted(client.get_metric_history(books.tracker.parent_id, "hypervolume"), key=lambda m: m.step)
-    assert [m.step for m in history] == [1, 2, 3, 4]  # stepped by finished trials
-    assert [m.value for m in history] == pytest.approx([hv1, hv1, hv1, hv4])
+    assert [m.step for m in history] == [1, 4]  # stepped by finished trials, logged when the front moved
+    assert [m.value for m in history] == pytest.approx([hv1, hv4])
     finished = client.get_metric_history(books.tracker.parent_id, "trials_finished")
-    assert sorted(m.value for m in finished) == [1, 2, 3, 4]
+    assert sorted(m.value for m in finished) == [1, 4]
     # no reference figure in the last result: nothing more logged as drift
     assert len(client.get_metric_history(books.tracker.parent_id, "reference_latency_ms")) == 1
     assert gate_log == ["acquire", "release"] * 4
@@ -169,3 +170,21 @@ def test_the_gate_is_released_when_logging_fails(books: StudyBookkeeper, monkeyp
         books.told(frozen)
     assert books.gate.log == ["acquire", "release"]
     assert books.progress.done == 0
+
+
+def test_the_front_is_relogged_at_most_every_few_seconds_and_flushed_at_the_end(
+        books: StudyBookkeeper, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bookkeeping, "FRONT_EVERY_S", 3600.0)
+    client = _client(books)
+    books.told(_complete(books, _ask(books), 0.9, 500))  # the first change is logged at once
+    run0 = books.study.trials[0].user_attrs[MLFLOW_RUN_ATTR]
+    assert client.get_run(run0).data.tags["pareto"] == "true"
+    books.told(_complete(books, _ask(books), 0.95, 400))  # dominates it: within the hour, not re-logged
+    run1 = books.study.trials[1].user_attrs[MLFLOW_RUN_ATTR]
+    assert client.get_run(run0).data.tags["pareto"] == "true" and "pareto" not in client.get_run(run1).data.tags
+    assert books.hypervolume == pytest.approx(0.95 * 1.6)  # the driver's own view moved all the same
+    books.flush_front()
+    assert client.get_run(run0).data.tags["pareto"] == "false"
+    assert client.get_run(run1).data.tags["pareto"] == "true"
+    hv = client.get_metric_history(books.tracker.parent_id, "hypervolume")
+    assert [(m.step, round(m.value, 6)) for m in sorted(hv, key=lambda m: m.step)] == [(1, 1.35), (2, 1.52)]

@@ -21,11 +21,12 @@ from automl.search.engine import (
     close_interrupted,
     open_optuna_study,
 )
-from automl.search.tracking_outage import TrackingOutage
+from automl.search.tracking_outage import INTERRUPTED_UNRECORDED, TrackingOutage
 from automl.study.attrs import (
     INTERRUPTED,
     INTERRUPTED_ATTR,
     MLFLOW_RUN_ATTR,
+    RESULT_ATTR,
     interrupted_numbers,
     trial_error,
 )
@@ -176,6 +177,32 @@ def test_during_an_outage_the_cut_off_run_is_listed_behind_and_caught_up(tracker
 
 
 # -- check_space_fits ----------------------------------------------------------------------------
+
+def test_runs_a_killed_driver_left_open_are_closed_from_optunas_record(tracker: StudyTracker) -> None:
+    # killed after telling trial 0 (its run still RUNNING), after closing trial 1's run, and
+    # after creating a run it never linked to its trial: the relaunch closes what is open
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize"])
+    runs = []
+    for number in range(2):
+        trial = study.ask()
+        runs.append(tracker.start_trial(number, {}, {"arch": {"family": "cnn"}}))
+        trial.set_user_attr(MLFLOW_RUN_ATTR, runs[-1])
+        trial.set_user_attr(RESULT_ATTR, {**TEACHER_METRICS, "accuracy": 0.5 + number / 10})
+        study.tell(trial, [0.5 + number / 10])
+    tracker.finish_trial(runs[1], {**TEACHER_METRICS, "accuracy": 0.6}, None, TEACHER_METRICS)
+    orphan = tracker.start_trial(2, {}, {"arch": {"family": "cnn"}})
+    outage = TrackingOutage(study, tracker, tracker.client.tracking_uri, lambda _: None, TEACHER_METRICS)
+
+    assert tracker.open_trial_runs() == {runs[0], orphan}
+    assert outage.close_left_running() == 2
+    told = tracker.client.get_run(runs[0])
+    assert told.info.status == "FINISHED" and told.data.metrics["accuracy"] == 0.5
+    lost = tracker.client.get_run(orphan)
+    assert lost.info.status == "FAILED" and lost.data.tags["error"] == INTERRUPTED_UNRECORDED
+    assert tracker.client.get_run(runs[1]).info.status == "FINISHED"
+    assert tracker.open_trial_runs() == set() and outage.close_left_running() == 0
+
 
 def _space(tmp_path: Path, families: list[str]) -> Path:
     path = tmp_path / "families.yaml"

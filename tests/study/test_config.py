@@ -94,6 +94,12 @@ def test_env_tracking_uri_applies_only_when_the_file_is_silent(tmp_path: Path,
     ("resources_per_trial: {gpu: 1.5}", "resources_per_trial.gpu", "whole number"),
     ("timing_resource: CPU", "timing_resource", "built-in"),
     ("timing_resource: 'a b'", "timing_resource", "custom resource name"),
+    ("timing_workers: 0", "timing_workers", "out of range"),
+    ("timing_workers: -2", "timing_workers", "out of range"),
+    ("timing_workers: 1.5", "timing_workers", "expected an integer"),
+    ("timing_workers: two", "timing_workers", "expected an integer"),
+    ("timing_workers: true", "timing_workers", "expected an integer"),
+    ("timing_workers: null", "timing_workers", "expected an integer"),
     ("trial_timeout_s: 0", "trial_timeout_s", "range"),
     ("trial_timeout_s: soon", "trial_timeout_s", "number"),
 ])
@@ -142,10 +148,12 @@ def test_a_bad_file_value_is_an_error_even_when_a_flag_overrides_it(tmp_path: Pa
 
 def test_cluster_keys_and_gpu_shares(tmp_path: Path) -> None:
     (tmp_path / "study.yaml").write_text(f"name: s\nspace: {SPACE}\ntiming_resource: timing\ntrial_timeout_s: 90\n"
-                                         "resources_per_trial: {cpu: 1, gpu: 0.125}\n")
+                                         "resources_per_trial: {cpu: 1, gpu: 0.125}\ntiming_workers: 3\n")
     cfg = load_study(tmp_path / "study.yaml")
     assert (cfg.timing_resource, cfg.trial_timeout_s, cfg.resources.gpu) == ("timing", 90.0, 0.125)
     assert cfg.to_dict()["timing_resource"] == "timing" and cfg.to_dict()["trial_timeout_s"] == 90.0
+    assert cfg.timing_workers == 3 and cfg.to_dict()["timing_workers"] == 3
+    assert load_study(_write(tmp_path, f"name: s2\nspace: {SPACE}\n")).timing_workers == 1  # one, as before
 
 
 def test_early_stopping_on_keeps_the_files_rungs_and_off_drops_them(tmp_path: Path) -> None:

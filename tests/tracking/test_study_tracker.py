@@ -267,9 +267,9 @@ def test_retimed_reference_latency_and_cluster_land_on_their_runs(tracker: Study
     assert "latency_view" in client.get_run(retimed_run).data.tags
     assert "latency_view" not in client.get_run(plain_run).data.tags
 
-    tracker.log_reference_latency(0.21, 4)
-    assert [(m.step, m.value) for m in client.get_metric_history(tracker.parent_id, "reference_latency_ms")] == [
-        (4, 0.21)]
+    tracker.log_reference_latencies([(0.21, 4), (0.25, 5)])
+    assert sorted((m.step, m.value) for m in client.get_metric_history(tracker.parent_id, "reference_latency_ms")) == [
+        (4, 0.21), (5, 0.25)]
 
     tracker.log_cluster({"nodes": 2, "cpus": 8.0, "gpus": 0.0}, {"ray_node_id": "n0", "host": "timer"})
     tags = client.get_run(tracker.parent_id).data.tags

@@ -1,17 +1,23 @@
 """The engine's own cost on the default study, measured side by side in one run.
 
     .venv/bin/python benchmarks/engine_overhead.py [--trials 16] [--study studies/digits_joint.yaml]
+        [--early-stopping off|on]
 
 Launches the study through the real command line (local Ray, MLflow, Optuna) with 1 and
 then 2 concurrent trials, both with the seeded random sampler (``--sampler random``): it draws
 the same candidates in the same order at any concurrency, so the throughput ratio is the
 parallel speed-up on identical work (a model-based sampler would pick different candidates
-once results arrive in another order). It reports from the stores it wrote:
+once results arrive in another order). Early stopping is off by default (``--early-stopping
+off`` on both launches): its verdicts depend on which candidates have reached a rung first,
+so at another concurrency it stops other candidates and the two launches no longer do the same
+work; the table says whether they did. With ``--early-stopping on`` the stopped candidates'
+epochs are work the table does not count (their reports carry no phase times), so
+efficiency reads low. It reports from the stores it wrote:
 
 - start-up: from ``automl launch`` to the first trial's code running (the 1-concurrent
   launch trains the teacher; the 2-concurrent one finds it cached);
 - per-trial overhead: a trial's wall time from Optuna ``ask`` to ``tell`` minus its training
-  and evaluation (train, prune, fine-tune, quantize, evaluate, latency): Ray scheduling,
+  and evaluation (train, prune, fine-tune, weight sharing, quantize, evaluate, latency): Ray scheduling,
   actor hand-off, artifact export, waiting for the timing worker, blocking in ``tune.report``;
 - core-time efficiency: training + evaluation seconds over (concurrency x the trial phase's
   wall time), which also counts the driver's MLflow logging and Optuna ask/tell between
@@ -49,22 +55,22 @@ from report import (
 from automl.study.attrs import measurements
 
 REPO = Path(__file__).resolve().parents[1]
-WORK_PHASES = ("train", "probe", "prune", "prune_finetune", "quantize", "evaluate", "latency")
+WORK_PHASES = ("train", "probe", "prune", "prune_finetune", "share", "quantize", "evaluate", "latency")
 
 
-def launch(study: Path, trials: int, concurrency: int, run_dir: Path) -> dict:
+def launch(study: Path, trials: int, concurrency: int, run_dir: Path, early_stopping: str) -> dict:
     name = f"overhead_c{concurrency}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.time()
     proc = subprocess.run([sys.executable, "-m", "automl", "launch", str(study), "--trials", str(trials),
                            "--concurrency", str(concurrency), "--sampler", "random", "--name", name,
-                           "--run-dir", str(run_dir), "--quiet"], env=env, capture_output=True, text=True)
+                           "--run-dir", str(run_dir), "--early-stopping", early_stopping, "--quiet"], env=env, capture_output=True, text=True)
     t_end = time.time()
     if proc.returncode != 0:
         raise SystemExit(f"launch failed ({proc.returncode}): {proc.stderr[-2000:]}")
     storage = json.loads((run_dir / "study.json").read_text())["storage"]
-    trials_done = [t for t in optuna.load_study(study_name=name, storage=storage).trials
-                   if t.state == TrialState.COMPLETE]
+    every = optuna.load_study(study_name=name, storage=storage).trials
+    trials_done = [t for t in every if t.state == TrialState.COMPLETE]
     candidates = {t.number: t.user_attrs["candidate"] for t in trials_done}
     measured = [measurements(t) for t in trials_done]
     starts = [m["trial_started_at"] for m in measured]
@@ -91,6 +97,7 @@ def launch(study: Path, trials: int, concurrency: int, run_dir: Path) -> dict:
         "mlflow_start_s": mean(v.get("mlflow_start_s", 0.0) for v in book.values()),
         "mlflow_front_s": mean(v.get("mlflow_front_s", 0.0) for v in book.values()),
         "trials_per_hour": len(trials_done) / phase_wall * 3600, "candidates": candidates,
+        "stopped": sum(t.state == TrialState.PRUNED for t in every),
     }
 
 
@@ -98,14 +105,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--study", type=Path, default=REPO / "studies/digits_joint.yaml")
+    parser.add_argument("--early-stopping", choices=["off", "on"], default="off",
+                        help="off (default): both launches train the same candidates")
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="engine_overhead-"))
     atexit.register(shutil.rmtree, work, True)  # two study folders: nothing is kept
-    one = launch(args.study.resolve(), args.trials, 1, work / "c1")
+    one = launch(args.study.resolve(), args.trials, 1, work / "c1", args.early_stopping)
     (work / "c2").mkdir()
     shutil.copytree(work / "c1/teachers", work / "c2/teachers")  # the second launch finds the teacher cached
-    two = launch(args.study.resolve(), args.trials, 2, work / "c2")
+    two = launch(args.study.resolve(), args.trials, 2, work / "c2", args.early_stopping)
     rows = [
         ("start-up: launch -> first trial code (s)", "startup_s", "{:.1f}"),
         ("trial wall, ask -> tell (s)", "trial_wall_s", "{:.2f}"),
@@ -121,9 +130,11 @@ def main() -> None:
         ("core-time efficiency (work / (concurrency x wall))", "efficiency", "{:.1%}"),
         ("trial phase wall (s)", "phase_wall_s", "{:.1f}"),
         ("trials / hour", "trials_per_hour", "{:.0f}"),
+        ("candidates stopped early (their work not counted)", "stopped", "{:d}"),
     ]
     lines = [f"`{' '.join(sys.argv)}` — {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-             f"{os.cpu_count()} CPUs, {args.trials} trials per launch, study {args.study.name}", "",
+             f"{os.cpu_count()} CPUs, {args.trials} trials per launch, study {args.study.name}, "
+             f"early stopping {args.early_stopping}", "",
              "| measure | 1 concurrent | 2 concurrent |", "|---|---|---|"]
     lines += [f"| {label} | {fmt.format(one[key])} | {fmt.format(two[key])} |" for label, key, fmt in rows]
     same = one["candidates"] == two["candidates"]

@@ -31,6 +31,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import TPESampler
 from optuna.samplers._tpe.sampler import (
+    _RELATIVE_PARAMS_KEY,
     _split_trials,
     default_gamma_multiobjective,
 )
@@ -79,6 +80,7 @@ class BoundedTPESampler(TPESampler):
         self._groups_at = -1  # finished trials when the parameter groups were last updated
         self._listed: list[FrozenTrial] | None = None  # the listing ``_done`` was last updated from
         self._fresh: list[FrozenTrial] = []  # finished since the elites were last updated
+        self._running_params: dict[int, dict[str, Any]] = {}  # decoded once per running trial
 
     def _finished(self, study: Study) -> list[FrozenTrial]:
         """The study's finished trials by number, updated from the trials new or still open
@@ -150,6 +152,8 @@ class BoundedTPESampler(TPESampler):
         if self._constant_liar:  # the candidates still running count among the bad ones, as in TPE
             running = study._get_trials(deepcopy=False, states=(TrialState.RUNNING,))  # (the latest ``window``)
             trials += [t for t in running[-self.window - 1:] if t.number != trial.number][-self.window:]
+            live = {t.number for t in running}
+            self._running_params = {n: p for n, p in self._running_params.items() if n in live}
         below, above = _split_trials(study, trials, n_below)
         mpe_below = self._build_parzen_estimator(study, search_space, below, handle_below=True)
         mpe_above = self._build_parzen_estimator(study, search_space, above, handle_below=False)
@@ -159,6 +163,17 @@ class BoundedTPESampler(TPESampler):
         proposals = [TPESampler._compare({k: v[i * n:(i + 1) * n] for k, v in samples.items()},
                                          scores[i * n:(i + 1) * n]) for i in range(self.batch)]
         return _Batch(fitted_at=len(finished), proposals=proposals)
+
+    def _get_params(self, trial: FrozenTrial, study: Study) -> dict[str, Any]:
+        """A running trial's parameters (its constant-liar ones JSON-decoded from its system
+        attributes at every fit by Optuna: here once per trial; a trial's asked parameters do
+        not change while it runs)."""
+        if trial.state != TrialState.RUNNING or f"{_RELATIVE_PARAMS_KEY}:0" not in trial.system_attrs:
+            return super()._get_params(trial, study)  # (no relative parameters written yet: not kept)
+        known = self._running_params.get(trial.number)
+        if known is None:
+            known = self._running_params[trial.number] = super()._get_params(trial, study)
+        return {**known, **trial.params}
 
     @staticmethod
     def _default_gamma() -> Any:

@@ -47,6 +47,30 @@ def test_within_its_window_it_samples_exactly_as_optunas_tpe():
     assert ours.sampler.fits == 0
 
 
+def _run_four_at_once(sampler, n: int) -> optuna.Study:
+    """Four trials in flight at any time (as four workers), told oldest first."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=DIRECTIONS, sampler=sampler)
+    flying: list[tuple[optuna.Trial, tuple[float, float]]] = []
+    for _ in range(n):
+        trial = study.ask()
+        flying.append((trial, _objective(trial)))
+        if len(flying) == 4:
+            done, values = flying.pop(0)
+            study.tell(done, values)
+    return study
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_with_trials_in_flight_it_samples_as_optunas_constant_liar_tpe():
+    # the running trials count among the bad ones (constant liar); their parameters are
+    # decoded once per trial here, at every fit in Optuna: the same proposals
+    ours = _run_four_at_once(_tpe(BoundedTPESampler, window=60, constant_liar=True), 60)
+    theirs = _run_four_at_once(_tpe(optuna.samplers.TPESampler, constant_liar=True), 60)
+    assert [t.params for t in ours.trials] == [t.params for t in theirs.trials]
+    assert ours.sampler._running_params  # the running trials' parameters were kept
+
+
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_past_its_window_it_fits_once_per_batch_and_keeps_the_elites():
     sampler = _tpe(BoundedTPESampler, window=20, batch=8)

@@ -99,25 +99,34 @@ class _NoTracker:
 BAND = 1000
 
 
-def measure(workers: int, candidates: int, storage: str, tracking_uri: str | None, work: Path, name: str,
-            sampler: str, told_log: Path | None = None) -> tuple[float, list[float]]:
-    """(candidates per second, per band of BAND) through the real driver path with ``workers``
-    simulated workers. A study already in ``storage`` is resumed as a launch resumes it: the
-    candidates a killed driver left running are closed as interrupted, the rest of the budget
-    runs. ``told_log``: each candidate's number is appended once its tell has returned."""
+def _driver(candidates: int, storage: str, tracking_uri: str | None, work: Path, name: str, sampler: str,
+            gate: object) -> tuple[StudyBookkeeper, CandidateDispatcher]:
+    """The driver's bookkeeper and dispatcher over the study in ``storage``, created or resumed
+    as a launch resumes it: the candidates a killed driver left running are closed as
+    interrupted (and MLflow runs it left open closed), the rest of the budget is to run."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, storage=open_storage(storage), directions=[d for _, d in OBJECTIVES],
                                 sampler=make_sampler(sampler, 0, len(OBJECTIVES), n_trials=candidates),
                                 load_if_exists=True)
     tracker = _NoTracker() if tracking_uri is None else StudyTracker(tracking_uri, name, work / "mlflow-artifacts")
     close_interrupted(study, tracker)
-    remaining = candidates - len(finished_trials(study))
-    books = StudyBookkeeper(study, OBJECTIVES, tracker, StudyProgress(name, candidates, enabled=False), _Gate(),
-                            TEACHER)
+    books = StudyBookkeeper(study, OBJECTIVES, tracker, StudyProgress(name, candidates, enabled=False), gate, TEACHER)
     if tracking_uri is not None:
         books.outage.close_left_running()
     dispatcher = CandidateDispatcher(study, load_space(REPO / "search_spaces/cnn_joint.yaml"), {}, OBJECTIVES,
-                                     [parse_constraint("accuracy >= 0.8")], remaining, artifacts_dir=work / "artifacts")
+                                     [parse_constraint("accuracy >= 0.8")], candidates - books.n_finished,
+                                     artifacts_dir=work / "artifacts")
+    return books, dispatcher
+
+
+def measure(workers: int, candidates: int, storage: str, tracking_uri: str | None, work: Path, name: str,
+            sampler: str, told_log: Path | None = None) -> tuple[float, list[float]]:
+    """(candidates per second, per band of BAND) through the real driver path with ``workers``
+    simulated workers. A study already in ``storage`` is resumed as a launch resumes it: the
+    candidates a killed driver left running are closed as interrupted, the rest of the budget
+    runs. ``told_log``: each candidate's number is appended once its tell has returned."""
+    books, dispatcher = _driver(candidates, storage, tracking_uri, work, name, sampler, _Gate())
+    remaining = dispatcher.remaining
     told = told_log.open("a") if told_log else None
     held: dict[str, int] = {}
     queue = SimpleNamespace(put=SimpleNamespace(remote=lambda w, job: held.__setitem__(w, job and job.number)))
@@ -175,18 +184,10 @@ def measure_ray(workers: int, candidates: int, storage: str, tracking_uri: str |
 
     from automl.search.ray_boot import QUEUE_NAME, RayBoot
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=open_storage(storage), directions=[d for _, d in OBJECTIVES],
-                                sampler=make_sampler(sampler, 0, len(OBJECTIVES), n_trials=candidates))
-    tracker = _NoTracker() if tracking_uri is None else StudyTracker(tracking_uri, name, work / "mlflow-artifacts")
     boot = RayBoot(f"driver-throughput-{name}", None)
     try:
         gate, queue = boot.handles()
-        books = StudyBookkeeper(study, OBJECTIVES, tracker, StudyProgress(name, candidates, enabled=False), gate,
-                                TEACHER)
-        dispatcher = CandidateDispatcher(study, load_space(REPO / "search_spaces/cnn_joint.yaml"), {}, OBJECTIVES,
-                                         [parse_constraint("accuracy >= 0.8")], candidates,
-                                         artifacts_dir=work / "artifacts")
+        books, dispatcher = _driver(candidates, storage, tracking_uri, work, name, sampler, gate)
         marks: list[float] = []
 
         def told(frozen: optuna.trial.FrozenTrial) -> None:
@@ -242,9 +243,8 @@ def kill_and_resume(workers: int, candidates: int, kill_at: int, tracking: bool,
            "complete without artifact": sum(not Path(measurements(t)["artifact_path"]).exists() for t in complete),
            "duplicated": len(told_before) - len(set(told_before)) + len(complete) - len({t.number for t in complete})}
     if tracking:
-        runs = StudyTracker(uri, "resume", work / "mlflow-artifacts").client.search_runs(
-            [StudyTracker(uri, "resume", work / "mlflow-artifacts").experiment_id],
-            f"tags.`{TRIAL_TAG}` != ''", max_results=50000)
+        tracker = StudyTracker(uri, "resume", work / "mlflow-artifacts")
+        runs = tracker.client.search_runs([tracker.experiment_id], f"tags.`{TRIAL_TAG}` != ''", max_results=50000)
         numbers = [r.data.tags[TRIAL_TAG] for r in runs if r.info.status == "FINISHED"]
         out["MLflow runs finished"] = len(numbers)
         out["MLflow runs left open"] = sum(r.info.status == "RUNNING" for r in runs)

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--early-stopping", choices=("on", "off"),
                         help="on: the file's early_stopping block, or the defaults; off: none (multi-objective ASHA)")
     launch.add_argument("--seed", type=int, help="override the file's sampler seed")
+    launch.add_argument("--targets", help="deployment targets, comma-separated (e.g. ort-cpu,openvino-cpu; "
+                                          "default: the file's targets, else ort-cpu)")
     launch.add_argument("--name", help="study name (default: the file's name:)")
     launch.add_argument("--storage", help="Optuna storage URL (default: sqlite under the run folder)")
     launch.add_argument("--tracking-uri", help="MLflow tracking URI (default: the file's tracking_uri, else "
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     pareto.add_argument("--retime", action="store_true",
                         help="re-time every front point with the teacher, interleaved, before showing it")
     pareto.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
+    pareto.add_argument("--target", help="that deployment target's own front and figures (default: the study's "
+                                         "front on its objectives; see the study's targets)")
 
     export = sub.add_parser("export", help="export one trial (or the teacher) as a deployable artifact")
     export.add_argument("name")
@@ -77,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("name")
     verify.add_argument("--json", action="store_true", help="machine-readable checks")
     verify.add_argument("--run-dir", help="where the study ran (default: runs/<name>)")
+    verify.add_argument("--target", help="verify only that deployment target's front (default: the study's "
+                                         "front, then every other target's)")
 
     ui = sub.add_parser("ui", help="the MLflow UI on a study's tracking store, on 127.0.0.1")
     ui.add_argument("name")
@@ -122,7 +128,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
                                    "sampler": args.sampler, "name": args.name,
                                    "storage": args.storage, "tracking_uri": args.tracking_uri,
                                    "run_dir": args.run_dir, "early_stopping": args.early_stopping,
-                                   "seed": args.seed}.items()
+                                   "seed": args.seed,
+                                   "targets": args.targets.split(",") if args.targets else None}.items()
                  if v is not None}
     cfg = load_study(args.study, overrides)
     outcome = run_study(cfg, ray_address=args.ray_address, show_progress=not args.quiet)
@@ -165,19 +172,58 @@ def _front(name: str, run_dir: str | None):
     return launched.record, launched.study, pareto_front(launched.study, launched.record.objectives)
 
 
+def _figures_on_targets(point, teacher: CandidateResult, targets) -> dict:
+    """Every target's figures of an exported point: accuracy, latency, ratio to the teacher there,
+    kernels (or the runtime's error), and the teacher's figures on that target."""
+    import dataclasses
+
+    from automl.study.target_view import point_on
+
+    out = {}
+    for t in targets:
+        on = teacher.targets.get(t.name)
+        out[t.name] = {**dataclasses.asdict(point_on(point, t.name)), "target": t.to_dict(),
+                       "teacher": None if on is None else {"accuracy": on.accuracy, "test_accuracy": on.test_accuracy,
+                                                           "latency_ms": on.latency_ms, "kernels": on.kernels}}
+    return out
+
+
 def cmd_pareto(args: argparse.Namespace) -> int:
     record, study, front = _front(args.name, args.run_dir)
+    names = [t.name for t in record.target_list]
+    if args.target is not None and args.target not in names:
+        raise ConfigError("--target", f"study '{args.name}' does not measure {args.target!r} (its targets: "
+                                      f"{', '.join(names)})")
     if args.retime:
         front = _retime(record, study)
+    if args.target is not None:
+        from automl.study.target_view import target_front
+
+        front = target_front(study, record.objectives, args.target)
     if args.json:
-        print(json.dumps([p.summary() for p in front], indent=1))
+        print(json.dumps([{**p.summary(), "targets": (p.extra.get("targets") or {})} for p in front], indent=1))
     else:
-        print_front(front, record.teacher, title=f"{args.name}: {len(front)} on the front")
+        where = f" on {args.target}" if args.target else ""
+        print_front(front, record.teacher, title=f"{args.name}: {len(front)} on the front{where}", target=args.target)
         if not front:
             from automl.study.front import empty_front_reason
 
             print(empty_front_reason(study))
+        if len(names) > 1:
+            _print_rank_changes(study, record.objectives, names, args.name)
     return 0
+
+
+def _print_rank_changes(study, objectives, names: list[str], name: str) -> None:
+    from automl.study.target_view import rank_changes
+
+    changes = rank_changes(study, objectives, names)
+    for target in names:
+        only = [str(n) for n, on in changes.items() if on[target]]
+        if only:
+            print(f"on {target}'s front, not on another target's (dominated there, or it cannot run them): "
+                  f"trial {', '.join(only)}")
+    print(f"each target's front: automl pareto {name} --target T (T: {', '.join(names)})")
 
 
 def _retime(record, study) -> list:
@@ -188,9 +234,9 @@ def _retime(record, study) -> list:
 
     shape = load_dataset(record.require_dataset("--retime")).input_shape
     scratch = Path(record.run_dir) / "retime"
-    retime_front(study, record.objectives, record.teacher.artifact_path, record.teacher.latency_ms, shape,
+    retime_front(study, record.objectives, record.teacher.artifact_path, record.teacher.latency_by_target(), shape,
                  lambda p: point_artifact(p, record.tracking_uri, scratch),
-                 threads=record.threads, fresh=True,
+                 threads=record.threads, fresh=True, targets=record.target_list,
                  on_pass=lambda n: print(f"re-timing {n} front point(s) interleaved with the teacher ...",
                                          file=sys.stderr, flush=True))
     return pareto_front(study, record.objectives)
@@ -238,6 +284,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             "latency_retimed": point.extra.get("retimed"), "search_latency_ms": point.extra.get("search_latency_ms"),
             "kernels": measurements(trial).get("kernels"), "latency": measurements(trial).get("latency"),
             "teacher_latency_ms": teacher.latency_ms,
+            "targets": _figures_on_targets(point, teacher, record.target_list),
             "artifact": artifact.name, "artifact_bytes": artifact.stat().st_size,
             "mlflow_run_id": mlflow_run_id(trial)}
     (out / "candidate.json").write_text(json.dumps(info, indent=1))
@@ -283,42 +330,49 @@ def _export_teacher(name: str, run_dir: str | None, out: Path) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from automl.verify import TOLERANCES, verify_study
+    from automl.verify import TOLERANCES, verify_targets
 
-    checks = verify_study(args.name, args.run_dir)
-    failed = [c for c in checks if c.failures()]
+    results = verify_targets(args.name, args.run_dir, args.target)
+    checked = [(target, c) for target, checks in results.items() for c in checks]
+    failed = [(target, c) for target, c in checked if c.failures()]
     if args.json:
-        print(json.dumps({"tolerances": TOLERANCES, "checks": [c.to_dict() for c in checks]}, indent=1))
+        print(json.dumps({"tolerances": TOLERANCES, "checks": [c.to_dict() for c in next(iter(results.values()))],
+                          "targets": {t: [c.to_dict() for c in checks] for t, checks in results.items()}}, indent=1))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"{args.name}: {len(checks) - 1} front point(s) and the teacher re-measured from their "
-                            f"files (tolerances: size exact, accuracy {TOLERANCES['accuracy_pt']} pt or 1 sample, "
-                            f"latency ratio {TOLERANCES['latency_ratio_rel']:.0%})")
-        for col in ("trial", "size reported", "size on disk", "val acc rep / now", "test acc rep / now",
-                    "latency × rep / now", "verdict"):
-            table.add_column(col, justify="left" if col == "verdict" else "right")
-        for c in checks:
-            ratio = ("1 (baseline)" if c.ratio_reported is None
-                     else f"{c.ratio_reported:.3f} / {c.ratio_measured:.3f}")
-            table.add_row(c.trial, f"{c.size_reported:,}", f"{c.size_on_disk:,}",
-                          f"{c.val_reported:.4f} / {c.val_measured:.4f}",
-                          f"{c.test_reported:.4f} / {c.test_measured:.4f}", ratio,
-                          "; ".join(c.failures()) or "ok")
-        Console(width=160).print(table)
-        teacher = checks[0]
-        if teacher.control_ratio is not None:
-            print(f"control: a byte-identical copy of the teacher timed {teacher.control_ratio:.3f}x the teacher "
-                  f"({'trusted' if teacher.timing_trusted() else 'the machine is noisy now: latency verdicts are inconclusive'})")
-        print(f"teacher latency: {teacher.latency_ms_reported * 1000:.1f} µs (the study's figure), "
-              f"{teacher.latency_ms_measured * 1000:.1f} µs now (absolute figures move with the machine's load; "
-              "ratios should not)")
+        for target, checks in results.items():
+            _print_checks(args.name, target, checks, TOLERANCES)
     if failed:
-        print(f"automl verify: {len(failed)} of {len(checks)} outside tolerance: "
-              + ", ".join(c.trial for c in failed), file=sys.stderr)
+        print(f"automl verify: {len(failed)} of {len(checked)} outside tolerance: "
+              + ", ".join(c.trial if len(results) == 1 else f"{c.trial} on {t}" for t, c in failed), file=sys.stderr)
         return EXIT_NOT_VERIFIED
     return 0
+
+
+def _print_checks(name: str, target: str, checks: list, tolerances: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{name} on {target}: {len(checks) - 1} front point(s) and the teacher re-measured from their "
+                        f"files (tolerances: size exact, accuracy {tolerances['accuracy_pt']} pt or 1 sample, "
+                        f"latency ratio {tolerances['latency_ratio_rel']:.0%})")
+    for col in ("trial", "size reported", "size on disk", "val acc rep / now", "test acc rep / now",
+                "latency × rep / now", "verdict"):
+        table.add_column(col, justify="left" if col == "verdict" else "right")
+    for c in checks:
+        ratio = ("1 (baseline)" if c.ratio_reported is None
+                 else f"{c.ratio_reported:.3f} / {c.ratio_measured:.3f}")
+        table.add_row(c.trial, f"{c.size_reported:,}", f"{c.size_on_disk:,}",
+                      f"{c.val_reported:.4f} / {c.val_measured:.4f}",
+                      f"{c.test_reported:.4f} / {c.test_measured:.4f}", ratio,
+                      "; ".join(c.failures()) or "ok")
+    Console(width=160).print(table)
+    teacher = checks[0]
+    if teacher.control_ratio is not None:
+        print(f"control: a byte-identical copy of the teacher timed {teacher.control_ratio:.3f}x the teacher "
+              f"({'trusted' if teacher.timing_trusted() else 'the machine is noisy now: latency verdicts are inconclusive'})")
+    print(f"teacher latency on {target}: {teacher.latency_ms_reported * 1000:.1f} µs (the study's figure), "
+          f"{teacher.latency_ms_measured * 1000:.1f} µs now (absolute figures move with the machine's load; "
+          "ratios should not)")
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -344,9 +398,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
 KERNELS_WIDTH = 34  # the kernels column is cut here; automl pareto --json and export give it whole
 
 
-def print_front(front: list, teacher: CandidateResult, title: str) -> None:
+def print_front(front: list, teacher: CandidateResult, title: str, target: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    if target is not None:
+        return _print_target_front(front, teacher, title, target)
 
     print(title)  # its own line: a long title would wrap inside the table's width
     table = Table()
@@ -377,6 +434,32 @@ def print_front(front: list, teacher: CandidateResult, title: str) -> None:
         print("latency ×: re-timed at the end, interleaved with the teacher, best windows in 3 fresh processes "
               "(lowest–highest per-process ratio)")
 
+
+
+def _print_target_front(front: list, teacher: CandidateResult, title: str, target: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from automl.study.target_view import point_on, teacher_on
+
+    print(title)
+    table = Table()
+    for col in ("trial", "val acc", "test acc", "size B", "size ×", "latency µs", "latency ×", "kernels"):
+        table.add_column(col, justify="left" if col == "kernels" else "right", no_wrap=col == "kernels",
+                         overflow="ellipsis", max_width=KERNELS_WIDTH if col == "kernels" else None)
+    t = teacher_on(teacher, target)
+    table.add_row("teacher", f"{t.accuracy:.4f}", f"{t.test_accuracy:.4f}", f"{teacher.size_bytes:,}", "1.00",
+                  f"{t.latency_ms * 1000:.1f}", "1.00", str(t.kernels), style="dim")
+    for p in front:
+        on = point_on(p, target)
+        ratio = f"{on.ratio:.3f}" + (f" ({on.ratio_range[0]:.2f}–{on.ratio_range[1]:.2f})" if on.ratio_range else "")
+        table.add_row(str(p.trial), f"{on.accuracy:.4f}", f"{on.test_accuracy:.4f}", f"{p.metrics['size_bytes']:,}",
+                      f"{p.metrics['size_bytes'] / teacher.size_bytes:.3f}", f"{on.latency_ms * 1000:.1f}", ratio,
+                      str(on.kernels))
+    Console(width=120).print(table)
+    print(f"on {target}: accuracy run by its runtime, latency timed there interleaved with the teacher "
+          f"({teacher.targets[target].runtime}); latency ×: "
+          + ("re-timed at the end" if all(point_on(p, target).retimed for p in front) else "search figures"))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@
 
 Starts a local Ray the way a launch does (:class:`~automl.search.ray_boot.RayBoot`, with as
 many timing workers as the largest ``--gates``), fixes the teacher figure the way a launch
-does (:func:`~automl.search.engine.study_teacher_latency`: the first timing worker times it,
+does (:func:`~automl.search.teacher_figures.teacher_figures`: the first timing worker times it,
 every one gets the teacher and that figure), then for each ``--gates`` N submits
 ``--measurements`` timings of a candidate at once, dealt round-robin over the first N timing
 workers, and reports the timed candidates a second. Each timing is interleaved with the teacher
@@ -35,7 +35,8 @@ from torch import nn
 from automl.config.compression import QuantConfig
 from automl.export import export_artifact
 from automl.measure.latency import LatencySettings
-from automl.search.engine import study_teacher_latency
+from automl.measure.targets import DEFAULT_TARGET
+from automl.search.teacher_figures import teacher_figures
 from automl.search.ray_boot import RayBoot
 
 SHAPE = (1, 8, 8)  # digits
@@ -80,8 +81,8 @@ def main() -> None:
     try:
         gates = list(boot.timing_gates())
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        figure = study_teacher_latency(optuna.create_study(), SimpleNamespace(artifact_path=str(teacher)),
-                                       tuple(gates), SHAPE, 1)
+        figure = teacher_figures(optuna.create_study(), str(teacher), (DEFAULT_TARGET,), tuple(gates), SHAPE,
+                                 1)[DEFAULT_TARGET.name]
         ray.get([g.measure.remote(candidate.read_bytes(), SHAPE, WINDOW) for g in gates])  # each one warm
         rows = []
         for n in args.gates:

@@ -58,7 +58,7 @@ def test_the_command_prints_each_verdict_and_exits_3_on_a_failure(monkeypatch, c
     teacher.trial, teacher.ratio_reported, teacher.ratio_measured = "teacher", None, None
     tampered = _check(0.5, 0.5, 1.01)
     tampered.size_on_disk = 197
-    monkeypatch.setattr(automl.verify, "verify_study", lambda name, run_dir: [teacher, tampered])
+    monkeypatch.setattr(automl.verify, "verify_targets", lambda name, run_dir, target: {"ort-cpu": [teacher, tampered]})
     assert main(["verify", "s"]) == EXIT_NOT_VERIFIED
     out, err = capsys.readouterr()
     flat = " ".join(out.split())

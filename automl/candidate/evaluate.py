@@ -20,14 +20,15 @@ from torch import nn
 from automl.candidate.config import CandidateConfig
 from automl.candidate.hooks import TrialHooks
 from automl.candidate.probe import probe_accuracy, probe_objectives
-from automl.candidate.result import CandidateResult
+from automl.candidate.result import CandidateResult, TargetResult
 from automl.candidate.timer import PhaseTimer
 from automl.candidate.training import train_epochs
 from automl.data import DatasetConfig, DatasetSplits, load_dataset
-from automl.export import export_artifact, open_session
-from automl.measure.accuracy import onnx_accuracy
+from automl.export import export_artifact
 from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import LatencySettings
+from automl.measure.runtimes import TargetUnavailable, runtime_for, target_accuracy
+from automl.measure.targets import DEFAULT_TARGET, Target
 from automl.models.inherit import inherit_weights
 from automl.models.registry import create_model
 from automl.pruning import prune_structure
@@ -50,7 +51,7 @@ class TrainedTeacher(Protocol):
 def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | DatasetSplits, *,
                        workdir: str | Path, teacher: TrainedTeacher | None = None,
                        hooks: TrialHooks | None = None, threads: int = 1,
-                       device: str = "cpu") -> CandidateResult:
+                       device: str = "cpu", targets: tuple[Target, ...] = (DEFAULT_TARGET,)) -> CandidateResult:
     """Train, compress, export and measure one candidate.
 
     Args:
@@ -61,8 +62,10 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
             or ``arch.init: teacher``).
         hooks: per-epoch reporting and timing isolation (see :class:`TrialHooks`).
         threads: intra-op threads of the timed runtime (training uses the caller's torch setting).
-        device: where training runs ("cpu", "cuda"); export and timing are always on CPU,
-            the deployment target.
+        device: where training runs ("cpu", "cuda"); export is on CPU, accuracy and timing on
+            each deployment target.
+        targets: the deployment targets (:mod:`automl.measure.targets`); the first is the
+            primary one, whose figures are the result's ``accuracy`` and ``latency_ms``.
 
     Returns:
         Measurements of the exported artifact; validation accuracy is the search metric.
@@ -74,14 +77,14 @@ def evaluate_candidate(candidate: CandidateConfig, dataset: DatasetConfig | Data
                          "pass teacher=")
     timer = PhaseTimer()
     model, history = compress_model(candidate, data, teacher.model if teacher else None, hooks, timer, device,
-                                    threads=threads)
+                                    threads=threads, targets=targets)
     return measure_model(model, candidate, data, Path(workdir), hooks=hooks, threads=threads,
-                         history=history, timer=timer)
+                         history=history, timer=timer, targets=targets)
 
 
 def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.Module | None,
                    hooks: TrialHooks, timer: "PhaseTimer", device: str = "cpu",
-                   threads: int = 1) -> tuple[nn.Module, list[dict]]:
+                   threads: int = 1, targets: tuple[Target, ...] = (DEFAULT_TARGET,)) -> tuple[nn.Module, list[dict]]:
     """Build and train the candidate, then prune and quantize it (returned on the CPU)."""
     cfg = candidate
     torch.manual_seed(cfg.train.seed)
@@ -98,7 +101,7 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
         teacher.to(device).eval()
     finetune_lr = cfg.train.lr * FINETUNE_LR_FACTOR
     hooks.bind_probe(lambda built=model: probe_objectives(built, cfg, data, hooks, threads, deploy_metadata(data),
-                                                          timer), cfg.train.epochs,
+                                                          timer, targets), cfg.train.epochs,
                      lambda built=model: probe_accuracy(built, cfg, data, teacher, finetune_lr, timer, hooks))
     val = (data.x_val, data.y_val)
     fit = dict(train=cfg.train, distill=cfg.distill, teacher=teacher, val=val, hooks=hooks)
@@ -136,8 +139,13 @@ def compress_model(candidate: CandidateConfig, data: DatasetSplits, teacher: nn.
 
 def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSplits, workdir: Path, *,
                   hooks: TrialHooks, threads: int, history: list[dict] | None = None,
-                  timer: "PhaseTimer | None" = None, latency: LatencySettings | None = None) -> CandidateResult:
-    """Export ``model`` as the deployable artifact and measure that artifact."""
+                  timer: "PhaseTimer | None" = None, latency: LatencySettings | None = None,
+                  targets: tuple[Target, ...] = (DEFAULT_TARGET,)) -> CandidateResult:
+    """Export ``model`` as the deployable artifact and measure that artifact on every target.
+
+    The primary target (``targets[0]``) must run it (else :class:`TargetUnavailable`, the
+    candidate fails with the runtime's one-line error); another target that cannot is recorded
+    with that error and no figures."""
     timer = timer or PhaseTimer()
     workdir.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(candidate.train.seed)
@@ -145,19 +153,40 @@ def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSpl
     with timer("export"), hooks.compute():
         info = export_artifact(model, candidate.quant, calib, workdir / ARTIFACT_NAME, deploy_metadata(data))
     with timer("evaluate"), hooks.compute():
-        session = open_session(info.path, threads=threads)
-        val_acc = onnx_accuracy(session, data.x_val, data.y_val)
-        test_acc = onnx_accuracy(session, data.x_test, data.y_test)
         macs = count_macs(model, data.input_shape)
         nonzero = count_params_nonzero(model)
-    with timer("latency"):
-        lat = hooks.measure_latency(info.path, data.input_shape, latency or LatencySettings(threads=threads))
+    settings = latency or LatencySettings(threads=threads)
+    on = {}
+    for i, target in enumerate(targets):
+        try:
+            on[target.name] = measure_on_target(target, info.path, data, hooks, settings, timer, info.kernels)
+        except TargetUnavailable as err:
+            if i == 0:
+                raise
+            on[target.name] = TargetResult(error=str(err))
+    first = on[targets[0].name]
     return CandidateResult(
-        accuracy=val_acc, test_accuracy=test_acc, size_bytes=info.size_bytes,
-        latency_ms=lat.latency_ms, latency_ratio=lat.ratio, params_nonzero=nonzero, macs=macs, kernels=info.kernels,
-        int8_kernels=info.int8_kernels, latency={**dataclasses.asdict(lat), **hooks.info()},
+        accuracy=first.accuracy, test_accuracy=first.test_accuracy, size_bytes=info.size_bytes,
+        latency_ms=first.latency_ms, latency_ratio=first.latency_ratio, params_nonzero=nonzero, macs=macs,
+        kernels=info.kernels, int8_kernels=info.int8_kernels, latency={**first.latency, **hooks.info()},
         artifact_path=str(info.path), encodings=dict(info.encodings), history=list(history or []),
-        phase_seconds=dict(timer.seconds))
+        phase_seconds=dict(timer.seconds), targets=on)
+
+
+def measure_on_target(target: Target, path: Path, data: DatasetSplits, hooks: TrialHooks,
+                      settings: LatencySettings, timer: PhaseTimer, onnx_kernels: str) -> TargetResult:
+    """Validation and test accuracy of the artifact run by ``target``'s runtime, and its latency
+    there (timed by ``hooks``, interleaved with the teacher on the same target)."""
+    runtime = runtime_for(target, settings.threads)
+    with timer("evaluate"), hooks.compute():
+        val_acc = target_accuracy(runtime, path, data.x_val, data.y_val)
+        test_acc = target_accuracy(runtime, path, data.x_test, data.y_test)
+        kernels = runtime.kernels(path) or onnx_kernels
+    with timer("latency"):
+        lat = hooks.measure_latency(path, data.input_shape, settings, target)
+    return TargetResult(accuracy=val_acc, test_accuracy=test_acc, latency_ms=lat.latency_ms,
+                        latency_ratio=lat.ratio, kernels=kernels, runtime=lat.runtime,
+                        latency=dataclasses.asdict(lat))
 
 
 def deploy_metadata(data: DatasetSplits) -> dict:

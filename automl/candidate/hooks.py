@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from automl.measure.latency import LatencyResult, LatencySettings, measure_latency
+from automl.measure.targets import DEFAULT_TARGET, Target
 
 SCREEN_EPOCH = 0  # a candidate stopped by the screen, before its first training epoch
 SCREEN_MARGIN = 1.05  # the probe reads up to ~3 % above the final figures (short timing): stop only clear cases
@@ -75,8 +76,9 @@ class RungCheck:
             return
         if self.fixed is None:
             self.fixed = self.probe()
-        acc = self.accuracy() if self.accuracy is not None else metrics["val_accuracy"]
-        if not self.decide(epoch, {"accuracy": float(acc), **self.fixed}):
+        acc = float(self.accuracy() if self.accuracy is not None else metrics["val_accuracy"])
+        on_targets = {f"accuracy@{k.split('@', 1)[1]}": acc for k in self.fixed if k.startswith("latency_ms@")}
+        if not self.decide(epoch, {"accuracy": acc, **on_targets, **self.fixed}):
             raise CandidateStopped(epoch)
 
 
@@ -113,9 +115,10 @@ class TrialHooks:
         """Wraps each chunk of CPU work (an epoch, an export, an evaluation)."""
         yield
 
-    def measure_latency(self, path: Path, input_shape: tuple[int, ...], settings: LatencySettings) -> LatencyResult:
-        """Time the deployable artifact at ``path`` (batch 1, ONNX Runtime CPU), here and alone."""
-        return measure_latency(path, input_shape, settings)
+    def measure_latency(self, path: Path, input_shape: tuple[int, ...], settings: LatencySettings,
+                        target: Target = DEFAULT_TARGET) -> LatencyResult:
+        """Time the deployable artifact at ``path`` (batch 1) on ``target``, here and alone."""
+        return measure_latency(path, input_shape, settings, target)
 
     def info(self) -> dict[str, Any]:
         """Facts about how timing was isolated, recorded with the result."""

@@ -35,6 +35,8 @@ from automl.data import DatasetSplits
 from automl.export import export_artifact
 from automl.measure.complexity import count_macs, count_params_nonzero
 from automl.measure.latency import PROBE
+from automl.measure.runtimes import TargetUnavailable
+from automl.measure.targets import DEFAULT_TARGET, Target
 from automl.pruning import prune_structure
 from automl.quantization.ptq import quantize_weights_
 from automl.sharing import finalize_sharing, share_weights
@@ -43,9 +45,12 @@ PROBE_CALIBRATION = 32  # training samples for the probe's int8 calibration (ran
 
 
 def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: DatasetSplits, hooks: TrialHooks,
-                     threads: int, deploy_metadata: dict, timer: PhaseTimer) -> dict[str, float]:
+                     threads: int, deploy_metadata: dict, timer: PhaseTimer,
+                     targets: tuple[Target, ...] = (DEFAULT_TARGET,)) -> dict[str, float]:
     """``size_bytes``, ``latency_ms``, ``params_nonzero`` and ``macs`` of ``model`` compressed as
-    ``candidate`` says (``model`` itself is untouched); its seconds go to ``timer``'s "probe" phase."""
+    ``candidate`` says (``model`` itself is untouched), and ``latency_ms@<target>`` on every one of
+    ``targets`` (``inf`` where a target cannot run it: beyond any limit); ``latency_ms`` is the
+    first target's. Its seconds go to ``timer``'s "probe" phase."""
     cfg = candidate
     with timer("probe"):
         with hooks.compute():
@@ -61,8 +66,16 @@ def probe_objectives(model: nn.Module, candidate: CandidateConfig, data: Dataset
             with hooks.compute():
                 info = export_artifact(probe, cfg.quant, data.x_train[:PROBE_CALIBRATION],
                                        Path(folder) / "probe.onnx", deploy_metadata)
-            latency = hooks.measure_latency(info.path, data.input_shape, replace(PROBE, threads=threads))
-    return {"size_bytes": float(info.size_bytes), "latency_ms": float(latency.latency_ms),
+            on: dict[str, float] = {}
+            for i, target in enumerate(targets):
+                try:
+                    on[f"latency_ms@{target.name}"] = float(hooks.measure_latency(
+                        info.path, data.input_shape, replace(PROBE, threads=threads), target).latency_ms)
+                except TargetUnavailable:
+                    if i == 0:
+                        raise
+                    on[f"latency_ms@{target.name}"] = float("inf")
+    return {"size_bytes": float(info.size_bytes), "latency_ms": on[f"latency_ms@{targets[0].name}"], **on,
             "params_nonzero": float(count_params_nonzero(probe)), "macs": float(count_macs(probe, data.input_shape))}
 
 

@@ -10,36 +10,14 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from automl.dashboard.candidate import Candidate
+from automl.dashboard.targets import TargetView, target_views
 from automl.study.attrs import candidate_of, pruned_at, trial_error
 from automl.study.front import TrialPoint, finished_trials, study_points
 from automl.study.record import StudyRecord
 from automl.tracking.study_tracker import ROLE_TAG
 
 GROUPS = ("arch", "pruning", "quant", "share", "distill")  # knob groups, by the first part of a parameter's name
-
-
-@dataclass
-class Candidate:
-    """One finished trial as the dashboard draws it."""
-
-    point: TrialPoint
-    config: dict[str, Any]  # the candidate config (nested dict)
-    size_ratio: float
-    latency_ratio: float
-
-    def value(self, axis: str) -> float:
-        if axis in ("size_ratio", "latency_ratio"):
-            return getattr(self, axis)
-        return float(self.point.metrics[axis])
-
-    def knob(self, dotted: str) -> Any:
-        """A dotted key of the config (``pruning.granularity`` is "none" when not pruned)."""
-        if dotted == "pruning.granularity" and not self.config.get("pruning", {}).get("ratio"):
-            return "none"
-        node: Any = self.config
-        for part in dotted.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return node
 
 
 @dataclass
@@ -57,6 +35,7 @@ class StudyView:
     parent_run_id: str = ""
     stopped: int = 0  # trials stopped early (Optuna PRUNED), never counted among the candidates
     screened: int = 0  # of those, the ones stopped before training (``pruned_at_epoch`` 0)
+    targets: list[TargetView] = field(default_factory=list)  # one per deployment target; none for one target
 
     @property
     def trials(self) -> int:
@@ -87,7 +66,8 @@ def build_view(record: StudyRecord, study: optuna.Study) -> StudyView:
     stopped = [t for t in finished if t.state == TrialState.PRUNED]
     view = StudyView(name=record.name, objectives=list(record.objectives), teacher=teacher, candidates=candidates,
                      failed=failed, hypervolume=[], curves={}, importances={}, stopped=len(stopped),
-                     screened=sum(pruned_at(t) == 0 for t in stopped))
+                     screened=sum(pruned_at(t) == 0 for t in stopped),
+                     targets=target_views(record, study, candidates))
     _read_mlflow(view, record, candidates)
     _importances(view, study)
     return view

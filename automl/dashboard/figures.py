@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import plotly.graph_objects as go
 
 from automl.dashboard.data import GROUPS, Candidate, StudyView
 from automl.dashboard.spec import DashboardSpec, Panel
+from automl.dashboard.targets import TargetPoint, TargetView
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x")
@@ -22,8 +24,11 @@ DIMMED = 0.3  # opacity of dominated points (and of points the distillation togg
 def figure(panel: Panel, view: StudyView, spec: DashboardSpec) -> go.Figure:
     build = {"scatter": _scatter, "hypervolume": _hypervolume, "curves": _curves,
              "importance": _importance, "groups": _groups}[panel.kind]
-    fig = build(panel, view, spec)
-    fig.update_layout(title=dict(text=panel.title, y=0.97), template="plotly_white", height=480,
+    return _frame(build(panel, view, spec), panel.title)
+
+
+def _frame(fig: go.Figure, title: str) -> go.Figure:
+    fig.update_layout(title=dict(text=title, y=0.97), template="plotly_white", height=480,
                       margin=dict(t=90, l=60, r=20, b=50))
     return fig
 
@@ -34,8 +39,16 @@ def _hover(c: Candidate) -> str:
     return (f"<b>trial {c.point.trial}</b>{' (front)' if c.point.on_front else ''}<br>"
             f"val acc {m['accuracy']:.4f}, test acc {m['test_accuracy']:.4f}<br>"
             f"size × {c.size_ratio:.3f} ({int(m['size_bytes']):,} B)<br>"
-            f"latency × {c.latency_ratio:.3f}<br>kernels: {c.point.extra.get('kernels')}<br>"
+            f"latency × {c.latency_ratio:.3f}<br>kernels: {c.point.extra.get('kernels')}<br>{_kernels(c)}"
             f"params:<br>{params}<br>MLflow run: {c.point.extra.get('mlflow_run_id')}")
+
+
+def _kernels(c: Candidate) -> str:
+    """Kernels per target, for a study with several ("" for one)."""
+    targets = c.point.extra.get("targets") or {}
+    if len(targets) < 2:
+        return ""
+    return "".join(f"  on {name}: {t.get('kernels') or t.get('error')}<br>" for name, t in targets.items())
 
 
 def _styles(view: StudyView, spec: DashboardSpec) -> tuple[dict[Any, str], dict[Any, str]]:
@@ -103,6 +116,41 @@ def _toggle(traces: list[list[Candidate]], spec: DashboardSpec) -> dict[str, Any
              args=[{"marker.opacity": opacities(on)}, list(range(len(traces)))]),
         dict(label=f"{spec.toggle}: no", method="restyle",
              args=[{"marker.opacity": opacities(lambda c: not on(c))}, list(range(len(traces)))])])
+
+
+def target_figure(tv: TargetView, view: StudyView, spec: DashboardSpec) -> go.Figure:
+    """Accuracy against latency on one target (latency over the teacher's there), its front joined."""
+    colour, symbol = _styles(view, spec)
+    fronts = {v.name: v.front for v in view.targets}
+    drawn = [p for p in tv.points if math.isfinite(p.accuracy) and math.isfinite(p.latency_ratio)]
+    fig = go.Figure()
+    for on_front in (False, True):
+        group = sorted((p for p in drawn if p.on_front is on_front), key=lambda p: p.latency_ratio)
+        fig.add_trace(go.Scatter(
+            x=[p.latency_ratio for p in group], y=[p.accuracy for p in group],
+            mode="lines+markers" if on_front else "markers", name=f"front on {tv.name}" if on_front else "off it",
+            hovertext=[_target_hover(p, tv.name, fronts) for p in group], hoverinfo="text",
+            line=dict(color="#555555", width=1, dash="dot"),
+            marker=dict(size=14 if on_front else 9, opacity=1.0 if on_front else DIMMED,
+                        line=dict(color="black", width=1.5 if on_front else 0),
+                        color=[colour[str(p.candidate.knob(spec.colour))] for p in group],
+                        symbol=[symbol[str(p.candidate.knob(spec.marker))] for p in group])))
+    if tv.teacher_accuracy is not None:
+        fig.add_trace(go.Scatter(x=[1.0], y=[tv.teacher_accuracy], mode="markers", name="teacher", hoverinfo="text",
+                                 hovertext=[f"teacher on {tv.name}: val acc {tv.teacher_accuracy:.4f}"],
+                                 marker=dict(symbol="star", size=18, color="#d62728")))
+    fig.update_xaxes(title=f"latency on {tv.name} / teacher's there (re-timed)", type="log")
+    fig.update_yaxes(title=f"validation accuracy on {tv.name}")
+    return _frame(fig, f"Accuracy against latency on {tv.name}")
+
+
+def _target_hover(p: TargetPoint, target: str, fronts: dict[str, set[int]]) -> str:
+    point = p.candidate.point
+    on = ", ".join(name for name, front in fronts.items() if point.trial in front) or "none"
+    return (f"<b>trial {point.trial}</b>{f' (front on {target})' if p.on_front else ''}<br>"
+            f"val acc {p.accuracy:.4f}, test acc {point.metrics.get(f'test_accuracy@{target}', math.nan):.4f}<br>"
+            f"latency × {p.latency_ratio:.3f}<br>kernels: {p.kernels}<br>on the fronts of: {on}<br>"
+            f"MLflow run: {point.extra.get('mlflow_run_id')}")
 
 
 def _hypervolume(panel: Panel, view: StudyView, spec: DashboardSpec) -> go.Figure:

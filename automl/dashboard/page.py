@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 
 from automl.dashboard.data import StudyView  # noqa: E402
-from automl.dashboard.figures import figure, front_summary  # noqa: E402
+from automl.dashboard.figures import figure, front_summary, target_figure  # noqa: E402
 from automl.dashboard.spec import DashboardSpec  # noqa: E402
+from automl.dashboard.targets import front_splits  # noqa: E402
 from automl.tracking.front_plot import front_figure  # noqa: E402
 
 PAGE = "dashboard.html"
@@ -40,7 +41,7 @@ Teacher: validation accuracy {teacher['accuracy']:.4f}, test {teacher['test_accu
 {int(teacher['size_bytes']):,} bytes, {teacher['latency_ms'] * 1000:.1f} µs (the study's figure).
 Ratios are to the teacher; latency ratios are timed interleaved with it and re-timed at the end.
 Hover a point for its parameters and MLflow run.</p>
-<div class="grid">{''.join(divs)}</div>
+<div class="grid">{''.join(divs)}</div>{targets_section(view, spec)}
 <h2>Failed trials</h2><table><tr><th>trial</th><th>error</th></tr>{failed or '<tr><td colspan=2>none</td></tr>'}</table>
 {f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
 <script type="application/json" id="front-data">{front_summary(view)}</script>
@@ -48,6 +49,19 @@ Hover a point for its parameters and MLflow run.</p>
     path = out / PAGE
     path.write_text(page, encoding="utf-8")
     return [path, *_pngs(view, out, title)]
+
+
+def targets_section(view: StudyView, spec: DashboardSpec) -> str:
+    """A panel per deployment target and the trials on one target's front but off another's
+    ("" for a study with one target)."""
+    if not view.targets:
+        return ""
+    divs = "".join(target_figure(tv, view, spec).to_html(full_html=False, include_plotlyjs=False,
+                                                         div_id=f"panel-target-{tv.name}") for tv in view.targets)
+    splits = "".join(f"<li>{html.escape(s.line())}</li>" for s in front_splits(view.targets))
+    return (f"\n<h2>Per deployment target</h2><div class='grid'>{divs}</div>\n"
+            f"<h2>On one target's front, off another's</h2>\n"
+            f"<ul id='front-splits'>{splits or '<li>none: every front point is on every front</li>'}</ul>")
 
 
 def header(view: StudyView) -> str:

@@ -1,4 +1,6 @@
-"""Latency of deployable artifacts: ONNX Runtime, CPU, batch 1, fixed intra-op threads.
+"""Latency of deployable artifacts on a deployment target (default ONNX Runtime CPU), batch 1,
+fixed intra-op threads. Each target's runtime is called its cheapest way
+(:mod:`automl.measure.runtimes`); what follows holds for every target.
 
 Several models are timed *interleaved* in one process: after a warm-up measured in time (not
 runs: clocks, caches and ORT's allocator settle over tens of milliseconds), each round times
@@ -36,16 +38,16 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import onnxruntime as ort
 
-from automl.measure.session import open_session
+from automl.measure.runtimes import runtime_for
+from automl.measure.targets import DEFAULT_TARGET, Target
 
 
 @dataclass(frozen=True)
 class LatencySettings:
     """How long and how a timing run measures (the defaults are the search-time figures)."""
 
-    threads: int = 1  # ORT intra-op threads (inter-op is 1, sequential execution)
+    threads: int = 1  # the study's intra-op threads (a target may set its own: Target.threads)
     warmup_s: float = 0.05  # untimed runs of each model for at least this long before timing
     block_s: float = 0.01  # one block: consecutive runs of one model lasting about this long
     window_s: float = 0.15  # timed seconds per model: rounds = max(min_rounds, window_s / block_s)
@@ -80,6 +82,7 @@ class LatencyResult:
     threads: int
     batch_size: int
     runtime: str  # e.g. "onnxruntime 1.32.0 CPUExecutionProvider"
+    target: str = DEFAULT_TARGET.name  # the deployment target it was timed on
     ratio: float | None = None  # to the reference timed interleaved with it (None: timed alone)
     ratio_p25: float | None = None  # spread: the ratio's 25th/75th percentile over bootstrap resamples of
     ratio_p75: float | None = None  # the rounds; with several processes, the lowest/highest per-process ratio
@@ -94,14 +97,17 @@ class LatencyResult:
 
 
 def measure_interleaved(paths: Sequence[str | Path], input_shape: Sequence[int],
-                        settings: LatencySettings = LatencySettings()) -> list[LatencyResult]:
-    """Time the ONNX files at ``paths`` interleaved; ratios are to ``paths[0]``.
+                        settings: LatencySettings = LatencySettings(),
+                        target: Target = DEFAULT_TARGET) -> list[LatencyResult]:
+    """Time the ONNX files at ``paths`` interleaved on ``target``; ratios are to ``paths[0]``.
 
     ``input_shape`` is the per-sample shape ((F,), (C, L) or (C, H, W)); a full shape with a leading batch
     dimension is accepted too (the batch is forced to 1). The input is fixed random data.
+    Raises :class:`~automl.measure.runtimes.TargetUnavailable` when the target cannot run a file.
     """
     if settings.processes > 1:
-        return _in_fresh_processes(paths, input_shape, settings)
+        return _in_fresh_processes(paths, input_shape, settings, target)
+    runtime = runtime_for(target, settings.threads)
 
     k = max(1, settings.instances)
     spacers = []  # kept alive while timing: each instance's buffers land at other addresses
@@ -110,34 +116,33 @@ def measure_interleaved(paths: Sequence[str | Path], input_shape: Sequence[int],
     for _ in range(k):  # instance j of every model, then j + 1: no two instances of one model adjacent
         for i, p in enumerate(paths):
             spacers.append(np.ones(int(rng.integers(1, 30)) * 4096 + int(rng.integers(0, 64)) * 64, np.uint8))
-            session = open_session(p, threads=settings.threads)
-            instances[i].append((session.run, _feed(session, input_shape)))
+            instances[i].append(runtime.timed_call(p, input_shape))
     clock = time.perf_counter
     per_call = []
     for model in instances:  # warm-up by time, then the cost of one call
-        for run, feed in model:
+        for run in model:
             end = clock() + settings.warmup_s / k
             while clock() < end:
-                run(None, feed)
-        run, feed = model[0]
+                run()
+        run = model[0]
         t0 = clock()
         for _ in range(10):
-            run(None, feed)
+            run()
         per_call.append(max((clock() - t0) / 10, 1e-7))
     block_runs = [min(100_000, max(5, math.ceil(settings.block_s / t))) for t in per_call]
     n, rounds = len(paths), settings.rounds()
     times = [np.empty((rounds, b)) for b in block_runs]
     for r in range(rounds):
         for i in (list(range(n))[r % n:] + list(range(n))[:r % n]):  # rotate who goes first
-            (run, feed), out = instances[i][r % k], times[i][r]
+            run, out = instances[i][r % k], times[i][r]
             for j in range(block_runs[i]):
                 t0 = clock()
-                run(None, feed)
+                run()
                 out[j] = clock() - t0
     medians = np.stack([np.median(t, axis=1) * 1e3 for t in times], axis=1)  # (rounds, models), ms
     best = medians.min(axis=0)
     spread = _bootstrap_ratio_spread(medians) if n > 1 else None
-    runtime = f"onnxruntime {ort.__version__} CPUExecutionProvider"
+    label = runtime.label()
     results = []
     for i in range(n):
         ratio = p25 = p75 = ref = None
@@ -148,20 +153,21 @@ def measure_interleaved(paths: Sequence[str | Path], input_shape: Sequence[int],
         results.append(LatencyResult(
             latency_ms=float(best[i]), best_ms=float(best[i]), median_ms=float(np.median(medians[:, i])),
             p10_ms=float(np.percentile(ms, 10)), p90_ms=float(np.percentile(ms, 90)), runs_per_block=block_runs[i],
-            rounds=rounds, warmup_s=settings.warmup_s, threads=settings.threads, batch_size=1, runtime=runtime,
+            rounds=rounds, warmup_s=settings.warmup_s, threads=runtime.threads, batch_size=1, runtime=label,
+            target=target.name,
             ratio=ratio, ratio_p25=p25, ratio_p75=p75, reference_ms=ref,
             block_medians_ms=[round(float(m), 6) for m in medians[:, i]]))
     return results
 
 
 def measure_latency(path: str | Path, input_shape: Sequence[int],
-                    settings: LatencySettings = LatencySettings()) -> LatencyResult:
+                    settings: LatencySettings = LatencySettings(), target: Target = DEFAULT_TARGET) -> LatencyResult:
     """Time one ONNX file alone (no reference, so no ratio): see :func:`measure_interleaved`."""
-    return measure_interleaved([path], input_shape, settings)[0]
+    return measure_interleaved([path], input_shape, settings, target)[0]
 
 
 def _in_fresh_processes(paths: Sequence[str | Path], input_shape: Sequence[int],
-                        settings: LatencySettings) -> list[LatencyResult]:
+                        settings: LatencySettings, target: Target) -> list[LatencyResult]:
     """:func:`measure_interleaved` in ``settings.processes`` fresh processes (spawned one after
     another), combined: each model's best window over all, ratios of those, per-process ratios'
     lowest and highest as the spread."""
@@ -171,7 +177,7 @@ def _in_fresh_processes(paths: Sequence[str | Path], input_shape: Sequence[int],
     runs = []
     for _ in range(settings.processes):
         with multiprocessing.get_context("spawn").Pool(1) as pool:
-            runs.append(pool.apply(measure_interleaved, ([str(p) for p in paths], tuple(input_shape), one)))
+            runs.append(pool.apply(measure_interleaved, ([str(p) for p in paths], tuple(input_shape), one, target)))
     best = [min(run[i].best_ms for run in runs) for i in range(len(paths))]
     out = []
     for i, first in enumerate(runs[0]):
@@ -193,11 +199,3 @@ def _bootstrap_ratio_spread(medians: np.ndarray, resamples: int = 400) -> np.nda
     idx = np.random.default_rng(0).integers(0, rounds, size=(resamples, rounds))
     best = medians[idx].min(axis=1)  # (resamples, models)
     return np.percentile(best / best[:, :1], [25, 75], axis=0)
-
-
-def _feed(session: ort.InferenceSession, input_shape: Sequence[int]) -> dict[str, np.ndarray]:
-    meta = session.get_inputs()[0]
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) == len(meta.shape):  # a full shape was given: force batch 1
-        shape = shape[1:]
-    return {meta.name: np.random.default_rng(0).standard_normal((1,) + shape, dtype=np.float32)}

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.candidate.config import CandidateConfig, with_teacher_arch
+from automl.candidate.result import metric_values
 from automl.config import ConfigError
 from automl.search.artifact_delivery import (
     ArtifactNotDelivered,
@@ -110,16 +111,18 @@ class CandidateDispatcher:
             return self.fail(trial, report.error)
         assert isinstance(report, Finished)
         measured = dict(report.measured)
-        values = [float(measured[name]) for name, _ in self.objectives]
+        metrics = metric_values(measured)
+        values = [float(metrics[name]) for name, _ in self.objectives]
         if not all(math.isfinite(v) for v in values):
-            return self.fail(trial, f"non-finite objective values {values}")
+            unrun = [r["error"] for r in (measured.get("targets") or {}).values() if r.get("error")]
+            return self.fail(trial, unrun[0] if unrun else f"non-finite objective values {values}")
         try:
             measured["artifact_path"] = str(receive_artifact(report.artifact, self.artifacts_dir, trial.number,
                                                              measured["size_bytes"]))
         except ArtifactNotDelivered as err:
             return self.fail(trial, f"artifact not delivered: {err}")
         trial.set_user_attr(RESULT_ATTR, measured)
-        record_constraints(trial, self.constraints, constraint_values(self.constraints, measured))  # read by the sampler
+        record_constraints(trial, self.constraints, constraint_values(self.constraints, metrics))  # read by the sampler
         return self.study.tell(trial, values)
 
     def rung(self, worker: str, number: int, epoch: int, vector: dict[str, float]) -> bool:

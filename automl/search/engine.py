@@ -18,7 +18,6 @@ The dashboard is rendered by the caller (``automl launch``), above this layer.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -35,10 +34,8 @@ from automl.search.ray_boot import RayBoot
 from automl.study.attrs import (
     INTERRUPTED,
     INTERRUPTED_ATTR,
-    TEACHER_LATENCY_ATTR,
     interrupted_numbers,
     mlflow_run_id,
-    teacher_latency,
 )
 from automl.study.config import StudyConfig
 from automl.study.front import TrialPoint, finished_trials
@@ -202,8 +199,9 @@ def record_launch(run: StudyRun, boot: RayBoot | None, finished_before: list) ->
     """Fix the study's one teacher figure, then write ``study.json`` and the MLflow parent run's
     study, space, teacher and cluster; start the progress view."""
     gates = boot.timing_gates(run.cfg.timing_workers) if boot is not None else ()
-    figure = study_teacher_latency(run.study, run.baseline, gates, run.input_shape, run.threads)
-    run.baseline = dataclasses.replace(run.baseline, latency=figure, latency_ms=figure["latency_ms"])
+    from automl.search.teacher_figures import study_teacher_figures
+
+    run.baseline = study_teacher_figures(run.study, run.baseline, run.cfg.targets, gates, run.splits, run.threads)
     run.outage.teacher_metrics = run.teacher_metrics
     cluster, timing_nodes = _cluster_at_launch(gates)
     timing_node = timing_nodes[0] if timing_nodes else None
@@ -212,7 +210,8 @@ def record_launch(run: StudyRun, boot: RayBoot | None, finished_before: list) ->
                          run_dir=str(run.run_dir), objectives=run.objectives,
                          constraints=[str(c) for c in cfg.constraints], teacher=run.baseline,
                          study_file=str(cfg.source) if cfg.source else None, dataset=cfg.dataset,
-                         threads=run.threads, cluster=cluster, timing_node=timing_node, timing_nodes=timing_nodes)
+                         threads=run.threads, cluster=cluster, timing_node=timing_node, timing_nodes=timing_nodes,
+                         targets=[t.to_dict() for t in cfg.targets])
     write_record(record)
     run.tracker.log_study(Path(cfg.source) if cfg.source else None, Path(cfg.space_path), cfg.to_dict(),
                           run.baseline.to_dict())
@@ -221,36 +220,6 @@ def record_launch(run: StudyRun, boot: RayBoot | None, finished_before: list) ->
     run.progress.start(done=len(finished_before), failed=sum(t.state == TrialState.FAIL for t in finished_before),
                        stopped=sum(t.state == TrialState.PRUNED for t in finished_before))
     return record
-
-
-def study_teacher_latency(study: optuna.Study, teacher: "CandidateResult", gates: tuple[Any, ...],
-                          input_shape: tuple[int, ...], threads: int) -> dict[str, Any]:
-    """The study's one teacher figure: timed once, at its first launch, then read back.
-
-    It is the baseline of every ``latency_ms`` (a ratio times it) and is written, the same,
-    to ``study.json``, MLflow's ``teacher_latency_ms`` and ``teacher/result.json``. With
-    ``gates`` (the timing workers) the first one times it, and the teacher becomes every one's
-    reference for the candidates, with that one figure.
-    """
-    import ray
-
-    from automl.measure.latency import FINAL
-    from automl.search.timing_gate import ISOLATION, gate_measure
-
-    figure = teacher_latency(study)
-    artifact = Path(teacher.artifact_path).read_bytes() if gates else b""
-    if figure is None:
-        if gates:
-            ray.get(gates[0].set_reference.remote(artifact, None))
-            lat, _ = gate_measure(gates[0], None, input_shape, dataclasses.replace(FINAL, threads=threads))
-            figure = {**dataclasses.asdict(lat), "timing_isolation": ISOLATION,
-                      "source": "the study's timing worker, at its first launch"}
-        else:  # a study that never ran a trial here: the cached teacher's own figure
-            figure = {**teacher.latency, "latency_ms": teacher.latency_ms, "source": "the teacher cache"}
-        study.set_user_attr(TEACHER_LATENCY_ATTR, figure)
-    # every timing worker: its own copy of the teacher (timed interleaved with each candidate), one figure
-    ray.get([gate.set_reference.remote(artifact, figure["latency_ms"]) for gate in gates])
-    return figure
 
 
 def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
@@ -306,7 +275,8 @@ def worker_context(run: StudyRun, boot: RayBoot) -> "WorkerContext":
                          gate_names=boot.gate_names, queue_name=QUEUE_NAME, namespace=boot.namespace,
                          threads=run.threads, trial_timeout_s=cfg.trial_timeout_s,
                          rungs=cfg.early_stopping.rungs if cfg.early_stopping else (),
-                         limits=screen_limits(run.objectives, run.teacher_metrics, cfg.constraints))
+                         limits=screen_limits(run.objectives, run.teacher_metrics, cfg.constraints),
+                         targets=cfg.targets)
 
 
 def _cluster_at_launch(gates: tuple[Any, ...]) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
@@ -332,15 +302,16 @@ def final_view(run: StudyRun, record: StudyRecord, remote_timing: bool = False) 
     def artifact_of(p: TrialPoint) -> Path:
         return point_artifact(p, record.tracking_uri, run.run_dir / "retime")
 
-    points = retime_front(run.study, run.objectives, run.baseline.artifact_path, run.baseline.latency_ms,
-                          run.input_shape, artifact_of, threads=run.threads,
+    points = retime_front(run.study, run.objectives, run.baseline.artifact_path, run.baseline.latency_by_target(),
+                          run.input_shape, artifact_of, threads=run.threads, targets=run.cfg.targets,
                           on_pass=lambda n: run.progress.note(f"re-timing {n} front point(s) interleaved "
                                                               "with the teacher"),
                           measure=(interleaved_on(timing_placement(run.cfg.timing_resource)) if remote_timing
                                    else measure_interleaved))
     run.outage.call(lambda: (run.tracker.log_retimed(points),
                              run.tracker.log_front(points, len(finished_trials(run.study)), run.objectives,
-                                                   run.teacher_metrics)))
+                                                   run.teacher_metrics,
+                                                   targets=tuple(t.name for t in run.cfg.targets))))
     return points
 
 

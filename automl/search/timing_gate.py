@@ -11,8 +11,9 @@ A study may run several timing workers (its ``timing_workers``, started by
 :class:`~automl.search.ray_boot.RayBoot`): each Tune worker is bound to one of them for its
 holds and all its timings (``trainable.bound_gate``), and a measurement waits only for the
 workers bound to its own timing worker. Every timing worker holds its own copy of the teacher
-(:meth:`TimingGate.set_reference`) and the study's one teacher figure, so a ratio from one is a
-ratio from any.
+(:meth:`TimingGate.set_reference`) and the study's one teacher figure per deployment target, so
+a ratio from one is a ratio from any. A candidate is timed on each of the study's targets,
+interleaved with the teacher on that same target.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from automl.measure.latency import (
     measure_interleaved,
     measure_latency,
 )
+from automl.measure.runtimes import TargetUnavailable
+from automl.measure.targets import DEFAULT_TARGET, Target
 
 DRIVER = "driver"  # the driver's holder name (its bookkeeping holds the gate too)
 ISOLATION = ("timing worker: interleaved with the teacher, measurements queued one at a time, "
@@ -59,14 +62,14 @@ class TimingGate:
         self._waiting = 0  # measurements queued: new compute chunks wait behind them
         self._reference: bytes | None = None  # written next to each candidate per measurement, so
         # nothing is left on disk when Ray ends the actor (it runs no finalizers)
-        self._baseline_ms: float | None = None
+        self._baseline_ms: dict[str, float] = {}  # target name -> the study's teacher figure there
         self.measurements = 0
         self.wait_s = 0.0
 
-    async def set_reference(self, artifact: bytes, baseline_ms: float | None) -> None:
-        """The teacher's artifact, and the study's teacher figure (``None``: not known yet)."""
+    async def set_reference(self, artifact: bytes, baseline_ms: dict[str, float] | None) -> None:
+        """The teacher's artifact, and the study's teacher figure per target name (``None``: not known yet)."""
         self._reference = artifact
-        self._baseline_ms = baseline_ms
+        self._baseline_ms = dict(baseline_ms or {})
 
     async def acquire_shared(self, holder: str = DRIVER) -> None:
         async with self._cond:
@@ -89,8 +92,9 @@ class TimingGate:
             self._cond.notify_all()
 
     async def measure(self, artifact: bytes | None, input_shape: tuple[int, ...],
-                      settings: LatencySettings) -> dict[str, Any]:
-        """Time ``artifact`` interleaved with the reference, or (``None``) the reference alone."""
+                      settings: LatencySettings, target: Target = DEFAULT_TARGET) -> dict[str, Any]:
+        """Time ``artifact`` interleaved with the reference on ``target``, or (``None``) the reference alone.
+        A target that cannot run it answers ``{"unavailable": <one line>}``."""
         assert self._reference is not None, "set_reference first"
         start = time.perf_counter()
         async with self._cond:
@@ -104,13 +108,15 @@ class TimingGate:
                     reference = Path(folder) / "reference.onnx"
                     reference.write_bytes(self._reference)
                     if artifact is None:
-                        result = measure_latency(reference, input_shape, settings)
+                        result = measure_latency(reference, input_shape, settings, target)
                     else:
                         path = Path(folder) / "candidate.onnx"
                         path.write_bytes(artifact)
-                        result = measure_interleaved([reference, path], input_shape, settings)[1]
-                        if self._baseline_ms is not None:
-                            result = result.scaled(self._baseline_ms)
+                        result = measure_interleaved([reference, path], input_shape, settings, target)[1]
+                        if target.name in self._baseline_ms:
+                            result = result.scaled(self._baseline_ms[target.name])
+            except TargetUnavailable as err:
+                return {"unavailable": str(err), "timing_wait_s": round(waited, 4)}
             finally:
                 self._waiting -= 1
                 self._cond.notify_all()
@@ -129,33 +135,37 @@ class TimingGate:
 
 
 def gate_measure(gate: Any, path: str | Path | None, input_shape: tuple[int, ...],
-                 settings: LatencySettings) -> tuple[LatencyResult, float]:
-    """Time the artifact at ``path`` (``None``: the reference alone) on the timing worker
-    ``gate``; returns (result, seconds it waited for the gate)."""
+                 settings: LatencySettings, target: Target = DEFAULT_TARGET) -> tuple[LatencyResult, float]:
+    """Time the artifact at ``path`` (``None``: the reference alone) on ``target`` on the timing
+    worker ``gate``; returns (result, seconds it waited for the gate). Raises
+    :class:`TargetUnavailable` when the target cannot run it."""
     artifact = None if path is None else Path(path).read_bytes()
-    raw = dict(ray.get(gate.measure.remote(artifact, tuple(input_shape), settings)))
+    raw = dict(ray.get(gate.measure.remote(artifact, tuple(input_shape), settings, target)))
     waited = raw.pop("timing_wait_s")
+    if "unavailable" in raw:
+        raise TargetUnavailable(target.name, raw["unavailable"].split(": ", 1)[-1])
     return LatencyResult(**raw), waited
 
 
 @ray.remote(num_cpus=0)
 def _interleaved_from_bytes(blobs: list[bytes], input_shape: tuple[int, ...],
-                            settings: LatencySettings) -> list[LatencyResult]:
+                            settings: LatencySettings, target: Target) -> list[LatencyResult]:
     with tempfile.TemporaryDirectory(prefix="automl-retime-") as folder:
         paths = []
         for i, blob in enumerate(blobs):
             paths.append(Path(folder) / f"model-{i}.onnx")
             paths[-1].write_bytes(blob)
-        return measure_interleaved(paths, input_shape, settings)
+        return measure_interleaved(paths, input_shape, settings, target)
 
 
 def interleaved_on(placement: dict[str, Any]):
     """``measure_interleaved`` run as a Ray task with ``placement`` (the study's timing node):
     the files are read here and sent as bytes, so that node needs no access to them."""
 
-    def measure(paths, input_shape, settings):
+    def measure(paths, input_shape, settings, target=DEFAULT_TARGET):
         blobs = [Path(p).read_bytes() for p in paths]
-        return ray.get(_interleaved_from_bytes.options(**placement).remote(blobs, tuple(input_shape), settings))
+        return ray.get(_interleaved_from_bytes.options(**placement).remote(blobs, tuple(input_shape), settings,
+                                                                            target))
 
     return measure
 
@@ -178,8 +188,9 @@ class GatedTrialHooks(TrialHooks):
         finally:
             ray.get(self._gate.release_shared.remote(self._holder))
 
-    def measure_latency(self, path: Path, input_shape: tuple[int, ...], settings: LatencySettings) -> LatencyResult:
-        result, waited = gate_measure(self._gate, path, input_shape, settings)
+    def measure_latency(self, path: Path, input_shape: tuple[int, ...], settings: LatencySettings,
+                        target: Target = DEFAULT_TARGET) -> LatencyResult:
+        result, waited = gate_measure(self._gate, path, input_shape, settings, target)
         self._waited += waited  # the probe's timing (early stopping) and the final one
         return result
 

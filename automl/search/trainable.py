@@ -39,6 +39,7 @@ from automl.candidate.evaluate import evaluate_candidate
 from automl.candidate.hooks import CandidateStopped, RungCheck
 from automl.candidate.teacher import Teacher
 from automl.data import DatasetSplits
+from automl.measure.targets import DEFAULT_TARGET, Target
 from automl.search.artifact_delivery import pack_artifact
 from automl.search.cluster import HOST, NODE_ID, node_identity
 from automl.search.protocol import (
@@ -73,6 +74,7 @@ class WorkerContext:
     trial_timeout_s: float | None = None  # a candidate past this many wall seconds fails ("timed out")
     rungs: tuple[int, ...] = ()  # training epochs at which the driver decides go on / stop (none: off)
     limits: dict[str, float] = field(default_factory=dict)  # early stopping's screen (mo_asha.screen_limits)
+    targets: tuple[Target, ...] = (DEFAULT_TARGET,)  # deployment targets every candidate is measured on
 
 
 OUT_OF_MEMORY = "out of memory"  # how a failed candidate's error starts when it ran out of memory
@@ -178,6 +180,7 @@ def evaluate_job(job: Job, context: WorkerContext, gate: Any, worker: str, queue
         with tempfile.TemporaryDirectory(prefix=f"automl-trial-{number:04d}-") as scratch:
             result = evaluate_candidate(
                 candidate, context.splits, workdir=scratch, teacher=teacher, hooks=hooks, threads=context.threads,
+                targets=context.targets,
                 device="cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
             artifact = pack_artifact(result.artifact_path)
     except CandidateStopped as stop:  # screened (with the figures that did it) or lost at a rung

@@ -21,7 +21,8 @@ Study attributes:
 * ``mlflow_behind``: trials whose MLflow records fell behind during an outage;
 * ``mlflow_late_runs``: ``{trial: run id}`` of runs created after their trial was asked;
 * ``retimed:<trial>``: the trial's final re-timing (:mod:`automl.study.retime`);
-* ``teacher_latency``: the study's one teacher figure, the baseline of every ``latency_ms``.
+* ``teacher_latency``: the study's one teacher figure, the baseline of every ``latency_ms``
+  (the primary target's), with ``targets``: the figure, accuracy and kernels per target.
 """
 
 from __future__ import annotations
@@ -108,3 +109,11 @@ def retimed_figures(study: optuna.Study) -> dict[int, dict[str, Any]]:
 def teacher_latency(study: optuna.Study) -> dict[str, Any] | None:
     """The study's one teacher figure (``None`` before its first launch timed it)."""
     return study.user_attrs.get(TEACHER_LATENCY_ATTR)
+
+
+def teacher_on_targets(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """Target name -> the study's teacher figure there (a study from before targets: ``ort-cpu``'s)."""
+    figure = teacher_latency(study)
+    if figure is None:
+        return {}
+    return {k: dict(v) for k, v in figure["targets"].items()} if "targets" in figure else {"ort-cpu": dict(figure)}

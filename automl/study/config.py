@@ -9,7 +9,10 @@ Format (every key but ``name`` is optional; defaults shown)::
       arch: {family: cnn, choices: {stages: 2, widths: [32, 64]}}   # when absent, this one
       train: {epochs: 15}               # (a teacher given without train: TrainConfig's 10)
     space: search_spaces/cnn_joint.yaml # relative to the study file, then cwd, then the repo
-    objectives:                         # names from METRICS; direction defaults per metric
+    targets: [ort-cpu]                  # deployment targets (automl/measure/targets.py): names or
+                                        # {name, runtime, threads, provider, precision, options};
+                                        # the first is the primary one (plain accuracy, latency_ms)
+    objectives:                         # names from METRICS (or accuracy/latency_ms@<target>)
       - {name: accuracy, direction: maximize}
       - {name: size_bytes, direction: minimize}
       - {name: latency_ms, direction: minimize}
@@ -51,6 +54,7 @@ from automl.config.compression import TrainConfig
 from automl.config.errors import ConfigError
 from automl.config.yaml_file import read_yaml_mapping
 from automl.data import DatasetConfig
+from automl.measure.targets import DEFAULT_TARGET, Target, parse_targets
 from automl.space.search_space import SearchSpace, load_space
 from automl.study.mo_asha import EarlyStoppingConfig
 from automl.study.objectives import (
@@ -69,8 +73,8 @@ DEFAULT_TEACHER: dict[str, Any] = {
     "train": {"epochs": 15},
 }
 OVERRIDE_KEYS = ("n_trials", "concurrency", "name", "storage", "tracking_uri", "run_dir", "sampler", "seed",
-                 "early_stopping")
-_KEYS = ("name", "description", "dataset", "teacher", "space", "objectives", "constraints", "sampler",
+                 "early_stopping", "targets")
+_KEYS = ("name", "description", "dataset", "teacher", "space", "targets", "objectives", "constraints", "sampler",
          "n_trials", "concurrency", "resources_per_trial", "train", "seed", "storage", "tracking_uri",
          "run_dir", "timing_resource", "timing_workers", "trial_timeout_s", "early_stopping")
 _RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -107,6 +111,7 @@ class StudyConfig:
     description: str = ""
     dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig("digits"))
     teacher: CandidateConfig = field(default_factory=lambda: CandidateConfig.from_dict(DEFAULT_TEACHER, "teacher"))
+    targets: tuple[Target, ...] = (DEFAULT_TARGET,)  # deployment targets; the first is the primary one
     objectives: tuple[Objective, ...] = tuple(Objective(n, d) for n, d in DEFAULT_OBJECTIVES)
     constraints: tuple[Constraint, ...] = ()
     sampler: str = "tpe"  # benchmarks/search_quality.py: TPE led; only TPE learns from early-stopped trials
@@ -165,6 +170,7 @@ class StudyConfig:
             "dataset": self.dataset.to_dict(),
             "teacher": {k: v for k, v in self.teacher.to_dict().items() if k in ("arch", "train")},
             "space": self.space_path,
+            "targets": [t.to_dict() for t in self.targets],
             "objectives": [o.to_dict() for o in self.objectives],
             "constraints": [str(c) for c in self.constraints],
             "sampler": self.sampler,
@@ -201,7 +207,7 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
     """Load ``path`` (or ``studies/<path>.yaml`` for a bare study name) with CLI overrides.
 
     ``overrides`` keys: ``n_trials`` (also ``trials``), ``concurrency``, ``name``, ``storage``,
-    ``tracking_uri``, ``run_dir``, ``sampler``, ``seed``, ``early_stopping`` (on/off); ``None``
+    ``tracking_uri``, ``run_dir``, ``sampler``, ``seed``, ``early_stopping`` (on/off), ``targets``; ``None``
     values are ignored.
     """
     p = _find_study_file(Path(path))
@@ -268,13 +274,15 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
                                    "file, in the current directory and in the repository)", source)
     space = load_space(space_path)  # errors carry the space file as their source
 
-    objectives = parse_objectives(data.get("objectives"))
+    targets = parse_targets(data.get("targets"))
+    names = tuple(t.name for t in targets)
+    objectives = parse_objectives(data.get("objectives"), names)
     constraints_raw = data.get("constraints") or []
     if isinstance(constraints_raw, str):
         constraints_raw = [constraints_raw]
     if not isinstance(constraints_raw, list):
         raise ConfigError("constraints", f"expected a list of strings, got {constraints_raw!r}")
-    constraints = tuple(parse_constraint(c, f"constraints[{i}]") for i, c in enumerate(constraints_raw))
+    constraints = tuple(parse_constraint(c, f"constraints[{i}]", names) for i, c in enumerate(constraints_raw))
 
     sampler = data.get("sampler", "tpe")
     check_sampler(sampler, len(objectives))
@@ -299,7 +307,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     early_stopping = EarlyStoppingConfig.from_setting(data.get("early_stopping"))
 
     return StudyConfig(name=name, description=description, dataset=dataset, teacher=teacher,
-                       space_path=str(space_path), space=space, objectives=objectives,
+                       space_path=str(space_path), space=space, targets=targets, objectives=objectives,
                        constraints=constraints, sampler=sampler, n_trials=n_trials,
                        concurrency=concurrency, resources=resources, train=train, seed=seed,
                        storage=storage, tracking_uri_setting=tracking, run_dir=run_dir,

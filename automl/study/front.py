@@ -22,7 +22,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from automl.candidate.result import METRICS
+from automl.candidate.result import TARGET_METRICS, metric_values
 from automl.study.attrs import (
     interrupted_numbers,
     late_runs,
@@ -65,10 +65,11 @@ def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
     retimed = retimed_figures(study)
     late = late_runs(study)
     points = [trial_point(t, retimed.get(t.number), late) for t in done]
-    values = np.array([[float(p.metrics[name]) for name, _ in objectives] for p in points],
+    values = np.array([[float(p.metrics.get(name, np.nan)) for name, _ in objectives] for p in points],
                       dtype=float).reshape(len(points), len(objectives))
     mask = np.zeros(len(points), dtype=bool)
-    idx = [i for i, p in enumerate(points) if p.feasible]
+    idx = [i for i, p in enumerate(points) if p.feasible and np.isfinite(values[i]).all()]  # NaN: a target
+    # that could not run the candidate
     if idx:
         mask[idx] = pareto_mask(values[idx], [d for _, d in objectives])
     return [dataclasses.replace(p, on_front=bool(on)) for p, on in zip(points, mask)]
@@ -78,10 +79,13 @@ def trial_point(t: optuna.trial.FrozenTrial, again: dict[str, Any] | None = None
                 late: dict[str, str] | None = None) -> TrialPoint:
     """A completed trial as a point (``again``: its re-timed figures, if any), not on the front."""
     m = measurements(t)
-    metrics = {k: m[k] for k in METRICS}
+    metrics = metric_values(m)
     if again is not None:
         metrics["latency_ms"] = again["latency_ms"]
-    extra = {**{k: m.get(k) for k in ("kernels", "artifact_path", "latency", "encodings")},
+        for target, figure in again.get("targets", {}).items():
+            if figure.get("latency_ms") is not None:
+                metrics[f"latency_ms@{target}"] = figure["latency_ms"]
+    extra = {**{k: m.get(k) for k in ("kernels", "artifact_path", "latency", "encodings", "targets")},
              "mlflow_run_id": mlflow_run_id(t, late or {}), "retimed": again,
              "search_latency_ms": m["latency_ms"], "search_latency_ratio": m.get("latency_ratio"),
              "latency_ratio": again["ratio"] if again is not None else m.get("latency_ratio")}
@@ -102,7 +106,7 @@ class IncrementalFront:
         self._losses = {n: self._loss(self.points[n]) for n in self.front}
 
     def _loss(self, p: TrialPoint) -> np.ndarray:
-        return self._signs * np.array([float(p.metrics[n]) for n in self._names])
+        return self._signs * np.array([float(p.metrics.get(n, np.nan)) for n in self._names])
 
     def add(self, point: TrialPoint) -> bool:
         """Add a finished trial's point; returns whether the front changed."""
@@ -128,10 +132,30 @@ def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.all(a <= b) and np.any(a < b))
 
 
+def front_trials(points: list[TrialPoint], objectives: list[tuple[str, str]]) -> set[int]:
+    """The trials of ``points`` on the front of ``objectives`` (feasible, finite, non-dominated)."""
+    keep = [p for p in points if p.feasible]
+    values = np.array([[float(p.metrics.get(n, np.nan)) for n, _ in objectives] for p in keep],
+                      dtype=float).reshape(len(keep), len(objectives))
+    idx = [i for i in range(len(keep)) if np.isfinite(values[i]).all()]
+    if not idx:
+        return set()
+    mask = pareto_mask(values[idx], [d for _, d in objectives])
+    return {keep[i].trial for i, on in zip(idx, mask) if on}
+
+
+def objectives_on(objectives: list[tuple[str, str]], target: str) -> list[tuple[str, str]]:
+    """The study's objectives seen on ``target``: accuracy and latency (named on any target or
+    none) become that target's, ``latency_ms@<target>``; the others stay."""
+    return [(f"{name.split('@', 1)[0]}@{target}" if name.split("@", 1)[0] in TARGET_METRICS else name, d)
+            for name, d in objectives]
+
+
 def pareto_front(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:
     """The front, sorted by validation accuracy (best first)."""
     front = [p for p in study_points(study, objectives) if p.on_front]
-    return sorted(front, key=lambda p: (-p.metrics["accuracy"], p.metrics["size_bytes"]))
+    acc = next((name for name, _ in objectives if name.split("@", 1)[0] == "accuracy"), "accuracy")
+    return sorted(front, key=lambda p: (-p.metrics[acc], p.metrics["size_bytes"]))
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

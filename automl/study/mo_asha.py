@@ -42,6 +42,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from automl.candidate.hooks import SCREEN_EPOCH
+from automl.candidate.result import base_metric
 from automl.config import fields as F
 from automl.config.errors import ConfigError
 from automl.study.pareto import REFERENCE_BY_METRIC
@@ -150,11 +151,12 @@ def screen_limits(objectives: Sequence[tuple[str, str]], teacher: Mapping[str, f
     smaller of the two where both apply)."""
     limits: dict[str, float] = {}
     for name, direction in objectives:
-        if name in FIXED_BY_STRUCTURE and direction == "minimize" and float(teacher.get(name) or 0) > 0:
-            limits[name] = REFERENCE_BY_METRIC[name] * float(teacher[name])
+        base = base_metric(name)
+        if base in FIXED_BY_STRUCTURE and direction == "minimize" and float(teacher.get(name) or 0) > 0:
+            limits[name] = REFERENCE_BY_METRIC[base] * float(teacher[name])
     for c in constraints:
         metric, op, value = getattr(c, "metric", None), getattr(c, "op", None), getattr(c, "value", None)
-        if metric in FIXED_BY_STRUCTURE and op == "<=":
+        if metric is not None and base_metric(metric) in FIXED_BY_STRUCTURE and op == "<=":
             limits[metric] = min(limits.get(metric, math.inf), float(value))
     return limits
 

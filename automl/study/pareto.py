@@ -153,7 +153,7 @@ def normalise(metrics: Mapping[str, float], teacher: Mapping[str, float],
         name = _objective_name(obj)
         value = metrics.get(name)
         value = float("nan") if value is None else float(value)
-        if name in _MAXIMIZED_BY_NATURE:
+        if name.split("@", 1)[0] in _MAXIMIZED_BY_NATURE:
             out.append(1.0 - value)
             continue
         base = teacher.get(name)
@@ -168,7 +168,7 @@ def reference_point(objectives: Iterable[Any]) -> list[float]:
     """The reference point (:data:`REFERENCE_BY_METRIC`) for these objectives, in order."""
     ref = []
     for obj in objectives:
-        name = _objective_name(obj)
+        name = _objective_name(obj).split("@", 1)[0]  # latency_ms@<target>: latency_ms's reference
         if name not in REFERENCE_BY_METRIC:
             raise ValueError(f"no reference for objective {name!r} "
                              f"(known: {', '.join(REFERENCE_BY_METRIC)})")

@@ -17,6 +17,7 @@ import optuna
 from automl.candidate.result import CandidateResult
 from automl.config import ConfigError
 from automl.data import DatasetConfig
+from automl.measure.targets import Target, targets_from_record
 from automl.study.config import check_name
 from automl.study.storage import load_study
 
@@ -39,6 +40,12 @@ class StudyRecord:
     cluster: dict[str, Any] | None = None  # the Ray cluster at the last launch (nodes, CPUs, GPUs)
     timing_node: dict[str, Any] | None = None  # {ray_node_id, host} of the (first) timing worker's node
     timing_nodes: list[dict[str, Any]] | None = None  # every timing worker's, in order (timing_node first)
+    targets: list[dict[str, Any]] | None = None  # the deployment targets (Target.to_dict), primary first
+
+    @property
+    def target_list(self) -> tuple[Target, ...]:
+        """The study's deployment targets (a study from before targets: ``ort-cpu``)."""
+        return targets_from_record(self.targets)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

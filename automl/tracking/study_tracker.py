@@ -25,12 +25,13 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from automl.candidate.result import METRICS
-from automl.study.front import TrialPoint
+from automl.study.front import TrialPoint, front_trials, objectives_on
 from automl.study.pareto import normalised_hypervolume, reference_point
 from automl.study.storage import sqlite_commits_without_fsync
 from automl.tracking.front_plot import front_figure
 from automl.tracking.review_views import view_tags
 from automl.tracking.run_names import run_name
+from automl.tracking.target_metrics import mlflow_name, target_run_metrics, target_run_tags
 
 ROLE_TAG = "automl.role"
 STUDY_TAG = "automl.study"
@@ -69,7 +70,7 @@ class StudyTracker:
             self.client.set_experiment_tag(exp_id, key, value)
         self.experiment_id = exp_id
         self.parent_id = self._parent_run()
-        self._pareto_tags: dict[str, str] = {}  # run id -> the "pareto" tag this tracker last set
+        self._pareto_tags: dict[Any, str] = {}  # run id (and (run id, key) per target) -> the tag last set
 
     def _parent_run(self) -> str:
         runs = self.client.search_runs([self.experiment_id], f"tags.`{ROLE_TAG}` = 'study'", max_results=1)
@@ -94,13 +95,13 @@ class StudyTracker:
         existing = self.client.get_run(self.parent_id).data.params
         params = [p for p in params if p.key not in existing]
         teacher_metrics = [Metric(f"teacher_{k}", float(teacher[k]), _now(), 0)
-                           for k in METRICS]
+                           for k in METRICS] + target_run_metrics(teacher, _now(), prefix="teacher_")
         for i in range(0, len(params), 100):
             self.client.log_batch(self.parent_id, params=params[i:i + 100])
         self.client.log_batch(self.parent_id, metrics=teacher_metrics)
 
     def log_front(self, points: list[TrialPoint], n_finished: int, objectives: list[tuple[str, str]],
-                  teacher: dict[str, float], plot: bool = True) -> float:
+                  teacher: dict[str, float], plot: bool = True, targets: tuple[str, ...] = ()) -> float:
         """Re-tag children by dominance and log the front table, hypervolume and (if ``plot``) figure.
 
         Only tags that changed are written (one MLflow call each).
@@ -110,6 +111,8 @@ class StudyTracker:
             if run_id and self._pareto_tags.get(run_id) != tag:
                 self.client.set_tag(run_id, "pareto", tag)
                 self._pareto_tags[run_id] = tag
+        if targets and len(targets) > 1:
+            self._tag_target_fronts(points, objectives, targets)
         front = [p for p in points if p.on_front]
         hv = normalised_hypervolume([p.metrics for p in front], teacher, objectives)
         now = _now()
@@ -156,8 +159,10 @@ class StudyTracker:
             again, run_id = p.extra.get("retimed"), p.extra.get("mlflow_run_id")
             if again is None or not run_id:
                 continue
+            on_targets = [Metric(f"{target}/{k}", figure[key], now, 1) for target, figure in again.get("targets", {}).items()
+                          for k, key in (("latency_ms", "latency_ms"), ("latency_ratio", "ratio"))]
             self.client.log_batch(run_id, metrics=[Metric("latency_ms", again["latency_ms"], now, 1),
-                                                   Metric("latency_ratio", again["ratio"], now, 1)],
+                                                   Metric("latency_ratio", again["ratio"], now, 1), *on_targets],
                                   tags=[RunTag("latency_view", "re-timed with the teacher at the study's end")])
 
     def log_cluster(self, cluster: dict[str, Any], timing_node: dict[str, Any] | None) -> None:
@@ -221,9 +226,11 @@ class StudyTracker:
             metrics.append(Metric("latency_ratio", float(measured["latency_ratio"]), now, 0))
         if teacher:
             metrics.append(Metric("size_ratio", float(measured["size_bytes"]) / float(teacher["size_bytes"]), now, 0))
+        metrics += target_run_metrics(measured, now)
         self.client.log_batch(run_id, metrics=metrics,
                               tags=[*worker_tags, RunTag("kernels", str(measured.get("kernels"))),
-                                    RunTag("latency_runtime", str(measured.get("latency", {}).get("runtime")))])
+                                    RunTag("latency_runtime", str(measured.get("latency", {}).get("runtime"))),
+                                    *target_run_tags(measured)])
         self.client.log_dict(run_id, {k: v for k, v in measured.items() if k != "artifact_path"},
                              "measurements.json")
         artifact = measured.get("artifact_path")
@@ -232,12 +239,25 @@ class StudyTracker:
         self.client.set_terminated(run_id, status="FINISHED")
 
 
+    def _tag_target_fronts(self, points: list[TrialPoint], objectives: list[tuple[str, str]],
+                           targets: tuple[str, ...]) -> None:
+        """Tag ``pareto/<target>`` true/false on every child: its place on each target's own front."""
+        for target in targets:
+            view = objectives_on(objectives, target)
+            on = front_trials(points, view)
+            for p in points:
+                run_id, tag = p.extra.get("mlflow_run_id"), "true" if p.trial in on else "false"
+                key = f"pareto/{target}"
+                if run_id and self._pareto_tags.get((run_id, key)) != tag:
+                    self.client.set_tag(run_id, key, tag)
+                    self._pareto_tags[(run_id, key)] = tag
+
     def finish_pruned(self, run_id: str, epoch: int, rungs: dict[int, dict[str, float]],
                       worker: dict[str, Any] | None = None) -> None:
         """Close the run of a candidate stopped early at rung ``epoch`` (status KILLED, tag
         ``pruned_at_epoch``); its rung vectors are logged as ``rung_<objective>`` stepped by epoch."""
         now = _now()
-        metrics = [Metric(f"rung_{k}", float(v), now, e) for e, vector in sorted(rungs.items())
+        metrics = [Metric(mlflow_name(f"rung_{k}"), float(v), now, e) for e, vector in sorted(rungs.items())
                    for k, v in vector.items() if k != "go_on"]
         tags = [RunTag(k, str(v)) for k, v in (worker or {}).items() if v is not None]
         self.client.log_batch(run_id, metrics=metrics, tags=[*tags, RunTag("pruned_at_epoch", str(epoch)),

@@ -15,6 +15,7 @@ from automl.candidate.hooks import (
     TrialHooks,
 )
 from automl.measure.latency import PROBE, LatencySettings
+from automl.measure.targets import DEFAULT_TARGET
 from tests.conftest import candidate_dict
 
 
@@ -33,9 +34,9 @@ class _Recorder(TrialHooks):
         self.epochs.append((phase, epoch))
         super().on_epoch(phase, epoch, metrics)
 
-    def measure_latency(self, path, input_shape, settings):
+    def measure_latency(self, path, input_shape, settings, target=DEFAULT_TARGET):
         self.timings.append(settings)
-        return super().measure_latency(path, input_shape, settings)
+        return super().measure_latency(path, input_shape, settings, target)
 
     def _decide(self, epoch: int, vector: dict[str, float]) -> bool:
         self.vectors[epoch] = vector
@@ -54,7 +55,9 @@ def test_probe_weighs_what_the_finished_candidate_weighs(digits, tmp_path, overr
                                 workdir=tmp_path, hooks=hooks)
     first, second = hooks.vectors[1], hooks.vectors[2]
     # measured once (the structure does not change while training), accuracy taken each rung
-    assert {k: v for k, v in first.items() if k != "accuracy"} == {k: v for k, v in second.items() if k != "accuracy"}
+    fixed = [{k: v for k, v in vector.items() if not k.startswith("accuracy")} for vector in (first, second)]
+    assert fixed[0] == fixed[1] and fixed[0]["latency_ms@ort-cpu"] == fixed[0]["latency_ms"]  # one per target
+    assert first["accuracy@ort-cpu"] == first["accuracy"]
     assert first["macs"] == result.macs  # params_nonzero: values that quantize to 0 differ a little
     assert abs(first["params_nonzero"] - result.params_nonzero) <= 0.02 * result.params_nonzero
     # dense weights: the file's bytes do not depend on trained values (per-layer INT4/INT8, QDQ int8,

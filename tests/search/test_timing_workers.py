@@ -22,9 +22,10 @@ from automl.config.compression import QuantConfig
 from automl.export import export_artifact
 from automl.measure import latency
 from automl.measure.latency import LatencySettings
+from automl.measure.targets import DEFAULT_TARGET
 from automl.search.cluster import NODE_ID, node_identity, timing_nodes
-from automl.search.engine import study_teacher_latency
 from automl.search.ray_boot import GATE_NAME, RayBoot, gate_placements, spread_over
+from automl.search.teacher_figures import teacher_figures
 from automl.search.timing_gate import GatedTrialHooks, gate_measure
 from automl.search.trainable import bound_gate
 from automl.search.tune_callback import WorkerPoolCallback
@@ -86,8 +87,8 @@ def test_every_timing_worker_times_against_the_teacher_with_the_one_figure(
     study = optuna.create_study()
     gates = boot.timing_gates()
     before = _measurements(gates)
-    figure = study_teacher_latency(study, SimpleNamespace(artifact_path=str(teacher)), gates, SHAPE, 1)
-    assert teacher_latency(study) == figure and figure["latency_ms"] > 0
+    figure = teacher_figures(study, str(teacher), (DEFAULT_TARGET,), gates, SHAPE, 1)["ort-cpu"]
+    assert teacher_latency(study)["targets"]["ort-cpu"] == figure and figure["latency_ms"] > 0
     assert [a - b for a, b in zip(_measurements(gates), before)] == [1, 0]  # timed once, by the first
     for gate in gates:  # each one: its own copy of the teacher, scaled by the study's one figure
         result, _ = gate_measure(gate, copy, SHAPE, QUICK)

@@ -150,8 +150,10 @@ def _trial_summary(frozen: optuna.trial.FrozenTrial) -> str:
         epoch = pruned_at(frozen)
         vector = rung_vectors(frozen).get(epoch, {})
         if epoch == SCREEN_EPOCH:
+            unrun = [k.split("@", 1)[1] for k, v in vector.items() if k.startswith("latency_ms@") and v == float("inf")]
             return (f"stopped before training: compressed it would be {vector.get('size_bytes', float('nan')):,.0f} B, "
-                    f"{vector.get('latency_ms', float('nan')) * 1000:.1f} µs (beyond the study's limits)")
+                    f"{vector.get('latency_ms', float('nan')) * 1000:.1f} µs"
+                    + (f", and {', '.join(unrun)} cannot run it" if unrun else "") + " (beyond the study's limits)")
         return f"stopped early at epoch {epoch} (val acc {vector.get('accuracy', float('nan')):.4f} there: dominated at its rung)"
     return frozen.user_attrs.get(ERROR_ATTR, "")
 

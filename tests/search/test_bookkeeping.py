@@ -188,3 +188,17 @@ def test_the_front_is_relogged_at_most_every_few_seconds_and_flushed_at_the_end(
     assert client.get_run(run1).data.tags["pareto"] == "true"
     hv = client.get_metric_history(books.tracker.parent_id, "hypervolume")
     assert [(m.step, round(m.value, 6)) for m in sorted(hv, key=lambda m: m.step)] == [(1, 1.35), (2, 1.52)]
+
+
+def test_a_candidate_screened_because_a_target_cannot_run_it_says_which():
+    from automl.search.bookkeeping import _trial_summary
+
+    def screened(vector):
+        return optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs={
+            PRUNED_AT_ATTR: 0, f"{RUNG_ATTR}0": {**vector, "go_on": False}})
+
+    unrun = _trial_summary(screened({"size_bytes": 1271.0, "latency_ms": 9.1e-3, "latency_ms@ort-cpu": 9.1e-3,
+                                     "latency_ms@openvino-cpu": float("inf")}))
+    assert unrun == ("stopped before training: compressed it would be 1,271 B, 9.1 µs, and openvino-cpu cannot run "
+                     "it (beyond the study's limits)")
+    assert "cannot run" not in _trial_summary(screened({"size_bytes": 1271.0, "latency_ms": 9.1e-3}))

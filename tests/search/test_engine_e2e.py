@@ -81,8 +81,10 @@ def test_pareto_tags_match_independent_dominance_check(launched):
     by_trial = {c.data.tags["automl.trial"]: c.data.metrics for c in children}
     for p in front:
         assert set(p) == {"trial", "params", "accuracy", "test_accuracy", "size_bytes", "latency_ms",
-                          "latency_ratio", "retimed", "search_latency_ms", "search_latency_ratio", "kernels"}
+                          "latency_ratio", "retimed", "search_latency_ms", "search_latency_ratio", "kernels", "targets"}
         assert p["kernels"]  # the whole text the table cuts
+        assert list(p["targets"]) == ["ort-cpu"]  # the default target, whose search figures are the plain ones
+        assert p["targets"]["ort-cpu"]["latency_ms"] == pytest.approx(p["search_latency_ms"])
         for key in ("accuracy", "test_accuracy", "size_bytes", "latency_ms", "latency_ratio"):
             assert p[key] == pytest.approx(by_trial[str(p["trial"])][key])
         assert p["retimed"]  # the study's end re-timed the whole front

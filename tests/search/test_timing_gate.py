@@ -14,6 +14,8 @@ from torch import nn
 from automl.config.compression import QuantConfig
 from automl.export import export_artifact
 from automl.measure.latency import LatencySettings
+from automl.measure.runtimes import TargetUnavailable
+from automl.measure.targets import BUILTIN, Target
 from automl.search.timing_gate import TimingGate, gate_measure
 
 pytestmark = pytest.mark.e2e
@@ -44,10 +46,23 @@ def test_candidate_is_timed_against_the_teacher_and_scaled_to_the_study_figure(g
     shutil.copyfile(teacher, copy)
     unscaled, _ = gate_measure(gate, copy, (1, 8, 8), QUICK)  # no study figure yet: its own best window
     assert unscaled.latency_ms == unscaled.best_ms and abs(unscaled.ratio - 1) <= 0.05
-    ray.get(gate.set_reference.remote(teacher.read_bytes(), 0.25))
+    ray.get(gate.set_reference.remote(teacher.read_bytes(), {"ort-cpu": 0.25}))
     scaled, _ = gate_measure(gate, copy, (1, 8, 8), QUICK)
     assert abs(scaled.ratio - 1) <= 0.05 and scaled.latency_ms == pytest.approx(scaled.ratio * 0.25)
     assert scaled.reference_ms > 0
+
+
+def test_each_target_is_timed_on_its_runtime_and_scaled_by_its_own_teacher_figure(gate, teacher, tmp_path):
+    copy = tmp_path / "copy.onnx"
+    shutil.copyfile(teacher, copy)
+    ray.get(gate.set_reference.remote(teacher.read_bytes(), {"ort-cpu": 0.25, "openvino-cpu-f32": 0.5}))
+    on_ov, _ = gate_measure(gate, copy, (1, 8, 8), QUICK, BUILTIN["openvino-cpu-f32"])
+    assert on_ov.target == "openvino-cpu-f32" and on_ov.runtime.startswith("openvino")
+    assert on_ov.latency_ms == pytest.approx(on_ov.ratio * 0.5)  # that target's figure, not ort-cpu's
+    broken = Target("openvino-broken", "openvino", options={"NOT_A_PROPERTY": "1"})
+    with pytest.raises(TargetUnavailable, match="^openvino-broken: "):  # the actor answers, it does not die
+        gate_measure(gate, copy, (1, 8, 8), QUICK, broken)
+    assert gate_measure(gate, copy, (1, 8, 8), QUICK)[0].target == "ort-cpu"
 
 
 def test_timing_waits_for_running_compute(gate, teacher):

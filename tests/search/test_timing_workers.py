@@ -99,7 +99,7 @@ def test_every_timing_worker_times_against_the_teacher_with_the_one_figure(
 def test_workers_bound_to_different_timing_workers_hold_and_are_timed_by_their_own(boot, teacher: Path,
                                                                                    copy: Path) -> None:
     gates = boot.timing_gates()
-    ray.get([g.set_reference.remote(teacher.read_bytes(), 0.25) for g in gates])
+    ray.get([g.set_reference.remote(teacher.read_bytes(), {"ort-cpu": 0.25}) for g in gates])
     names = boot.gate_names
     workers = ["a1b2c_00000", "a1b2c_00001"]  # Tune's trial ids: <prefix>_<trial number>
     assert [bound_gate(names, w) for w in workers] == list(names)
@@ -123,7 +123,7 @@ def test_binding_is_round_robin_and_stable() -> None:
 
 def test_a_lost_workers_holds_are_dropped_on_every_timing_worker(boot, teacher: Path) -> None:
     gates = boot.timing_gates()
-    ray.get([g.set_reference.remote(teacher.read_bytes(), 0.25) for g in gates])
+    ray.get([g.set_reference.remote(teacher.read_bytes(), {"ort-cpu": 0.25}) for g in gates])
     worker = "dead0_00001"
     ray.get([g.acquire_shared.remote(worker) for g in gates])  # it died inside compute chunks
     pending = [g.measure.remote(None, SHAPE, QUICK) for g in gates]

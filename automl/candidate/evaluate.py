@@ -168,7 +168,7 @@ def measure_model(model: nn.Module, candidate: CandidateConfig, data: DatasetSpl
     return CandidateResult(
         accuracy=first.accuracy, test_accuracy=first.test_accuracy, size_bytes=info.size_bytes,
         latency_ms=first.latency_ms, latency_ratio=first.latency_ratio, params_nonzero=nonzero, macs=macs,
-        kernels=info.kernels, int8_kernels=info.int8_kernels, latency={**first.latency, **hooks.info()},
+        kernels=first.kernels or info.kernels, int8_kernels=info.int8_kernels, latency={**first.latency, **hooks.info()},
         artifact_path=str(info.path), encodings=dict(info.encodings), history=list(history or []),
         phase_seconds=dict(timer.seconds), targets=on)
 

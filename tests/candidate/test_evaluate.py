@@ -6,8 +6,8 @@ import pytest
 
 from automl import CandidateConfig, evaluate_candidate, load_or_train_teacher
 from automl.data import load_dataset
-from automl.export import open_session
-from automl.measure.accuracy import onnx_accuracy
+from automl.measure.runtimes import runtime_for, target_accuracy
+from automl.measure.targets import DEFAULT_TARGET
 from tests.conftest import SMALL_CNN, candidate_dict
 
 
@@ -30,8 +30,8 @@ def test_fp32_candidate_is_measured_on_its_artifact(fp32):
 
 def test_export_load_evaluate_reproduces_reported_test_accuracy(fp32, digits):
     data = load_dataset(digits)
-    session = open_session(fp32.artifact_path)
-    assert abs(onnx_accuracy(session, data.x_test, data.y_test) - fp32.test_accuracy) <= 0.001
+    rerun = target_accuracy(runtime_for(DEFAULT_TARGET, 1), fp32.artifact_path, data.x_test, data.y_test)
+    assert abs(rerun - fp32.test_accuracy) <= 0.001
 
 
 def test_int8_candidate_runs_real_int8_kernels_close_to_fp32(fp32, digits, tmp_path):

@@ -8,9 +8,9 @@ import pytest
 from automl import CandidateConfig, DatasetConfig, evaluate_candidate
 from automl.config.errors import ConfigError
 from automl.data import load_dataset
-from automl.export import open_session
 from automl.export.artifact import read_metadata
-from automl.measure.accuracy import onnx_accuracy
+from automl.measure.runtimes import runtime_for, target_accuracy
+from automl.measure.targets import DEFAULT_TARGET
 
 FEATURES = "tests.data.user_dataset:load_features"
 SIGNALS = "tests.data.user_dataset:load_signals"
@@ -43,8 +43,8 @@ def test_user_dataset_of_any_rank_is_a_candidate_end_to_end(name, family, choice
     assert result.accuracy > 0.6 and result.test_accuracy > 0.6  # 3 classes: chance is 1/3
     assert result.int8_kernels and int8_op in result.kernels
     assert result.latency_ms > 0 and result.macs > 0
-    session = open_session(result.artifact_path)
-    assert abs(onnx_accuracy(session, data.x_test, data.y_test) - result.test_accuracy) <= 1e-9
+    rerun = target_accuracy(runtime_for(DEFAULT_TARGET, 1), result.artifact_path, data.x_test, data.y_test)
+    assert abs(rerun - result.test_accuracy) <= 1e-9
     meta = read_metadata(result.artifact_path)
     assert meta["input_shape"] == list(data.input_shape) and meta["num_classes"] == 3
     assert len(meta["mean"]) == len(meta["std"]) == data.input_shape[0]

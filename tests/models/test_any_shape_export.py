@@ -10,7 +10,8 @@ import torch
 from automl.config.compression import QuantConfig
 from automl.export import export_artifact, open_session
 from automl.export.artifact import read_metadata
-from automl.measure.accuracy import onnx_accuracy, onnx_predict
+from automl.measure.runtimes import runtime_for, target_accuracy
+from automl.measure.targets import DEFAULT_TARGET
 from automl.models import create_model
 from automl.pruning import prune_channels, prune_unstructured
 from automl.quantization.ptq import quantize_weights_
@@ -73,8 +74,9 @@ def test_compressed_artifact_classifies_like_torch(family, shape, pruning, quant
         logits = model(x)
     torch_acc = float((logits.argmax(1) == y).float().mean())
     assert torch_acc > 0.6  # the task was learnt, so agreement below means something
-    agree = float((torch.as_tensor(onnx_predict(session, x)).argmax(1) == logits.argmax(1)).float().mean())
-    assert agree >= 0.95 and abs(onnx_accuracy(session, x, y) - torch_acc) <= 0.03
+    runtime = runtime_for(DEFAULT_TARGET, 1)
+    agree = float((torch.as_tensor(runtime.predict(info.path, x.numpy())).argmax(1) == logits.argmax(1)).float().mean())
+    assert agree >= 0.95 and abs(target_accuracy(runtime, info.path, x, y) - torch_acc) <= 0.03
     assert read_metadata(info.path)["input_shape"] == list(shape)
     if cfg.activation_bits == 8:
         assert info.int8_kernels and INT8_OP[family] in info.kernels and "fp32" not in info.kernels

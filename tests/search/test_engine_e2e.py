@@ -92,8 +92,8 @@ def test_pareto_tags_match_independent_dominance_check(launched):
 
 def test_export_gives_an_artifact_that_reproduces_test_accuracy(launched, tmp_path):
     from automl.data import DatasetConfig, load_dataset
-    from automl.export import open_session
-    from automl.measure.accuracy import onnx_accuracy
+    from automl.measure.runtimes import runtime_for, target_accuracy
+    from automl.measure.targets import DEFAULT_TARGET
 
     work, _, _ = launched
     front = json.loads(automl("pareto", "e2e", "--json", cwd=work).stdout)
@@ -103,7 +103,7 @@ def test_export_gives_an_artifact_that_reproduces_test_accuracy(launched, tmp_pa
     info = json.loads((tmp_path / "x/candidate.json").read_text())
     assert info["artifact_bytes"] == best["size_bytes"] == (tmp_path / "x/model.onnx").stat().st_size
     data = load_dataset(DatasetConfig(name="digits"))
-    acc = onnx_accuracy(open_session(tmp_path / "x/model.onnx"), data.x_test, data.y_test)
+    acc = target_accuracy(runtime_for(DEFAULT_TARGET, 1), tmp_path / "x/model.onnx", data.x_test, data.y_test)
     assert abs(acc - best["test_accuracy"]) <= 0.001
     bad = automl("export", "e2e", "--trial", "99", "--out", str(tmp_path / "y"), cwd=work)
     assert bad.returncode == 2 and "--trial" in bad.stderr

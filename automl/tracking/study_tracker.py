@@ -159,8 +159,9 @@ class StudyTracker:
             again, run_id = p.extra.get("retimed"), p.extra.get("mlflow_run_id")
             if again is None or not run_id:
                 continue
-            on_targets = [Metric(f"{target}/{k}", figure[key], now, 1) for target, figure in again.get("targets", {}).items()
-                          for k, key in (("latency_ms", "latency_ms"), ("latency_ratio", "ratio"))]
+            figures = again.get("targets", {})
+            on_targets = [Metric(f"{target}/{k}", figure[key], now, 1) for target, figure in figures.items()
+                          for k, key in (("latency_ms", "latency_ms"), ("latency_ratio", "ratio"))] if len(figures) > 1 else []
             self.client.log_batch(run_id, metrics=[Metric("latency_ms", again["latency_ms"], now, 1),
                                                    Metric("latency_ratio", again["ratio"], now, 1), *on_targets],
                                   tags=[RunTag("latency_view", "re-timed with the teacher at the study's end")])

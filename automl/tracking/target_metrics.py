@@ -22,14 +22,19 @@ def mlflow_name(metric: str) -> str:
 
 
 def target_run_metrics(measured: dict[str, Any], now: int, step: int = 0, prefix: str = "") -> list[Metric]:
-    """``<target>/<prefix><metric>`` for every target of a result (its dict form)."""
+    """``<target>/<prefix><metric>`` for every target of a result (its dict form); none for a
+    result on one target (its plain metrics are that target's)."""
+    targets = measured.get("targets") or {}
+    if len(targets) < 2:
+        return []
     return [Metric(f"{target}/{prefix}{k}", float(on[k]), now, step)
-            for target, on in (measured.get("targets") or {}).items() for k in PER_TARGET if on.get(k) is not None]
+            for target, on in targets.items() for k in PER_TARGET if on.get(k) is not None]
 
 
 def target_run_tags(measured: dict[str, Any]) -> list[RunTag]:
     tags = []
-    for target, on in (measured.get("targets") or {}).items():
+    targets = measured.get("targets") or {}
+    for target, on in targets.items() if len(targets) > 1 else ():
         if on.get("kernels"):
             tags.append(RunTag(f"kernels/{target}", str(on["kernels"])[:5000]))
         if on.get("error"):

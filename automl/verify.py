@@ -125,13 +125,14 @@ def _opened(path: str | Path, target: dict[str, Any] | None, threads: int, batch
         config = {"INFERENCE_NUM_THREADS": str(threads), **(target.get("options") or {})}
         if target.get("precision"):
             config["INFERENCE_PRECISION_HINT"] = target["precision"]
-        model = ov.Core().read_model(str(path))
+        core = ov.Core()
+        model = core.read_model(str(path))
         device = "GPU" if target.get("device") == "gpu" else "CPU"
         if not batch_one:
-            compiled = ov.Core().compile_model(model, device, config)
+            compiled = core.compile_model(model, device, config)
             return lambda x: compiled(x)[0]
         model.reshape({0: ov.PartialShape([1, *list(model.input(0).get_partial_shape())[1:]])})
-        request = ov.Core().compile_model(model, device, config).create_infer_request()
+        request = core.compile_model(model, device, config).create_infer_request()
         bound: dict[str, Any] = {}
 
         def run(x: np.ndarray) -> np.ndarray:

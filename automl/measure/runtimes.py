@@ -52,6 +52,15 @@ class Runtime:
 
     def __init__(self, target: Target, threads: int) -> None:
         self.target, self.threads = target, threads
+        self._loaded: dict[tuple[str, Any], Any] = {}  # what predict and kernels opened, per (file, kind)
+
+    def _once(self, path: str | Path, kind: Any, load: Callable[[], Any]) -> Any:
+        """``load()`` once per file and kind for this runtime object (one candidate's validation,
+        test and kernels share it; timing opens its own instances, see ``measure_interleaved``)."""
+        key = (str(path), kind)
+        if key not in self._loaded:
+            self._loaded[key] = load()
+        return self._loaded[key]
 
     def label(self) -> str:
         raise NotImplementedError
@@ -100,7 +109,7 @@ class OnnxRuntime(Runtime):
         return functools.partial(session.run, None, feed)
 
     def predict(self, path, x, batch_size=256):
-        session = self._session(path)
+        session = self._once(path, "session", lambda: self._session(path))
         name = session.get_inputs()[0].name
         try:
             outs = [session.run(None, {name: np.ascontiguousarray(x[i:i + batch_size])})[0]
@@ -151,7 +160,7 @@ class OpenVino(Runtime):
         return lambda _keep=x: request.infer()  # the tensor shares x's memory: keep x alive with the call
 
     def predict(self, path, x, batch_size=256):
-        compiled = self._compiled(path, None)
+        compiled = self._once(path, None, lambda: self._compiled(path, None))
         try:
             outs = [compiled(np.ascontiguousarray(x[i:i + batch_size]))[0] for i in range(0, len(x), batch_size)]
         except Exception as err:  # noqa: BLE001
@@ -161,7 +170,7 @@ class OpenVino(Runtime):
     def kernels(self, path):
         """The CPU plugin's executed graph: its compute layers with the precision each runs in,
         e.g. ``Convolution x2 (u8), FullyConnected x1 (bf16)``."""
-        runtime_model = self._compiled(path, 1).get_runtime_model()
+        runtime_model = self._once(path, 1, lambda: self._compiled(path, 1)).get_runtime_model()
         counts: Counter[tuple[str, str]] = Counter()
         for op in runtime_model.get_ordered_ops():
             info = op.get_rt_info()

@@ -8,8 +8,11 @@ search space; each finished candidate is an Optuna ``tell`` with its objective v
 user attributes. With early stopping, each rung report is recorded on its trial (user attribute
 ``rung:<epoch>``) and decided by multi-objective ASHA (:mod:`automl.study.mo_asha`) over every
 trial of the study that reached that rung; a candidate stopped there is told ``PRUNED`` (its
-rung vectors stay on the trial, and TPE counts it among the worse trials). Everything here runs
-in the driver, the only writer of the study.
+rung vectors stay on the trial, and TPE counts it among the worse trials). A candidate equal to
+one the study already finished (the same candidate config: within a study the dataset, teacher
+and training settings are fixed or part of it) is not trained again: it is answered from that
+trial's result (the same values told, user attribute ``reused_from``). Everything here runs in
+the driver, the only writer of the study.
 """
 
 from __future__ import annotations
@@ -36,9 +39,13 @@ from automl.study.attrs import (
     ERROR_ATTR,
     PRUNED_AT_ATTR,
     RESULT_ATTR,
+    REUSED_ATTR,
     RUNG_ATTR,
     TRACEBACK_ATTR,
     WORKER_ATTR,
+    candidate_key,
+    candidate_of,
+    reused_from,
     rung_vectors,
 )
 from automl.study.mo_asha import EarlyStoppingConfig, RungBook
@@ -64,6 +71,12 @@ class CandidateDispatcher:
         self.remaining = n_trials
         self.live: dict[str, optuna.Trial] = {}  # worker -> the candidate it is running
         self.rejected: list[optuna.trial.FrozenTrial] = []  # invalid combinations told FAIL at ask
+        self.reused: list[tuple[optuna.Trial, dict[str, Any], int]] = []  # (trial, candidate, the trial it repeats)
+        self._finished: dict[str, int] = {}  # candidate config -> the first trial that trained it
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if candidate_of(t) and RESULT_ATTR in t.user_attrs:
+                first = reused_from(t)
+                self._finished.setdefault(candidate_key(candidate_of(t)), t.number if first is None else first)
         self.rungs = None if early_stopping is None else RungBook(early_stopping, objectives)
         if self.rungs is not None:  # a resumed study: earlier launches' candidates are peers too
             self.rungs.load((t.number, epoch, vector) for t in study.get_trials(deepcopy=False)
@@ -85,9 +98,24 @@ class CandidateDispatcher:
                 self.rejected.append(self.fail(trial, f"invalid candidate: {err}"))
                 continue
             trial.set_user_attr(CANDIDATE_ATTR, candidate)
+            repeats = self._finished.get(candidate_key(candidate))
+            if repeats is not None:  # told from that result by tell_reused, once its MLflow run exists
+                self.reused.append((trial, candidate, repeats))
+                continue
             self.live[worker] = trial
             return trial, candidate
         return None
+
+    def tell_reused(self, trial: optuna.Trial, repeats: int) -> optuna.trial.FrozenTrial:
+        """Answer ``trial`` (a candidate equal to finished trial ``repeats``) from that trial's result."""
+        storage = self.study._storage  # one trial by number, not the whole study copied
+        source = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(self.study._study_id, repeats))
+        measured = dict(source.user_attrs[RESULT_ATTR])
+        metrics = metric_values(measured)
+        trial.set_user_attr(RESULT_ATTR, measured)
+        trial.set_user_attr(REUSED_ATTR, repeats)
+        record_constraints(trial, self.constraints, constraint_values(self.constraints, metrics))
+        return self.study.tell(trial, [float(metrics[name]) for name, _ in self.objectives])
 
     def finished(self, worker: str, report: FinalReport) -> optuna.trial.FrozenTrial | None:
         """Tell Optuna the result ``worker`` reported for its candidate (see ``run_worker``).
@@ -123,7 +151,9 @@ class CandidateDispatcher:
             return self.fail(trial, f"artifact not delivered: {err}")
         trial.set_user_attr(RESULT_ATTR, measured)
         record_constraints(trial, self.constraints, constraint_values(self.constraints, metrics))  # read by the sampler
-        return self.study.tell(trial, values)
+        frozen = self.study.tell(trial, values)
+        self._finished.setdefault(candidate_key(candidate_of(frozen)), frozen.number)
+        return frozen
 
     def rung(self, worker: str, number: int, epoch: int, vector: dict[str, float]) -> bool:
         """``worker``'s candidate reached rung ``epoch`` with ``vector``: does it go on?"""

@@ -23,12 +23,14 @@ from optuna.trial import TrialState
 from automl.study.attrs import (
     BEHIND_ATTR,
     LATE_RUNS_ATTR,
+    REUSED_ATTR,
     behind,
     candidate_of,
     late_runs,
     measurements,
     mlflow_run_id,
     pruned_at,
+    reused_from,
     rung_vectors,
     trial_error,
     worker_of,
@@ -139,7 +141,9 @@ def close_trial_run(tracker: StudyTracker, run_id: str, study: optuna.Study, tri
     KILLED with its rung vectors (stopped early), or FAILED with why."""
     worker = worker_of(trial)
     if trial.state == TrialState.COMPLETE:
-        tracker.finish_trial(run_id, measurements(trial), None, teacher_metrics, worker=worker)
+        repeats = reused_from(trial)
+        tracker.finish_trial(run_id, measurements(trial), None, teacher_metrics,
+                             worker=worker if repeats is None else {REUSED_ATTR: repeats})
     elif trial.state == TrialState.PRUNED:
         tracker.finish_pruned(run_id, pruned_at(trial) or 0, rung_vectors(trial), worker=worker)
     elif trial.state == TrialState.FAIL:

@@ -102,6 +102,10 @@ class WorkerPoolCallback(Callback):
         for frozen in self.dispatcher.rejected:
             self._told(frozen)
         self.dispatcher.rejected.clear()
+        for trial, candidate, repeats in self.dispatcher.reused:  # its MLflow run first, then the tell
+            self._deferred.append(lambda t=trial, c=candidate, r=repeats: (
+                self._on_asked(t, c), self._on_told(self.dispatcher.tell_reused(t, r))))
+        self.dispatcher.reused.clear()
         if asked is not None:
             self._unannounced.add(asked[0].number)
             self._deferred.append(lambda: self._on_asked(*asked))

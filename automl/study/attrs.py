@@ -13,7 +13,8 @@ Trial attributes:
 * ``mlflow_run_id``: the trial's MLflow child run;
 * ``worker``: ``{ray_node_id, host}`` of the worker that ran it (failed ones too);
 * ``rung:<epoch>``: early stopping's vector at a rung, with ``go_on``;
-* ``pruned_at_epoch``: the rung a stopped candidate lost at (0: the screen, before training).
+* ``pruned_at_epoch``: the rung a stopped candidate lost at (0: the screen, before training);
+* ``reused_from``: the finished trial whose result answered this one (the same candidate: not trained twice).
 
 Study attributes:
 
@@ -27,6 +28,7 @@ Study attributes:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import optuna
@@ -39,6 +41,7 @@ MLFLOW_RUN_ATTR = "mlflow_run_id"
 WORKER_ATTR = "worker"
 RUNG_ATTR = "rung:"  # prefix: rung:<epoch> -> {objective: value, ..., go_on}
 PRUNED_AT_ATTR = "pruned_at_epoch"
+REUSED_ATTR = "reused_from"
 
 INTERRUPTED_ATTR = "interrupted_trials"
 BEHIND_ATTR = "mlflow_behind"
@@ -52,6 +55,16 @@ INTERRUPTED = "interrupted: the launch that ran this trial stopped before it fin
 def candidate_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The candidate config the trial built (empty for a trial rejected at ask)."""
     return trial.user_attrs.get(CANDIDATE_ATTR, {})
+
+
+def candidate_key(candidate: dict[str, Any]) -> str:
+    """One string per distinct candidate config (key order does not matter)."""
+    return json.dumps(candidate, sort_keys=True, separators=(",", ":"))
+
+
+def reused_from(trial: optuna.trial.FrozenTrial) -> int | None:
+    """The finished trial whose result answered this one (``None``: it was trained)."""
+    return trial.user_attrs.get(REUSED_ATTR)
 
 
 def measurements(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

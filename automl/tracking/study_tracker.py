@@ -212,7 +212,8 @@ class StudyTracker:
 
     def finish_trial(self, run_id: str, measured: dict[str, Any] | None, error: str | None,
                      teacher: dict[str, float] | None = None, worker: dict[str, Any] | None = None) -> None:
-        """Close a child run. ``worker`` (``{ray_node_id, host}``) tags the run with where it trained."""
+        """Close a child run. ``worker`` (``{ray_node_id, host}``) tags the run with where it trained
+        (``{reused_from: N}``: it was not trained, trial N's result answered it)."""
         worker_tags = [RunTag(k, str(v)) for k, v in (worker or {}).items() if v is not None]
         if error is not None:
             self.client.log_batch(run_id, tags=[*worker_tags, RunTag("error", error[:5000]), RunTag("pareto", "false")])

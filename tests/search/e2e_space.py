@@ -48,6 +48,11 @@ def crashing(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
     os._exit(3)  # the worker process dies, as on an out-of-memory kill
 
 
+def define_repeat(trial) -> dict:
+    """The same small CNN for every trial: the third is a repeat of a finished one."""
+    return {"arch": {"family": "cnn", "choices": {"stages": 1, "widths": [8]}}, "quant": {"weight_bits": 8}}
+
+
 def define_faults(trial) -> dict:
     """Trial 1 is too slow for the study's ``trial_timeout_s``; trial 2 runs out of memory."""
     family = {1: "tests.search.e2e_space:sleepy", 2: "tests.search.e2e_space:memory_hog"}.get(trial.number)

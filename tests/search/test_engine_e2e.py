@@ -151,6 +151,25 @@ def test_failing_candidate_is_recorded_failed_and_study_completes(tmp_path, spac
         assert result["params_nonzero"] < teacher["params_nonzero"] and result["accuracy"] > 0.5
 
 
+def test_a_repeated_candidate_is_answered_from_the_finished_one_not_trained(tmp_path):
+    (tmp_path / "fn_space.yaml").write_text("name: fn\nfunction: tests.search.e2e_space:define_repeat\n")
+    study_file = write_study(tmp_path, "repeat", "fn_space.yaml", trials=3)
+    out = automl("launch", str(study_file), "--quiet", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads((tmp_path / "runs/repeat/study.json").read_text())
+    study = optuna.load_study(study_name="repeat", storage=record["storage"])
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    reused = [t for t in study.trials if "reused_from" in t.user_attrs]
+    assert len(reused) == 1  # trials 0 and 1 ran at once (a repeat of a running one trains); 2 came after
+    (again,), source = reused, study.trials[reused[0].user_attrs["reused_from"]]
+    assert "reused_from" not in source.user_attrs and again.values == source.values
+    assert again.user_attrs["result"] == source.user_attrs["result"] and "worker" not in again.user_attrs
+    _, children = _children(MlflowClient(record["tracking_uri"]), "repeat")
+    run = [c for c in children if c.data.tags["automl.trial"] == str(again.number)][0]
+    assert run.info.status == "FINISHED" and run.data.tags["reused_from"] == str(source.number)
+    assert run.data.metrics["accuracy"] == source.values[0]
+
+
 def start_ui(work: Path, name: str) -> tuple[subprocess.Popen, int]:
     """``automl ui NAME`` (a real ``mlflow server``) on a free loopback port, in its own session."""
     import socket

@@ -24,20 +24,25 @@ from automl.study.sampler import is_feasible
 OBJECTIVES = [("accuracy", "maximize"), ("size_bytes", "minimize")]
 
 
-@pytest.fixture()
-def dispatcher(tmp_path: Path) -> CandidateDispatcher:
-    (tmp_path / "space.yaml").write_text(textwrap.dedent("""\
+def small_dispatcher(folder: Path, widths: str = "[8, 16]", bits: str = "[4, 8, 32]") -> CandidateDispatcher:
+    """A 3-trial dispatcher over one-stage CNNs of these widths and weight bits (random sampler, seed 0)."""
+    (folder / "space.yaml").write_text(textwrap.dedent(f"""\
         name: small
         params:
-          arch.family: {fixed: cnn}
-          arch.choices.stages: {fixed: 1}
-          arch.choices.widths: {categorical: [8, 16], per_stage: arch.choices.stages}
-          quant.weight_bits: {categorical: [4, 8, 32]}
+          arch.family: {{fixed: cnn}}
+          arch.choices.stages: {{fixed: 1}}
+          arch.choices.widths: {{categorical: {widths}, per_stage: arch.choices.stages}}
+          quant.weight_bits: {{categorical: {bits}}}
         """))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
-    return CandidateDispatcher(study, load_space(tmp_path / "space.yaml"), {}, OBJECTIVES,
-                               [parse_constraint("accuracy >= 0.8")], n_trials=3, artifacts_dir=tmp_path / "driver")
+    return CandidateDispatcher(study, load_space(folder / "space.yaml"), {}, OBJECTIVES,
+                               [parse_constraint("accuracy >= 0.8")], n_trials=3, artifacts_dir=folder / "driver")
+
+
+@pytest.fixture()
+def dispatcher(tmp_path: Path) -> CandidateDispatcher:
+    return small_dispatcher(tmp_path)
 
 
 def final(number: int, accuracy: float, size: int, blob: bytes | None = None) -> Finished:
@@ -153,3 +158,29 @@ def test_a_teacher_initialised_candidate_gets_the_teachers_arch_and_another_fami
     assert refused.state == TrialState.FAIL
     assert "arch.family: 'cnn' with init: teacher, but the teacher is 'mobilenet_v2'" in refused.user_attrs["error"]
     assert pool.next_job("w2") is None
+
+
+def test_a_candidate_equal_to_a_finished_one_is_answered_from_its_result_not_trained(tmp_path: Path) -> None:
+    dispatcher = small_dispatcher(tmp_path, widths="[8]", bits="[8]")  # one config only
+    study = dispatcher.study
+    log: list = []
+    pool = WorkerPoolCallback(dispatcher, FakeQueue(log), on_asked=lambda trial, cand: log.append(("asked", trial.number)),
+                              on_told=lambda frozen: log.append(("told", frozen.number, frozen.state.name)),
+                              on_epochs=lambda number, rows: None)
+    w1, w2 = SimpleNamespace(trial_id="w1"), SimpleNamespace(trial_id="w2")
+    pool.on_trial_result(0, [], w1, Ready().encode())
+    pool.on_trial_result(0, [], w2, Ready().encode())  # the same config is running, not finished: trained too
+    first, second = log[0][2].number, log[1][2].number
+    pool.on_trial_result(0, [], w1, final(first, 0.9, 100).encode())
+    pool.on_step_end(0, [])
+    # w1 asks again: the only config of the space is finished, so trial 2 is answered from trial 0 and
+    # the budget is spent (w1 gets no job); its MLflow run is made before it is told
+    assert ("put", "w1", None) in log
+    assert log[-2:] == [("asked", 2), ("told", 2, "COMPLETE")]
+    reused = study.trials[2]
+    assert reused.user_attrs["reused_from"] == first and reused.values == [0.9, 100.0]
+    assert measurements(reused) == measurements(study.trials[first])
+    assert reused.constraints == study.trials[first].constraints
+    assert study.trials[second].state == TrialState.RUNNING  # the one in flight was not touched
+    resumed = CandidateDispatcher(study, dispatcher.space, {}, OBJECTIVES, [], n_trials=1, artifacts_dir=tmp_path / "d")
+    assert resumed.next_job("w3") is None and resumed.reused[0][2] == first  # a relaunch knows what finished

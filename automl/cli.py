@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--seed", type=int, help="override the file's sampler seed")
     launch.add_argument("--targets", help="deployment targets, comma-separated (e.g. ort-cpu,openvino-cpu; "
                                           "default: the file's targets, else ort-cpu)")
+    launch.add_argument("--warm-start", metavar="NAME[,NAME]",
+                        help="earlier studies whose finished trials seed the sampler (added to the file's "
+                             "warm_start); their front points are proposed first")
     launch.add_argument("--name", help="study name (default: the file's name:)")
     launch.add_argument("--storage", help="Optuna storage URL (default: sqlite under the run folder)")
     launch.add_argument("--tracking-uri", help="MLflow tracking URI (default: the file's tracking_uri, else "
@@ -129,7 +132,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
                                    "storage": args.storage, "tracking_uri": args.tracking_uri,
                                    "run_dir": args.run_dir, "early_stopping": args.early_stopping,
                                    "seed": args.seed,
-                                   "targets": args.targets.split(",") if args.targets else None}.items()
+                                   "targets": args.targets.split(",") if args.targets else None,
+                                   "warm_start": args.warm_start}.items()
                  if v is not None}
     cfg = load_study(args.study, overrides)
     outcome = run_study(cfg, ray_address=args.ray_address, show_progress=not args.quiet)
@@ -250,6 +254,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         candidate_of,
         measurements,
         mlflow_run_id,
+        prior_of,
         trial_error,
     )
     from automl.study.front import study_points
@@ -267,6 +272,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         error = trial_error(study, trial)
         raise ConfigError("--trial", f"trial {args.trial} is {trial.state.name}, only finished trials export"
                           + (f" ({error})" if error else ""))
+    prior = prior_of(trial)
+    if prior is not None:
+        raise ConfigError("--trial", f"trial {args.trial} is a warm-start prior, measured by study "
+                          f"'{prior['study']}' (its trial {prior['trial']}), not by this one: export it from there")
     out.mkdir(parents=True, exist_ok=True)
     artifact = out / "model.onnx"
     source = local_artifact(measurements(trial)["artifact_path"], record.tracking_uri,
@@ -318,6 +327,10 @@ def _export_teacher(name: str, run_dir: str | None, out: Path) -> int:
     if not source.exists():
         raise ConfigError("--teacher", f"the teacher's artifact {source} is missing (launch the study again "
                           "to rebuild the teacher cache)")
+    prior = prior_of(trial)
+    if prior is not None:
+        raise ConfigError("--trial", f"trial {args.trial} is a warm-start prior, measured by study "
+                          f"'{prior['study']}' (its trial {prior['trial']}), not by this one: export it from there")
     out.mkdir(parents=True, exist_ok=True)
     artifact = out / "model.onnx"
     shutil.copyfile(source, artifact)

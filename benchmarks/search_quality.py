@@ -276,11 +276,15 @@ def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | float 
 
 def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, seed: int,
               evaluate: Evaluator, early_stopping: EarlyStoppingConfig | None = None,
-              wall_budget: float | None = None) -> list[Record]:
+              wall_budget: float | None = None,
+              prepare: Callable[[optuna.Study], None] | None = None) -> list[Record]:
     """``n_trials`` trials, or (``wall_budget``) as many as fit in that many seconds, at most
-    ``ES_TRIAL_CAP`` x ``n_trials``."""
+    ``ES_TRIAL_CAP`` x ``n_trials``. ``prepare``: called with the (empty) Optuna study first,
+    and keeps it (benchmarks/warm_start.py adds priors there and reads the trials after)."""
     sampler = make_sampler(sampler_name, seed, 3, n_trials=n_trials)
     study = _new_study(sampler, DIRECTIONS)
+    if prepare is not None:
+        prepare(study)
     rungs = None if early_stopping is None else RungBook(early_stopping, list(zip(OBJECTIVES, DIRECTIONS)))
     records: list[Record] = []
     cap = n_trials if wall_budget is None else n_trials * ES_TRIAL_CAP

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from automl.dashboard.candidate import Candidate
 from automl.dashboard.targets import TargetView, target_views
-from automl.study.attrs import candidate_of, pruned_at, trial_error
+from automl.study.attrs import candidate_of, prior_of, pruned_at, trial_error
 from automl.study.front import TrialPoint, finished_trials, study_points
 from automl.study.record import StudyRecord
 from automl.tracking.study_tracker import ROLE_TAG
@@ -93,7 +93,10 @@ def _read_mlflow(view: StudyView, record: StudyRecord, candidates: list[Candidat
 
 
 def _importances(view: StudyView, study: optuna.Study) -> None:
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and prior_of(t) is None]
+    if len(done) < len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):  # warm-start priors:
+        study = optuna.create_study(directions=study.directions)  # this study's own measurements only
+        study.add_trials(done)
     if len(done) < 4:
         view.notes.append(f"parameter importances need at least 4 finished trials ({len(done)} so far)")
         return

@@ -176,6 +176,7 @@ def prepare_launch(cfg: StudyConfig, study: optuna.Study, show_progress: bool) -
     from automl.data import load_dataset
     from automl.search.progress import StudyProgress
     from automl.search.tracking_outage import TrackingOutage
+    from automl.study.warm_start import warm_start
     from automl.tracking import StudyTracker
 
     run_dir = Path(cfg.run_dir).resolve()
@@ -184,6 +185,8 @@ def prepare_launch(cfg: StudyConfig, study: optuna.Study, show_progress: bool) -
     check_space_fits(cfg.space, tuple(splits.input_shape))
     progress.note(f"teacher: {cfg.teacher.arch.family} on {cfg.dataset.name} (cached under {run_dir / 'teachers'})")
     teacher = load_or_train_teacher(cfg.teacher, cfg.dataset, run_dir / "teachers")
+    for source in warm_start(study, cfg, teacher.result.artifact_path):  # priors for the sampler, added once
+        progress.note(source.line())
     tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
     outage = TrackingOutage(study, tracker, cfg.tracking_uri, progress.warn, teacher.result.metrics())
     close_interrupted(study, tracker)

@@ -14,7 +14,9 @@ Trial attributes:
 * ``worker``: ``{ray_node_id, host}`` of the worker that ran it (failed ones too);
 * ``rung:<epoch>``: early stopping's vector at a rung, with ``go_on``;
 * ``pruned_at_epoch``: the rung a stopped candidate lost at (0: the screen, before training);
-* ``reused_from``: the finished trial whose result answered this one (the same candidate: not trained twice).
+* ``reused_from``: the finished trial whose result answered this one (the same candidate: not trained twice);
+* ``warm_start_from``: ``{study, trial}``: a prior copied from an earlier study (study/warm_start.py),
+  read by the sampler only; no result, no run, not a point of this study.
 
 Study attributes:
 
@@ -23,7 +25,8 @@ Study attributes:
 * ``mlflow_late_runs``: ``{trial: run id}`` of runs created after their trial was asked;
 * ``retimed:<trial>``: the trial's final re-timing (:mod:`automl.study.retime`);
 * ``teacher_latency``: the study's one teacher figure, the baseline of every ``latency_ms``
-  (the primary target's), with ``targets``: the figure, accuracy and kernels per target.
+  (the primary target's), with ``targets``: the figure, accuracy and kernels per target;
+* ``warm_start``: ``{source study: {added, dropped_params, skipped, proposed}}`` (added once).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ WORKER_ATTR = "worker"
 RUNG_ATTR = "rung:"  # prefix: rung:<epoch> -> {objective: value, ..., go_on}
 PRUNED_AT_ATTR = "pruned_at_epoch"
 REUSED_ATTR = "reused_from"
+PRIOR_ATTR = "warm_start_from"
+WARM_START_ATTR = "warm_start"  # study: source name -> what was added from it
 
 INTERRUPTED_ATTR = "interrupted_trials"
 BEHIND_ATTR = "mlflow_behind"
@@ -65,6 +70,11 @@ def candidate_key(candidate: dict[str, Any]) -> str:
 def reused_from(trial: optuna.trial.FrozenTrial) -> int | None:
     """The finished trial whose result answered this one (``None``: it was trained)."""
     return trial.user_attrs.get(REUSED_ATTR)
+
+
+def prior_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
+    """``{study, trial}`` for a warm-start prior (``None``: the trial is this study's own)."""
+    return trial.user_attrs.get(PRIOR_ATTR)
 
 
 def measurements(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -36,6 +36,8 @@ Format (every key but ``name`` is optional; defaults shown)::
     trial_timeout_s: null               # a candidate running longer is failed ("timed out")
     early_stopping: off                 # on | off | {rungs: [3], reduction_factor: 2,
                                         # min_peers: 4}: multi-objective ASHA (study/mo_asha.py)
+    warm_start: []                      # earlier studies (names, or their run folders) whose
+                                        # finished trials seed the sampler (study/warm_start.py)
 
 Bad input raises :class:`~automl.config.ConfigError` naming the file and field in one line.
 """
@@ -73,10 +75,10 @@ DEFAULT_TEACHER: dict[str, Any] = {
     "train": {"epochs": 15},
 }
 OVERRIDE_KEYS = ("n_trials", "concurrency", "name", "storage", "tracking_uri", "run_dir", "sampler", "seed",
-                 "early_stopping", "targets")
+                 "early_stopping", "targets", "warm_start")
 _KEYS = ("name", "description", "dataset", "teacher", "space", "targets", "objectives", "constraints", "sampler",
          "n_trials", "concurrency", "resources_per_trial", "train", "seed", "storage", "tracking_uri",
-         "run_dir", "timing_resource", "timing_workers", "trial_timeout_s", "early_stopping")
+         "run_dir", "timing_resource", "timing_workers", "trial_timeout_s", "early_stopping", "warm_start")
 _RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 MAX_TIMING_WORKERS = 1024  # concurrency's bound: a timing worker beyond the workers sits idle
@@ -126,6 +128,7 @@ class StudyConfig:
     timing_workers: int = 1  # TimingGate actors; each Tune worker is bound to one (trainable.py)
     trial_timeout_s: float | None = None  # wall seconds a candidate may take (None: no limit)
     early_stopping: EarlyStoppingConfig | None = None  # None: every candidate trains its full budget
+    warm_start: tuple[str, ...] = ()  # earlier studies whose finished trials seed the sampler
     source: str | None = field(default=None, compare=False)
 
     # -- resolved values -----------------------------------------------------------------------
@@ -186,6 +189,7 @@ class StudyConfig:
             "timing_workers": self.timing_workers,
             "trial_timeout_s": self.trial_timeout_s,
             "early_stopping": None if self.early_stopping is None else self.early_stopping.to_dict(),
+            "warm_start": list(self.warm_start),
         }
         return out
 
@@ -242,6 +246,8 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
             raise ConfigError(key, f"unknown override (allowed: {', '.join(OVERRIDE_KEYS)})", "command line")
         if key == "early_stopping" and value in ("on", True) and isinstance(data.get(key), Mapping):
             continue  # on: the file's own rungs, not the defaults
+        if key == "warm_start" and value is not None:  # the flag's studies join the file's
+            value = [*_listed(data.get(key)), *_listed(value)]
         if value is not None:
             data[key] = value
 
@@ -305,6 +311,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
     trial_timeout_s = None if timeout is None else F.number("trial_timeout_s", timeout, 0.0, 7 * 24 * 3600,
                                                             lo_open=True)
     early_stopping = EarlyStoppingConfig.from_setting(data.get("early_stopping"))
+    warm_start = _warm_start(data.get("warm_start"), name, source)
 
     return StudyConfig(name=name, description=description, dataset=dataset, teacher=teacher,
                        space_path=str(space_path), space=space, targets=targets, objectives=objectives,
@@ -313,7 +320,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
                        storage=storage, tracking_uri_setting=tracking, run_dir=run_dir,
                        timing_resource=timing_resource, timing_workers=timing_workers,
                        trial_timeout_s=trial_timeout_s,
-                       early_stopping=early_stopping, source=source)
+                       early_stopping=early_stopping, warm_start=warm_start, source=source)
 
 
 def check_name(name: Any, source: str | None = None) -> str:
@@ -321,6 +328,29 @@ def check_name(name: Any, source: str | None = None) -> str:
     if not isinstance(name, str) or not _NAME.match(name) or name in (".", ".."):
         raise ConfigError("name", f"expected a name of letters, digits, '_', '.', '-', got {name!r}", source)
     return name
+
+
+def _warm_start(value: Any, name: str, source: str | None) -> tuple[str, ...]:
+    """``warm_start``: study names (``runs/<name>``, beside this study's run folder) or the run
+    folders of earlier studies; one string may list several, comma-separated."""
+    if value is None:
+        return ()
+    items = _listed(value)
+    if not isinstance(items, list) or not all(isinstance(s, str) and s for s in items):
+        raise ConfigError("warm_start", f"expected a list of study names, got {value!r}", source)
+    if name in items:
+        raise ConfigError("warm_start", f"study '{name}' cannot warm-start from itself (a relaunch resumes it)",
+                          source)
+    if len(set(items)) != len(items):
+        raise ConfigError("warm_start", f"a study is named twice in {items}", source)
+    return tuple(items)
+
+
+def _listed(value: Any) -> Any:
+    """A comma-separated string as a list (``None``: empty); anything else as it is."""
+    if value is None:
+        return []
+    return [s.strip() for s in value.split(",")] if isinstance(value, str) else value
 
 
 def _timing_resource(value: Any) -> str | None:

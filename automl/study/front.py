@@ -3,7 +3,9 @@
 The front is the set of finished, feasible trials (every constraint satisfied, by
 :func:`~automl.study.sampler.is_feasible`, the sampler's own rule) that no other feasible
 trial dominates on the study's *validation* objectives. Test accuracy rides along for
-reporting and is never used to rank.
+reporting and is never used to rank. A repeat answered from an earlier trial's result
+(``reused_from``) is a point but never on a front: the trial it repeats stands there. A
+warm-start prior (``warm_start_from``, study/warm_start.py) is not a point of this study at all.
 
 Two views of latency (see :mod:`automl.study.retime`): the figure timed during the search
 is what Optuna was told and what the sampler learns from; it is never rewritten. When the
@@ -28,8 +30,10 @@ from automl.study.attrs import (
     late_runs,
     measurements,
     mlflow_run_id,
+    prior_of,
     pruned_at,
     retimed_figures,
+    reused_from,
 )
 from automl.study.pareto import pareto_mask
 from automl.study.sampler import is_feasible
@@ -43,6 +47,12 @@ class TrialPoint:
     feasible: bool
     on_front: bool
     extra: dict[str, Any] = field(default_factory=dict)  # kernels, artifact path, latency, MLflow run id, ...
+
+    @property
+    def eligible(self) -> bool:
+        """May stand on a front: feasible, and not a repeat answered from another trial's result
+        (that trial stands for both: one point, one run, one artifact to export)."""
+        return self.feasible and self.extra.get("reused_from") is None
 
     @property
     def latency_ratio(self) -> float | None:
@@ -61,14 +71,14 @@ class TrialPoint:
 def study_points(study: optuna.Study, objectives: list[tuple[str, str]]) -> list[TrialPoint]:
     """Every completed trial with its metrics (re-timed latency where there is one),
     feasibility and front membership."""
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and prior_of(t) is None]
     retimed = retimed_figures(study)
     late = late_runs(study)
     points = [trial_point(t, retimed.get(t.number), late) for t in done]
     values = np.array([[float(p.metrics.get(name, np.nan)) for name, _ in objectives] for p in points],
                       dtype=float).reshape(len(points), len(objectives))
     mask = np.zeros(len(points), dtype=bool)
-    idx = [i for i, p in enumerate(points) if p.feasible and np.isfinite(values[i]).all()]  # NaN: a target
+    idx = [i for i, p in enumerate(points) if p.eligible and np.isfinite(values[i]).all()]  # NaN: a target
     # that could not run the candidate
     if idx:
         mask[idx] = pareto_mask(values[idx], [d for _, d in objectives])
@@ -86,7 +96,7 @@ def trial_point(t: optuna.trial.FrozenTrial, again: dict[str, Any] | None = None
             if figure.get("latency_ms") is not None:
                 metrics[f"latency_ms@{target}"] = figure["latency_ms"]
     extra = {**{k: m.get(k) for k in ("kernels", "artifact_path", "latency", "encodings", "targets")},
-             "mlflow_run_id": mlflow_run_id(t, late or {}), "retimed": again,
+             "mlflow_run_id": mlflow_run_id(t, late or {}), "retimed": again, "reused_from": reused_from(t),
              "search_latency_ms": m["latency_ms"], "search_latency_ratio": m.get("latency_ratio"),
              "latency_ratio": again["ratio"] if again is not None else m.get("latency_ratio")}
     return TrialPoint(trial=t.number, params=dict(t.params), metrics=metrics, feasible=is_feasible(t),
@@ -111,7 +121,7 @@ class IncrementalFront:
     def add(self, point: TrialPoint) -> bool:
         """Add a finished trial's point; returns whether the front changed."""
         loss = self._loss(point)
-        joins = point.feasible and not np.isnan(loss).any() and not any(
+        joins = point.eligible and not np.isnan(loss).any() and not any(
             _dominates(self._losses[n], loss) for n in self.front)
         self.points[point.trial] = dataclasses.replace(point, on_front=joins)
         if not joins:
@@ -133,8 +143,8 @@ def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def front_trials(points: list[TrialPoint], objectives: list[tuple[str, str]]) -> set[int]:
-    """The trials of ``points`` on the front of ``objectives`` (feasible, finite, non-dominated)."""
-    keep = [p for p in points if p.feasible]
+    """The trials of ``points`` on the front of ``objectives`` (eligible, finite, non-dominated)."""
+    keep = [p for p in points if p.eligible]
     values = np.array([[float(p.metrics.get(n, np.nan)) for n, _ in objectives] for p in keep],
                       dtype=float).reshape(len(keep), len(objectives))
     idx = [i for i in range(len(keep)) if np.isfinite(values[i]).all()]
@@ -160,10 +170,11 @@ def pareto_front(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Complete, pruned (stopped early) and failed trials: what the budget has spent. Trials cut
-    off by an earlier stopped launch do not count."""
+    off by an earlier stopped launch, and warm-start priors, do not count."""
     cut = interrupted_numbers(study)
     return [t for t in study.get_trials(deepcopy=False)
-            if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and t.number not in cut)]
+            if (t.state in (TrialState.COMPLETE, TrialState.PRUNED) and prior_of(t) is None)
+            or (t.state == TrialState.FAIL and t.number not in cut)]
 
 
 def empty_front_reason(study: optuna.Study) -> str:

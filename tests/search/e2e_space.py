@@ -83,9 +83,11 @@ def memory_hog(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module
 
 
 def define_steady(trial) -> dict:
-    """Every candidate takes about a second per epoch (so a test can kill a node mid-candidate)."""
+    """Every candidate takes about a second per epoch (so a test can kill a node mid-candidate); each
+    its own seed, so that none is a repeat answered without training."""
     return {"arch": {"family": "tests.search.e2e_space:steady", "choices": {}},
-            "quant": {"weight_bits": trial.suggest_categorical("quant.weight_bits", [8, 32])}}
+            "quant": {"weight_bits": trial.suggest_categorical("quant.weight_bits", [8, 32])},
+            "train": {"seed": trial.suggest_int("train.seed", 0, 2**20)}}
 
 
 class _SteadyNet(_NaNNet):

@@ -50,13 +50,18 @@ def test_stopped_candidates_are_pruned_trials_with_their_curves_and_resume_keeps
         assert t.state == TrialState.PRUNED and t.user_attrs["pruned_at_epoch"] == 0
         assert t.user_attrs["rung:0"]["size_bytes"] > SIZE_LIMIT * 1.05 and not t.user_attrs["rung:0"]["go_on"]
         assert "rung:1" not in t.user_attrs
-    for t in (t for t in study.trials if t not in screened):
+    # a repeat of a finished candidate is answered from its result: no rung, no training
+    reused = [t for t in study.trials if "reused_from" in t.user_attrs]
+    assert all(t.state == TrialState.COMPLETE and "rung:1" not in t.user_attrs
+               and study.trials[t.user_attrs["reused_from"]].state == TrialState.COMPLETE for t in reused)
+    trained = [t for t in study.trials if t not in screened and t not in reused]
+    for t in trained:
         rung = t.user_attrs["rung:1"]
         assert rung["size_bytes"] > 0 and rung["latency_ms"] > 0 and 0 <= rung["accuracy"] <= 1
     # the decisions are MO-ASHA's, over both launches (the second's candidate was compared with the first's)
     decisions = _recomputed(study)
-    assert decisions == {t.number: t.user_attrs["rung:1"]["go_on"] for t in study.trials if t not in screened}
-    assert {t.number: t.state for t in study.trials if t not in screened} == {
+    assert decisions == {t.number: t.user_attrs["rung:1"]["go_on"] for t in trained}
+    assert {t.number: t.state for t in trained} == {
         n: TrialState.COMPLETE if go_on else TrialState.PRUNED for n, go_on in decisions.items()}
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     lost = [t for t in pruned if t not in screened]
@@ -71,6 +76,9 @@ def test_stopped_candidates_are_pruned_trials_with_their_curves_and_resume_keeps
         if t in screened:  # no curve: it never trained; its probed figures are logged at step 0
             assert run.info.status == "KILLED" and run.data.tags["pruned_at_epoch"] == "0"
             assert run.data.metrics["rung_size_bytes"] == pytest.approx(t.user_attrs["rung:0"]["size_bytes"])
+            continue
+        if t in reused:
+            assert run.info.status == "FINISHED" and run.data.tags["reused_from"] == str(t.user_attrs["reused_from"])
             continue
         assert "curve_val_accuracy" in run.data.metrics
         if t.state == TrialState.PRUNED:

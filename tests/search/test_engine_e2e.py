@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tests.search.e2e_study import REPO, SPACE, automl, write_study
+from tests.search.e2e_study import REPO, SPACE, automl, tiny_study, write_study
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +40,9 @@ def test_study_fills_optuna_and_mlflow(launched):
         assert {"accuracy", "test_accuracy", "size_bytes", "latency_ms", "params_nonzero", "macs"} <= set(child.data.metrics)
         assert "quant.weight_bits" in child.data.params
         assert [a.path for a in client.list_artifacts(child.info.run_id, "model")] == ["model/model.onnx"]
+        if "reused_from" in child.data.tags:  # a repeat of a finished candidate: not trained, so no node, no curve
+            assert "ray_node_id" not in child.data.tags and child.data.tags["pareto"] == "false"
+            continue
         assert child.data.tags["ray_node_id"] and child.data.tags["host"]  # where it trained
         curve = client.get_metric_history(child.info.run_id, "curve_loss")
         assert len(curve) >= 2
@@ -59,7 +62,11 @@ def test_study_fills_optuna_and_mlflow(launched):
 def test_pareto_tags_match_independent_dominance_check(launched):
     work, _, _ = launched
     record = json.loads((work / "runs/e2e/study.json").read_text())
-    _, children = _children(MlflowClient(record["tracking_uri"]), "e2e")
+    _, runs = _children(MlflowClient(record["tracking_uri"]), "e2e")
+    # a repeat answered from a finished candidate's result is never on the front: the trial it repeats is
+    repeats = [c for c in runs if "reused_from" in c.data.tags]
+    assert all(c.data.tags["pareto"] == "false" for c in repeats)
+    children = [c for c in runs if c not in repeats]
     pts = np.array([[c.data.metrics["accuracy"], c.data.metrics["size_bytes"], c.data.metrics["latency_ms"]]
                     for c in children])
 
@@ -78,7 +85,7 @@ def test_pareto_tags_match_independent_dominance_check(launched):
     assert out.returncode == 0, out.stderr
     front = json.loads(out.stdout)
     assert {str(p["trial"]) for p in front} == {k for k, v in expected.items() if v}
-    by_trial = {c.data.tags["automl.trial"]: c.data.metrics for c in children}
+    by_trial = {c.data.tags["automl.trial"]: c.data.metrics for c in runs}
     for p in front:
         assert set(p) == {"trial", "params", "accuracy", "test_accuracy", "size_bytes", "latency_ms",
                           "latency_ratio", "retimed", "search_latency_ms", "search_latency_ratio", "kernels", "targets"}
@@ -167,7 +174,9 @@ def test_a_repeated_candidate_is_answered_from_the_finished_one_not_trained(tmp_
     _, children = _children(MlflowClient(record["tracking_uri"]), "repeat")
     run = [c for c in children if c.data.tags["automl.trial"] == str(again.number)][0]
     assert run.info.status == "FINISHED" and run.data.tags["reused_from"] == str(source.number)
-    assert run.data.metrics["accuracy"] == source.values[0]
+    assert run.data.metrics["accuracy"] == source.values[0] and run.data.tags["pareto"] == "false"
+    front = json.loads(automl("pareto", "repeat", "--json", cwd=tmp_path).stdout)
+    assert again.number not in {p["trial"] for p in front}  # the trial it repeats stands for both
 
 
 def start_ui(work: Path, name: str) -> tuple[subprocess.Popen, int]:
@@ -337,3 +346,33 @@ def test_pareto_retime_refreshes_the_final_view(launched):
         assert p["retimed"] and p["latency_ratio"] == again["ratio"]
         assert p["latency_ms"] == pytest.approx(again["ratio"] * record["teacher"]["latency_ms"])
     assert stamps  # the launch had re-timed the front already
+
+
+def test_a_study_warm_started_from_another_learns_from_it_and_keeps_only_its_own_results(launched, tmp_path):
+    work, _, _ = launched  # the source: the tiny study, finished
+    source_record = json.loads((work / "runs/e2e/study.json").read_text())
+    source = optuna.load_study(study_name="e2e", storage=source_record["storage"])
+    study_file = tiny_study(tmp_path, "warm", trials=2)  # the same space on another split of the data
+    study_file.write_text(study_file.read_text().replace("dataset: {name: digits}", "dataset: {name: digits, seed: 1}"))
+    out = automl("launch", str(study_file), "--warm-start", str(work / "runs/e2e"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    own = [t for t in source.trials if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs]
+    assert f"{len(own)} finished trial(s) added as priors (measured on other data" in " ".join(out.stderr.split())  # the progress view (wrapped)
+    record = json.loads((tmp_path / "runs/warm/study.json").read_text())
+    study = optuna.load_study(study_name="warm", storage=record["storage"])
+    priors = [t for t in study.trials if "warm_start_from" in t.user_attrs]
+    trained = [t for t in study.trials if t not in priors and t.state != TrialState.WAITING]  # (proposals the
+    # budget did not reach wait for a later launch)
+    assert len(priors) == len(own) and len(trained) == 2 and all("result" in t.user_attrs for t in trained)
+    # the source's front is proposed first: the new study's first candidates are its front points
+    source_front = json.loads(automl("pareto", "e2e", "--json", cwd=work).stdout)
+    proposed = [p["params"] for p in sorted(source_front, key=lambda p: p["trial"])][:2]  # in trial order
+    assert [t.params for t in trained][:len(proposed)] == proposed
+    # its front, its MLflow runs and its budget hold its own measurements only
+    front = json.loads(automl("pareto", "warm", "--json", cwd=tmp_path).stdout)
+    assert {p["trial"] for p in front} <= {t.number for t in trained}
+    _, children = _children(MlflowClient(record["tracking_uri"]), "warm")
+    assert sorted(int(c.data.tags["automl.trial"]) for c in children) == [t.number for t in trained]
+    assert "2 trials finished" in out.stdout
+    refused = automl("export", "warm", "--trial", str(priors[0].number), "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert refused.returncode != 0 and "is a warm-start prior, measured by study 'e2e'" in refused.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from automl.study.front import IncrementalFront, TrialPoint
+from automl.study.front import IncrementalFront, TrialPoint, front_trials
 from automl.study.pareto import pareto_mask
 
 
@@ -27,3 +27,16 @@ def test_the_incremental_front_equals_the_front_computed_from_all_points():
     # seeded from points already marked (a resumed study), it goes on the same way
     again = IncrementalFront([p for p in keeper.all()], objectives)
     assert again.front == want
+
+
+def test_a_repeat_answered_from_a_finished_trial_is_a_point_but_never_on_a_front():
+    objectives = [("accuracy", "maximize"), ("size_bytes", "minimize")]
+    metrics = {"accuracy": 0.9, "size_bytes": 100}
+    first = TrialPoint(trial=0, params={}, metrics=metrics, feasible=True, on_front=False)
+    repeat = TrialPoint(trial=1, params={}, metrics=metrics, feasible=True, on_front=False, extra={"reused_from": 0})
+    worse = TrialPoint(trial=2, params={}, metrics={"accuracy": 0.8, "size_bytes": 200}, feasible=True, on_front=False)
+    keeper = IncrementalFront([], objectives)
+    assert [keeper.add(p) for p in (first, repeat, worse)] == [True, False, False]
+    assert keeper.front == {0} and len(keeper.all()) == 3
+    assert front_trials([first, repeat, worse], objectives) == {0}
+    assert front_trials([repeat, worse], objectives) == {2}  # alone, the repeat does not stand in

@@ -2,7 +2,7 @@
 good front sooner?
 
     .venv/bin/python benchmarks/warm_start.py [--trials 48] [--seeds 0,1,2,3,4,5]
-        [--study studies/digits_joint.yaml] [--out benchmarks/RESULTS.md | -]
+        [--study studies/digits_joint.yaml] [--epochs N] [--noise] [--out benchmarks/RESULTS.md | -]
 
 For each seed, three runs of the study's joint space with its sampler, every candidate trained
 to the end (``run_joint`` of ``benchmarks/search_quality.py``: one candidate at a time, one
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=48)
     p.add_argument("--seeds", default="0,1,2,3,4,5")
     p.add_argument("--study", default="studies/digits_joint.yaml")
+    p.add_argument("--epochs", type=int, default=None, help="override the study's per-candidate training epochs")
     p.add_argument("--noise", action="store_true", help="evaluate each cold run's candidates twice")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"))
     args = p.parse_args(argv)
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     study_path = Path(args.study) if Path(args.study).exists() else REPO / args.study
     cfg = load_study(study_path)
     space, base, n = cfg.space, cfg.base_candidate(), args.trials
+    if args.epochs is not None:
+        base["train"]["epochs"] = args.epochs
     sampler = cfg.sampler
     work = Path(tempfile.mkdtemp(prefix="warm_start-"))
     try:
@@ -151,7 +154,7 @@ def _trial(t: int | None, n: int) -> str:
 def render(rows: list[dict], n: int, cfg, args, total: float, trained: int, argv) -> str:
     cmd = " ".join([".venv/bin/python benchmarks/warm_start.py", *(argv if argv is not None else sys.argv[1:])])
     lines = [f"Study `{cfg.name}` ({cfg.sampler}, {n} trials per run, every candidate trained "
-             f"{cfg.train.epochs} epochs, no early stopping); source: the same study on split "
+             f"{args.epochs or cfg.train.epochs} epochs, no early stopping); source: the same study on split "
              f"`dataset.seed` {cfg.dataset.seed + 1} with its own teacher, sampler seed + 100; cold and warm on "
              f"split {cfg.dataset.seed}. Reach: the first trial at which the run's validation HV is at least "
              f"{GOAL:.0%} of the cold run's final HV. Definitions: the docstring of `benchmarks/warm_start.py`.",

@@ -327,10 +327,6 @@ def _export_teacher(name: str, run_dir: str | None, out: Path) -> int:
     if not source.exists():
         raise ConfigError("--teacher", f"the teacher's artifact {source} is missing (launch the study again "
                           "to rebuild the teacher cache)")
-    prior = prior_of(trial)
-    if prior is not None:
-        raise ConfigError("--trial", f"trial {args.trial} is a warm-start prior, measured by study "
-                          f"'{prior['study']}' (its trial {prior['trial']}), not by this one: export it from there")
     out.mkdir(parents=True, exist_ok=True)
     artifact = out / "model.onnx"
     shutil.copyfile(source, artifact)

@@ -9,6 +9,7 @@ at the end of the Tune step, while the worker is already training.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import optuna
@@ -20,6 +21,7 @@ from automl.search.protocol import CandidateReport, FinalReport, Job, Ready, Run
 from automl.study.storage import writes_batched
 
 NODE_LOST = "node lost:"  # a failed candidate's error when its worker's Ray node died
+NODE_DEATH_WAIT_S = 3.0  # how long a lost worker's node is watched before its loss is put on the worker
 
 
 class WorkerPoolCallback(Callback):
@@ -76,9 +78,12 @@ class WorkerPoolCallback(Callback):
         node = self.nodes.get(worker)
         if node is None:
             return WORKER_LOST
-        if node in dead_nodes():
-            return f"{NODE_LOST} {node} (the Ray node died; its worker's candidate was lost)"
-        return f"{WORKER_LOST} on node {node}"
+        deadline = time.monotonic() + NODE_DEATH_WAIT_S  # Ray may hear of a dead node after its worker's error
+        while node not in dead_nodes():
+            if time.monotonic() > deadline:
+                return f"{WORKER_LOST} on node {node}"
+            time.sleep(0.25)
+        return f"{NODE_LOST} {node} (the Ray node died; its worker's candidate was lost)"
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._told(self.dispatcher.lost(trial.trial_id, "the worker stopped before reporting its result"))

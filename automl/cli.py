@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--sampler", help="override the file's sampler (nsga2, tpe, random, gp)")
     launch.add_argument("--early-stopping", choices=("on", "off"),
                         help="on: the file's early_stopping block, or the defaults; off: none (multi-objective ASHA)")
+    launch.add_argument("--predictor", choices=("on", "off"),
+                        help="on: the file's predictor block, or the defaults: candidates whose predicted "
+                             "point would add too little to the front are screened before training; off: none")
     launch.add_argument("--seed", type=int, help="override the file's sampler seed")
     launch.add_argument("--targets", help="deployment targets, comma-separated (e.g. ort-cpu,openvino-cpu; "
                                           "default: the file's targets, else ort-cpu)")
@@ -131,7 +134,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
                                    "sampler": args.sampler, "name": args.name,
                                    "storage": args.storage, "tracking_uri": args.tracking_uri,
                                    "run_dir": args.run_dir, "early_stopping": args.early_stopping,
-                                   "seed": args.seed,
+                                   "predictor": args.predictor, "seed": args.seed,
                                    "targets": args.targets.split(",") if args.targets else None,
                                    "warm_start": args.warm_start}.items()
                  if v is not None}

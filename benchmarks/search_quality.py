@@ -25,6 +25,14 @@ shared by all methods and seeds):
     and adds no point. Early stopping trades full trainings for more
     candidates, so this method gets **the same wall time** as ``joint`` on the same seed
     (as many trials as fit, at most 4x the budget) rather than the same number of trials.
+``joint + ES + predictor``
+    joint + ES, and an accuracy predictor at the screen (:mod:`automl.study.accuracy_screen`,
+    the study's ``predictor`` settings or the defaults): once ``min_trials`` candidates have
+    finished, a candidate within the limits trains only if its optimistic predicted point
+    (predicted validation accuracy + the trees' spread, probed size and latency) is dominated
+    by no point of the front so far; otherwise it is told ``PRUNED`` after its probe. The same
+    wall time as ``joint``, at most ``proposals`` x 4x the budget in trials. Kendall's tau of
+    predicted against measured accuracy (trials predicted before they trained) is reported.
 ``random``
     the same space, uniform random sampling (``make_sampler("random", ...)``).
 ``staged``
@@ -93,6 +101,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
+import functools
 import json
 import math
 import os
@@ -130,9 +140,12 @@ from automl import (
     load_or_train_teacher,
 )
 from automl.candidate.config import with_teacher_arch
-from automl.candidate.hooks import CandidateStopped, RungCheck, TrialHooks
+from automl.candidate.hooks import SCREEN_EPOCH, CandidateStopped, RungCheck, TrialHooks
 from automl.measure.latency import measure_latency
 from automl.space.search_space import SearchSpace
+from automl.study.accuracy_predictor import kendall_tau
+from automl.study.accuracy_screen import AccuracyScreen, PredictorConfig
+from automl.study.attrs import PREDICTED_ATTR, RESULT_ATTR
 from automl.study.config import load_study
 from automl.study.mo_asha import EarlyStoppingConfig, RungBook, screen_limits
 from automl.study.pareto import (
@@ -150,8 +163,9 @@ OBJECTIVES = ("accuracy", "size_bytes", "latency_ms")
 DIRECTIONS = ["maximize", "minimize", "minimize"]
 REF = tuple(reference_point(OBJECTIVES))  # (1.0, 2.0, 2.0)
 GROUPS = ("arch", "pruning", "quant", "distill")
-METHODS = ("joint + ES", "joint", "random", "staged")
-RUN_ORDER = ("joint", "joint + ES", "random", "staged")  # joint + ES gets joint's wall time
+PREDICTOR = "joint + ES + predictor"
+METHODS = (PREDICTOR, "joint + ES", "joint", "random", "staged")
+RUN_ORDER = ("joint", "joint + ES", PREDICTOR, "random", "staged")  # the ES methods get joint's wall time
 ES_TRIAL_CAP = 4  # joint + ES runs at most this many times the trial budget
 ACC_TOL = 0.01  # "within 1 pt"
 SIZE_TOL = 1.01  # distillation stage: "no larger than the previous best" (metadata jitter)
@@ -174,11 +188,13 @@ class Record:
     test_acc: float = math.nan
     size_bytes: float = math.nan
     latency_ms: float = math.nan
+    macs: float = math.nan
     seconds: float = 0.0  # the candidate's own evaluation
     wall: float = 0.0  # the whole trial: ask, evaluation, tell
     cached: bool = False
     error: str | None = None
     pruned_at: int | None = None  # stopped early at this training epoch
+    predicted: float | None = None  # the accuracy predictor's word before training (predictor method)
 
     @property
     def ok(self) -> bool:
@@ -208,6 +224,8 @@ class Evaluator:
                  limits: dict[str, float] | None = None) -> None:
         self.data, self.teacher, self.workdir, self.on_done = data, teacher, workdir, on_done
         self.limits = limits  # early stopping's screen (screen_limits), for runs with rungs
+        r = teacher.result  # the hypervolume's normaliser, as Teacherish.metrics
+        self.teacher_metrics = {"accuracy": r.accuracy, "size_bytes": float(r.size_bytes), "latency_ms": r.latency_ms}
         self.cache: dict[str, Record] = {}
         self.count = 0
         self.seconds = 0.0  # wall time of real (uncached) evaluations
@@ -215,7 +233,9 @@ class Evaluator:
     def reset_cache(self) -> None:
         self.cache = {}
 
-    def __call__(self, config: dict[str, Any], number: int, stage: str = "", rungs: RungBook | None = None) -> Record:
+    def __call__(self, config: dict[str, Any], number: int, stage: str = "", rungs: RungBook | None = None,
+                 screen: Callable[[dict[str, float]], bool] | None = None) -> Record:
+        """``screen``: the accuracy predictor's decision on the probed figures (train it?)."""
         rec = Record(number=number, config=config, stage=stage)
         try:  # completed as the engine's dispatcher completes it (arch.init: teacher)
             cand = CandidateConfig.from_dict(with_teacher_arch(config, self.teacher.config.to_dict()["arch"]))
@@ -226,21 +246,24 @@ class Evaluator:
         key = cand.digest()
         hit = self.cache.get(key)
         if hit is not None:
-            rec.val_acc, rec.test_acc, rec.size_bytes, rec.latency_ms, rec.error, rec.pruned_at = (
-                hit.val_acc, hit.test_acc, hit.size_bytes, hit.latency_ms, hit.error, hit.pruned_at)
+            rec.val_acc, rec.test_acc, rec.size_bytes, rec.latency_ms, rec.macs, rec.error, rec.pruned_at = (
+                hit.val_acc, hit.test_acc, hit.size_bytes, hit.latency_ms, hit.macs, hit.error, hit.pruned_at)
             rec.cached = True
             self.on_done()
             return rec
         start = time.perf_counter()
         self.count += 1
         slot = self.count  # the rung book's key: one per training, a repeat of a config is not a peer
+        def decide(epoch: int, vector: dict[str, float]) -> bool:
+            return screen(vector) if epoch == SCREEN_EPOCH and screen is not None else rungs.record(slot, epoch, vector)
+
         hooks = TrialHooks(None if rungs is None else RungCheck(  # in-process: probe and decision run here
-            rungs.config.rungs, lambda epoch, vector: rungs.record(slot, epoch, vector), self.limits))
+            rungs.config.rungs, decide, self.limits, predict=screen is not None))
         try:
             res = evaluate_candidate(cand, self.data, workdir=self.workdir / f"c{self.count:05d}",
                                      teacher=self.teacher, threads=1, hooks=hooks)
             rec.val_acc, rec.test_acc = float(res.accuracy), float(res.test_accuracy)
-            rec.size_bytes, rec.latency_ms = float(res.size_bytes), float(res.latency_ms)
+            rec.size_bytes, rec.latency_ms, rec.macs = float(res.size_bytes), float(res.latency_ms), float(res.macs)
         except CandidateStopped as stop:
             rec.pruned_at = stop.epoch
         except Exception as err:  # noqa: BLE001 - a failed candidate is data
@@ -265,29 +288,40 @@ def _new_study(sampler, directions: list[str]) -> optuna.Study:
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | float | None,
-          pruned: bool = False) -> None:
+          pruned: bool = False) -> optuna.trial.FrozenTrial:
     if pruned:
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    elif values is None:
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    else:
-        study.tell(trial, values)
+        return study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    if values is None:
+        return study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return study.tell(trial, values)
+
+
+def _screen(judge: AccuracyScreen, trial: optuna.Trial, probed: dict[str, float]) -> bool:
+    """The accuracy screen's decision for ``trial``'s probed candidate, recorded on the trial."""
+    judgement = judge.judge(trial.params, trial.distributions, probed)
+    trial.set_user_attr(PREDICTED_ATTR, judgement.to_attr())
+    return judgement.go_on
 
 
 def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, seed: int,
               evaluate: Evaluator, early_stopping: EarlyStoppingConfig | None = None,
               wall_budget: float | None = None,
-              prepare: Callable[[optuna.Study], None] | None = None) -> list[Record]:
+              prepare: Callable[[optuna.Study], None] | None = None,
+              predictor: PredictorConfig | None = None) -> list[Record]:
     """``n_trials`` trials, or (``wall_budget``) as many as fit in that many seconds, at most
-    ``ES_TRIAL_CAP`` x ``n_trials``. ``prepare``: called with the (empty) Optuna study first,
-    and keeps it (benchmarks/warm_start.py adds priors there and reads the trials after)."""
+    ``ES_TRIAL_CAP`` x ``n_trials`` (x ``predictor.proposals``). ``prepare``: called with the
+    (empty) Optuna study first, and keeps it (benchmarks/warm_start.py adds priors there and
+    reads the trials after). ``predictor``: the accuracy screen judges each probed candidate."""
     sampler = make_sampler(sampler_name, seed, 3, n_trials=n_trials)
     study = _new_study(sampler, DIRECTIONS)
     if prepare is not None:
         prepare(study)
     rungs = None if early_stopping is None else RungBook(early_stopping, list(zip(OBJECTIVES, DIRECTIONS)))
     records: list[Record] = []
-    cap = n_trials if wall_budget is None else n_trials * ES_TRIAL_CAP
+    cap = n_trials if wall_budget is None else n_trials * ES_TRIAL_CAP * (predictor.proposals if predictor else 1)
+    objectives = list(zip(OBJECTIVES, DIRECTIONS))
+    judge = None if predictor is None else AccuracyScreen.from_study(predictor, objectives, evaluate.teacher_metrics,
+                                                                     study)
     for i in range(cap):
         if wall_budget is not None and sum(r.wall for r in records) >= wall_budget:
             break
@@ -301,9 +335,16 @@ def run_joint(sampler_name: str, space: SearchSpace, base: dict, n_trials: int, 
                                   wall=time.perf_counter() - start))
             evaluate.on_done()
             continue
-        rec = evaluate(config, i, rungs=rungs)
-        _tell(study, trial, [rec.val_acc, rec.size_bytes, rec.latency_ms] if rec.ok else None,
-              pruned=rec.pruned_at is not None)
+        screen = None if judge is None else functools.partial(_screen, judge, trial)
+        rec = evaluate(config, i, rungs=rungs, screen=screen)
+        if rec.ok:
+            trial.set_user_attr(RESULT_ATTR, {"accuracy": rec.val_acc, "size_bytes": rec.size_bytes,
+                                              "latency_ms": rec.latency_ms, "macs": rec.macs})
+        rec.predicted = (trial.user_attrs.get(PREDICTED_ATTR) or {}).get("accuracy")
+        frozen = _tell(study, trial, [rec.val_acc, rec.size_bytes, rec.latency_ms] if rec.ok else None,
+                       pruned=rec.pruned_at is not None)
+        if judge is not None and not rec.cached:
+            judge.learn(frozen)
         rec.wall = time.perf_counter() - start
         records.append(rec)
     return records
@@ -475,6 +516,20 @@ class Outcome:
         return sum(r.pruned_at is not None for r in self.records)
 
     @property
+    def screened(self) -> int:
+        """Candidates the accuracy predictor judged not worth training."""
+        return sum(r.pruned_at == SCREEN_EPOCH and r.predicted is not None for r in self.records)
+
+    @property
+    def predicted(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def pairs(self) -> list[tuple[float, float]]:
+        """(predicted before training, measured) validation accuracy of trained candidates."""
+        return [(r.predicted, r.val_acc) for r in self.records if r.ok and r.predicted is not None and not r.cached]
+
+    @property
     def reach_share(self) -> float | None:
         return None if self.reach_s is None or not self.staged_s else self.reach_s / self.staged_s
 
@@ -560,6 +615,17 @@ def render(outcomes: list[Outcome], teacher: Teacherish, seeds: list[int]) -> tu
     return "\n".join(main), "\n".join(details)
 
 
+def _tau(o: Outcome) -> str:
+    tau = kendall_tau(o.pairs)
+    return "n/a" if tau is None else f"{tau:.2f}"
+
+
+def predictor_lines(outcomes: list[Outcome]) -> str:
+    """One line per seed of the predictor method: screened, trained, Kendall's tau."""
+    return "\n".join(f"- seed {o.seed}: {o.screened} screened of {len(o.records)} proposed, Kendall's tau {_tau(o)} "
+                     f"on {o.predicted} trained after it was fitted" for o in outcomes if o.method == PREDICTOR)
+
+
 def write_section(path: Path, body: str, title: str = SECTION) -> None:
     """Replace (or append) the ``title`` section of ``path``; create the file if absent."""
     text = path.read_text() if path.exists() else "# Benchmark results\n"
@@ -586,6 +652,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="per-trial training epochs (default: the study's train.epochs)")
     p.add_argument("--study", default="studies/digits_joint.yaml", help="study file (default digits_joint)")
     p.add_argument("--sampler", default=None, help="the joint methods' sampler (default: the study's)")
+    p.add_argument("--predictor-min-trials", type=int, default=None,
+                   help="finished candidates before the predictor screens any (default: the study's, else 12)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of: {', '.join(METHODS)} (default: all)")
     p.add_argument("--plot", default=None,
@@ -624,7 +692,7 @@ def plot_traces(outcomes: list[Outcome], path: Path, name: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    colours = dict(zip(METHODS, ("tab:green", "tab:blue", "tab:grey", "tab:red")))
+    colours = dict(zip(METHODS, ("tab:purple", "tab:green", "tab:blue", "tab:grey", "tab:red")))
     for o in outcomes:
         label = o.method if o.seed == min(x.seed for x in outcomes) else None
         x_trials = np.arange(1, len(o.trace) + 1)
@@ -682,6 +750,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sampler_name = args.sampler or study.sampler
     early_stopping = study.early_stopping or EarlyStoppingConfig()
+    predictor = study.predictor or PredictorConfig()
+    if args.predictor_min_trials is not None:
+        predictor = dataclasses.replace(predictor, min_trials=args.predictor_min_trials)
     n, seeds = args.trials, args.seed_list
     outcomes: list[Outcome] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -699,10 +770,11 @@ def main(argv: list[str] | None = None) -> int:
                 if method == "staged":
                     records, notes = run_staged(space, base, n, seed, evaluate, teacher)
                 else:
-                    es = method == "joint + ES"
+                    es = method in ("joint + ES", PREDICTOR)
                     joint_wall = next((o.walls[-1] for o in outcomes if o.seed == seed and o.method == "joint"), None)
                     records = run_joint("random" if method == "random" else sampler_name, space, base, n, seed,
-                                        evaluate, early_stopping if es else None, joint_wall if es else None)
+                                        evaluate, early_stopping if es else None, joint_wall if es else None,
+                                        predictor=predictor if method == PREDICTOR else None)
                 secs = time.perf_counter() - start
                 o = Outcome(method, seed, records, val_hv(records, teacher), test_hv(records, teacher),
                             hv_trace(records, teacher), secs, best_within_1pt(records, teacher), notes=notes)
@@ -713,6 +785,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"val HV {o.val_hv:.4f}, test HV {o.test_hv:.4f}"
                     + (f", {o.stopped} stopped early" if o.stopped else "")
                     + (f", {fails} failed" if fails else "")
+                    + (f", predictor: {o.screened} screened, Kendall's tau {_tau(o)} on {o.predicted} trained"
+                       if method == PREDICTOR else "")
                     + (f"  [{'; '.join(notes)}]" if notes else ""), markup=False)
             staged = next((o for o in outcomes if o.seed == seed and o.method == "staged"), None)
             for o in outcomes:
@@ -779,6 +853,8 @@ share of the staged pipeline's own wall time.
 
 Staged pipeline, chosen per stage:
 {chr(10).join(staged_logs)}
+{f"{chr(10)}Accuracy predictor ({json.dumps(predictor.to_dict())}):{chr(10)}{predictor_lines(outcomes)}{chr(10)}"
+ if PREDICTOR in args.method_list else ""}
 
 </details>
 """
@@ -786,6 +862,8 @@ Staged pipeline, chosen per stage:
     console.print(main_table, markup=False)
     console.print()
     console.print(details, markup=False)
+    if PREDICTOR in args.method_list:
+        console.print(predictor_lines(outcomes), markup=False)
     console.print(f"\ntotal wall time {total:.0f} s; {per_cand:.2f} s per candidate on average"
                   + ("  (> 2 s per candidate)" if per_cand > 2 else ""))
     if args.out != "-":

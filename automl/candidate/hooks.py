@@ -22,11 +22,13 @@ SCREEN_MARGIN = 1.05  # the probe reads up to ~3 % above the final figures (shor
 
 class CandidateStopped(Exception):
     """Raised from the hooks to stop a candidate early: its rung lost, or (``epoch`` 0) the
-    screen found its compressed figures beyond the study's limits (``vector``: those figures)."""
+    screen stopped it (``vector``: its probed figures): beyond the study's limits, or the
+    driver's accuracy predictor judged it would add too little to the front."""
 
-    def __init__(self, epoch: int, vector: dict[str, float] | None = None) -> None:
+    def __init__(self, epoch: int, vector: dict[str, float] | None = None,
+                 why: str = "its compressed figures are beyond the study's limits") -> None:
         super().__init__(f"stopped early at training epoch {epoch}" if epoch != SCREEN_EPOCH else
-                         "stopped before training: its compressed figures are beyond the study's limits")
+                         f"stopped before training: {why}")
         self.epoch = epoch
         self.vector = vector
 
@@ -45,14 +47,18 @@ class RungCheck:
     With ``limits`` (:func:`automl.study.mo_asha.screen_limits`: the largest size, latency, ...
     that can still count), the probe runs once before training instead, and a candidate with
     a figure beyond its limit (by more than :data:`SCREEN_MARGIN`) is stopped there, at
-    :data:`SCREEN_EPOCH`: no amount of training changes bytes on disk or latency.
+    :data:`SCREEN_EPOCH`: no amount of training changes bytes on disk or latency. With
+    ``predict``, a candidate within the limits is then judged by ``decide(SCREEN_EPOCH, figures)``
+    (the driver's accuracy predictor, :mod:`automl.study.accuracy_screen`) and stopped there on a
+    ``False``.
     """
 
     def __init__(self, rungs: tuple[int, ...], decide: Callable[[int, dict[str, float]], bool],
-                 limits: Mapping[str, float] | None = None) -> None:
+                 limits: Mapping[str, float] | None = None, predict: bool = False) -> None:
         self.rungs = tuple(rungs)
         self.decide = decide
         self.limits = dict(limits or {})
+        self.predict = predict
         self.probe: Callable[[], dict[str, float]] | None = None
         self.accuracy: Callable[[], float] | None = None
         self.epochs = 0  # the candidate's training epochs (set with the probe)
@@ -63,12 +69,15 @@ class RungCheck:
         self.probe, self.epochs, self.accuracy = probe, epochs, accuracy
 
     def screen(self) -> None:
-        """Before training: stop the candidate if a probed figure is beyond its limit."""
-        if not self.limits or self.probe is None:
+        """Before training: stop the candidate if a probed figure is beyond its limit, or if
+        (``predict``) the accuracy predictor, asked with the probed figures, says so."""
+        if not (self.limits or self.predict) or self.probe is None:
             return
         self.fixed = self.probe()
         if any(self.fixed[m] > limit * SCREEN_MARGIN for m, limit in self.limits.items() if m in self.fixed):
             raise CandidateStopped(SCREEN_EPOCH, dict(self.fixed))
+        if self.predict and not self.decide(SCREEN_EPOCH, dict(self.fixed)):
+            raise CandidateStopped(SCREEN_EPOCH, dict(self.fixed), "its predicted point would add too little to the front")
 
     def after_epoch(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
         if (phase != "train" or epoch not in self.rungs or epoch >= self.epochs or self.probe is None

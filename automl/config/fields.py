@@ -82,6 +82,19 @@ def from_mapping(cls: type[T], data: Any, prefix: str) -> T:
         raise err.within(prefix) from None
 
 
+def switch(cls: type[T], value: Any, prefix: str) -> T | None:
+    """An on/off block: ``None``/``false``/``off`` -> ``None``; ``true``/``on`` -> ``cls()`` (the
+    defaults); a mapping -> :func:`from_mapping` (checked field by field)."""
+    if value is None or value is False or value == "off":
+        return None
+    if value is True or value == "on":
+        return cls()
+    if not isinstance(value, Mapping):
+        keys = ", ".join(f.name for f in dataclasses.fields(cls))
+        raise ConfigError(prefix, f"expected off, on or a mapping ({keys}), got {value!r}")
+    return from_mapping(cls, dict(value), prefix)
+
+
 def _nested_type(f: dataclasses.Field) -> type | None:
     if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         probe = f.default_factory()  # type: ignore[misc]

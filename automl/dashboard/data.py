@@ -12,12 +12,24 @@ from optuna.trial import TrialState
 
 from automl.dashboard.candidate import Candidate
 from automl.dashboard.targets import TargetView, target_views
-from automl.study.attrs import candidate_of, prior_of, pruned_at, trial_error
+from automl.study.accuracy_predictor import kendall_tau
+from automl.study.attrs import candidate_of, measurements, prediction_of, prior_of, pruned_at, trial_error
 from automl.study.front import TrialPoint, finished_trials, study_points
 from automl.study.record import StudyRecord
 from automl.tracking.study_tracker import ROLE_TAG
 
 GROUPS = ("arch", "pruning", "quant", "share", "distill")  # knob groups, by the first part of a parameter's name
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """What the accuracy predictor said of a trial before it trained, and what it then measured."""
+
+    trial: int
+    accuracy: float
+    spread: float
+    measured: float | None  # None: screened (not trained), or it did not finish
+    trained: bool  # False: screened by the predictor
 
 
 @dataclass
@@ -36,6 +48,17 @@ class StudyView:
     stopped: int = 0  # trials stopped early (Optuna PRUNED), never counted among the candidates
     screened: int = 0  # of those, the ones stopped before training (``pruned_at_epoch`` 0)
     targets: list[TargetView] = field(default_factory=list)  # one per deployment target; none for one target
+    predictions: list[Predicted] = field(default_factory=list)  # none for a study without a predictor
+
+    @property
+    def predictor_screened(self) -> int:
+        """Proposals the accuracy predictor judged not worth training (not in :attr:`trials`)."""
+        return sum(not p.trained for p in self.predictions)
+
+    @property
+    def predictor_tau(self) -> float | None:
+        """Kendall's tau of predicted against measured accuracy, over the trials it predicted."""
+        return kendall_tau([(p.accuracy, p.measured) for p in self.predictions if p.measured is not None])
 
     @property
     def trials(self) -> int:
@@ -67,10 +90,21 @@ def build_view(record: StudyRecord, study: optuna.Study) -> StudyView:
     view = StudyView(name=record.name, objectives=list(record.objectives), teacher=teacher, candidates=candidates,
                      failed=failed, hypervolume=[], curves={}, importances={}, stopped=len(stopped),
                      screened=sum(pruned_at(t) == 0 for t in stopped),
-                     targets=target_views(record, study, candidates))
+                     targets=target_views(record, study, candidates), predictions=_predictions(trials.values()))
     _read_mlflow(view, record, candidates)
     _importances(view, study)
     return view
+
+
+def _predictions(trials) -> list[Predicted]:
+    out = []
+    for t in trials:
+        said = prediction_of(t) or {}
+        if said.get("accuracy") is not None:
+            measured = measurements(t).get("accuracy") if t.state == TrialState.COMPLETE else None
+            out.append(Predicted(t.number, float(said["accuracy"]), float(said["spread"]), measured,
+                                 bool(said.get("trained"))))
+    return out
 
 
 def _read_mlflow(view: StudyView, record: StudyRecord, candidates: list[Candidate]) -> None:

@@ -193,6 +193,33 @@ def _groups(panel: Panel, view: StudyView, spec: DashboardSpec) -> go.Figure:
     return fig
 
 
+def predictor_figure(view: StudyView) -> go.Figure:
+    """The accuracy predictor's word before training against the accuracy then measured (trained
+    trials, with the spread of its trees), and the predictions of the proposals it screened."""
+    trained = [p for p in view.predictions if p.measured is not None]
+    screened = [p for p in view.predictions if not p.trained]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[p.accuracy for p in trained], y=[p.measured for p in trained], mode="markers", name="trained",
+        error_x={"type": "data", "array": [p.spread for p in trained], "thickness": 1},
+        text=[f"trial {p.trial}" for p in trained], hovertemplate="%{text}<br>predicted %{x:.4f}<br>measured %{y:.4f}"))
+    values = [p.accuracy for p in view.predictions] + [p.measured for p in trained]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = measured",
+                             line={"dash": "dot", "color": "grey"}))
+    if screened:
+        fig.add_trace(go.Scatter(x=[p.accuracy for p in screened], y=[lo] * len(screened), mode="markers",
+                                 name="screened (not trained)", marker={"symbol": "line-ns-open", "color": "grey"},
+                                 text=[f"trial {p.trial}" for p in screened],
+                                 hovertemplate="%{text}<br>predicted %{x:.4f}<br>not trained"))
+    tau = view.predictor_tau
+    title = (f"Predicted against measured validation accuracy: Kendall's tau "
+             f"{'n/a' if tau is None else f'{tau:.2f}'} on {len(trained)} trained, {len(screened)} screened")
+    fig.update_xaxes(title="predicted before training (± spread of the trees)")
+    fig.update_yaxes(title="measured (validation)")
+    return _frame(fig, title)
+
+
 def front_summary(view: StudyView) -> str:
     """The front as JSON text (embedded in the page for scripts and tests)."""
     return json.dumps([{"trial": c.point.trial, "size_ratio": c.size_ratio, "latency_ratio": c.latency_ratio,

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 
 from automl.dashboard.data import StudyView  # noqa: E402
-from automl.dashboard.figures import figure, front_summary, target_figure  # noqa: E402
+from automl.dashboard.figures import figure, front_summary, predictor_figure, target_figure  # noqa: E402
 from automl.dashboard.spec import DashboardSpec  # noqa: E402
 from automl.dashboard.targets import front_splits  # noqa: E402
 from automl.tracking.front_plot import front_figure  # noqa: E402
@@ -41,7 +41,7 @@ Teacher: validation accuracy {teacher['accuracy']:.4f}, test {teacher['test_accu
 {int(teacher['size_bytes']):,} bytes, {teacher['latency_ms'] * 1000:.1f} µs (the study's figure).
 Ratios are to the teacher; latency ratios are timed interleaved with it and re-timed at the end.
 Hover a point for its parameters and MLflow run.</p>
-<div class="grid">{''.join(divs)}</div>{targets_section(view, spec)}
+<div class="grid">{''.join(divs)}</div>{targets_section(view, spec)}{predictor_section(view)}
 <h2>Failed trials</h2><table><tr><th>trial</th><th>error</th></tr>{failed or '<tr><td colspan=2>none</td></tr>'}</table>
 {f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
 <script type="application/json" id="front-data">{front_summary(view)}</script>
@@ -64,10 +64,21 @@ def targets_section(view: StudyView, spec: DashboardSpec) -> str:
             f"<ul id='front-splits'>{splits or '<li>none: every front point is on every front</li>'}</ul>")
 
 
+def predictor_section(view: StudyView) -> str:
+    """Predicted against measured accuracy ("" for a study without an accuracy predictor)."""
+    if not view.predictions:
+        return ""
+    div = predictor_figure(view).to_html(full_html=False, include_plotlyjs=False, div_id="panel-predictor")
+    return f"\n<h2>Accuracy predictor</h2><div class='grid'>{div}</div>"
+
+
 def header(view: StudyView) -> str:
-    """What the budget was spent on, e.g. "8 trials: 5 trained, 3 stopped early (2 before training), 0 failed"."""
+    """What the budget was spent on, e.g. "8 trials: 5 trained, 3 stopped early (2 before training), 0 failed"
+    (and the proposals an accuracy predictor screened beside them)."""
+    screened = view.predictor_screened
     return (f"{view.trials} trials: {len(view.candidates)} trained, {view.stopped} stopped early "
-            f"({view.screened} before training), {len(view.failed)} failed")
+            f"({view.screened} before training), {len(view.failed)} failed"
+            + (f"; the accuracy predictor screened {screened} more proposal(s)" if screened else ""))
 
 
 def _pngs(view: StudyView, out: Path, title: str) -> list[Path]:

@@ -3,7 +3,9 @@
 Called by :class:`~automl.search.tune_callback.WorkerPoolCallback` after the candidates are
 handed out, so none of it delays a worker. Drift: every candidate is timed interleaved with
 the teacher, so each result carries the teacher's own figure in that window; it is logged
-as the parent run's ``reference_latency_ms``, stepped by finished trials.
+as the parent run's ``reference_latency_ms``, stepped by finished trials. With an accuracy
+predictor, its quality as the study runs: the parent run's ``predictor_kendall_tau``, stepped
+by the trials it predicted before they trained (and shown in the progress line).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from automl.study.attrs import (
     ERROR_ATTR,
     MLFLOW_RUN_ATTR,
     measurements,
+    prediction_of,
     pruned_at,
     rung_vectors,
+    screened_by_predictor,
 )
+from automl.study.accuracy_screen import AccuracyScreen
 from automl.study.front import IncrementalFront, finished_trials, study_points, trial_point
 from automl.study.pareto import normalised_hypervolume
 from automl.tracking import StudyTracker
@@ -36,8 +41,9 @@ FRONT_EVERY_S = 2.0  # the front (tags, table, hypervolume) is re-logged when it
 class StudyBookkeeper:
     def __init__(self, study: optuna.Study, objectives: list[tuple[str, str]], tracker: StudyTracker,
                  progress: StudyProgress, gate: Any, teacher_metrics: dict[str, float],
-                 outage: TrackingOutage | None = None) -> None:
+                 outage: TrackingOutage | None = None, screen: AccuracyScreen | None = None) -> None:
         self.study = study
+        self.screen = screen  # the dispatcher's accuracy predictor, for its Kendall's tau
         self.objectives = objectives
         self.tracker = tracker
         self.progress = progress
@@ -53,6 +59,7 @@ class StudyBookkeeper:
         self.n_finished = len(finished_trials(study))
         self._front_unlogged = False
         self._references: list[tuple[float, int]] = []  # the teacher's figure per timing, not logged yet
+        self._taus: list[tuple[float, int]] = []  # (the predictor's tau, trials it was measured on), not logged yet
         self.hypervolume = self._front_hypervolume()
 
     def asked(self, trial: optuna.Trial, candidate: dict[str, Any]) -> None:
@@ -84,12 +91,13 @@ class StudyBookkeeper:
         # holds the gate, so the driver's logging never overlaps a timing run
         ray.get(self.gate.acquire_shared.remote())
         try:
-            self.n_finished += 1
+            self.n_finished += _outcome(frozen) != "screened"
             if frozen.state == TrialState.COMPLETE:
                 late = {str(k): v for k, v in self.outage.late.items()}
                 if self.front.add(trial_point(frozen, None, late)):
                     self._front_unlogged = True
                     self.hypervolume = self._front_hypervolume()
+                self._predictor_checked(frozen)
             now = time.monotonic()
             due = now - self._last_front >= FRONT_EVERY_S  # the parent run's figures: at most this often
             log_front = due and self._front_unlogged
@@ -100,6 +108,8 @@ class StudyBookkeeper:
                 self._last_plot = now if plot else self._last_plot
             self.progress.trial_finished(frozen.number, _outcome(frozen), len(self.front.front),
                                          self.hypervolume, _trial_summary(frozen))
+            if self._taus:
+                self.progress.tau = self._taus[-1][0]
         finally:
             ray.get(self.gate.release_shared.remote())
         self.seconds.setdefault(frozen.number, {})["mlflow_front_s"] = time.perf_counter() - start
@@ -137,9 +147,23 @@ class StudyBookkeeper:
         if self._references:
             self.tracker.log_reference_latencies(self._references)
             self._references = []
+        if self._taus:
+            self.tracker.log_parent_metrics("predictor_kendall_tau", self._taus)
+            self._taus = []
+
+    def _predictor_checked(self, frozen: optuna.trial.FrozenTrial) -> None:
+        """A trained trial the predictor judged before training: tau over every such trial so far."""
+        predicted = prediction_of(frozen)
+        if self.screen is None or not predicted or predicted.get("accuracy") is None:
+            return
+        tau = self.screen.kendall_tau()
+        if tau is not None:
+            self._taus.append((tau, len(self.screen.predictor.pairs)))
 
 
 def _outcome(frozen: optuna.trial.FrozenTrial) -> str:
+    if frozen.state == TrialState.PRUNED and screened_by_predictor(frozen):
+        return "screened"  # by the accuracy predictor: a proposal judged, not a budgeted candidate
     return {TrialState.COMPLETE: "done", TrialState.PRUNED: "stopped"}.get(frozen.state, "failed")
 
 
@@ -149,6 +173,11 @@ def _trial_summary(frozen: optuna.trial.FrozenTrial) -> str:
     if frozen.state == TrialState.PRUNED:
         epoch = pruned_at(frozen)
         vector = rung_vectors(frozen).get(epoch, {})
+        predicted = prediction_of(frozen) or {}
+        if epoch == SCREEN_EPOCH and predicted.get("trained") is False:
+            return (f"screened before training: predicted val acc {predicted['accuracy']:.4f} "
+                    f"± {predicted['spread']:.4f} at {vector.get('size_bytes', float('nan')):,.0f} B, "
+                    f"{vector.get('latency_ms', float('nan')) * 1000:.1f} µs: too little to add to the front")
         if epoch == SCREEN_EPOCH:
             unrun = [k.split("@", 1)[1] for k, v in vector.items() if k.startswith("latency_ms@") and v == float("inf")]
             return (f"stopped before training: compressed it would be {vector.get('size_bytes', float('nan')):,.0f} B, "

@@ -11,8 +11,12 @@ trial of the study that reached that rung; a candidate stopped there is told ``P
 rung vectors stay on the trial, and TPE counts it among the worse trials). A candidate equal to
 one the study already finished (the same candidate config: within a study the dataset, teacher
 and training settings are fixed or part of it) is not trained again: it is answered from that
-trial's result (the same values told, user attribute ``reused_from``). Everything here runs in
-the driver, the only writer of the study.
+trial's result (the same values told, user attribute ``reused_from``). With a predictor
+(:mod:`automl.study.accuracy_screen`), every candidate's screen asks here with its probed figures
+(rung epoch 0): the prediction is recorded on the trial (user attribute ``predicted``), and a
+candidate judged to add too little to the front is told ``PRUNED`` without using the budget (up to
+``proposals - 1`` such per budgeted candidate). Everything here runs in the driver, the only
+writer of the study.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.candidate.config import CandidateConfig, with_teacher_arch
+from automl.candidate.hooks import SCREEN_EPOCH
 from automl.candidate.result import metric_values
 from automl.config import ConfigError
 from automl.search.artifact_delivery import (
@@ -34,9 +39,11 @@ from automl.search.artifact_delivery import (
 from automl.search.cluster import HOST, NODE_ID
 from automl.search.protocol import Failed, FinalReport, Finished, Stopped
 from automl.space.search_space import SearchSpace
+from automl.study.accuracy_screen import AccuracyScreen, PredictorConfig
 from automl.study.attrs import (
     CANDIDATE_ATTR,
     ERROR_ATTR,
+    PREDICTED_ATTR,
     PRUNED_AT_ATTR,
     RESULT_ATTR,
     REUSED_ATTR,
@@ -60,7 +67,8 @@ class CandidateDispatcher:
     def __init__(self, study: optuna.Study, space: SearchSpace, base: dict[str, Any],
                  objectives: list[tuple[str, str]], constraints: list, n_trials: int,
                  artifacts_dir: str | Path, early_stopping: EarlyStoppingConfig | None = None,
-                 teacher_arch: dict[str, Any] | None = None) -> None:
+                 teacher_arch: dict[str, Any] | None = None, predictor: PredictorConfig | None = None,
+                 teacher_metrics: dict[str, float] | None = None) -> None:
         self.study = study
         self.teacher_arch = teacher_arch  # completes the arch of an ``arch.init: teacher`` candidate
         self.artifacts_dir = Path(artifacts_dir)  # the driver's copy of every artifact (see artifact_delivery)
@@ -78,6 +86,9 @@ class CandidateDispatcher:
                 first = reused_from(t)
                 self._finished.setdefault(candidate_key(candidate_of(t)), t.number if first is None else first)
         self.rungs = None if early_stopping is None else RungBook(early_stopping, objectives)
+        self.screen = (None if predictor is None else  # teacher_metrics: normalise the hypervolume it adds
+                       AccuracyScreen.from_study(predictor, objectives, teacher_metrics or {}, study))
+        self.extra_proposals = 0 if predictor is None else (predictor.proposals - 1) * n_trials  # screened, not budgeted
         if self.rungs is not None:  # a resumed study: earlier launches' candidates are peers too
             self.rungs.load((t.number, epoch, vector) for t in study.get_trials(deepcopy=False)
                             for epoch, vector in rung_vectors(t).items())
@@ -153,16 +164,33 @@ class CandidateDispatcher:
         record_constraints(trial, self.constraints, constraint_values(self.constraints, metrics))  # read by the sampler
         frozen = self.study.tell(trial, values)
         self._finished.setdefault(candidate_key(candidate_of(frozen)), frozen.number)
+        if self.screen is not None:
+            self.screen.learn(frozen)
         return frozen
 
     def rung(self, worker: str, number: int, epoch: int, vector: dict[str, float]) -> bool:
-        """``worker``'s candidate reached rung ``epoch`` with ``vector``: does it go on?"""
+        """``worker``'s candidate reached rung ``epoch`` with ``vector`` (epoch 0: the screen asks
+        the accuracy predictor with its probed figures): does it go on?"""
         trial = self.live.get(worker)
-        if self.rungs is None or trial is None or trial.number != number:
+        if trial is None or trial.number != number:
             return True  # not the candidate this worker holds: let it finish, its result is dropped
+        if epoch == SCREEN_EPOCH:
+            return self._screen(trial, vector)
+        if self.rungs is None:
+            return True
         go_on = self.rungs.record(number, epoch, vector)
         trial.set_user_attr(f"{RUNG_ATTR}{epoch}", {**vector, "go_on": go_on})
         return go_on
+
+    def _screen(self, trial: optuna.Trial, probed: dict[str, float]) -> bool:
+        if self.screen is None:
+            return True
+        judgement = self.screen.judge(trial.params, trial.distributions, probed)
+        trial.set_user_attr(PREDICTED_ATTR, judgement.to_attr())
+        if not judgement.go_on and self.extra_proposals > 0:  # a proposal judged, not a candidate trained
+            self.extra_proposals -= 1
+            self.remaining += 1
+        return judgement.go_on
 
     def lost(self, worker: str, message: str = WORKER_LOST) -> optuna.trial.FrozenTrial | None:
         """``worker`` died: its candidate, if any, is a failed trial (its result never came)."""

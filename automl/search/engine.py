@@ -240,12 +240,13 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
     # checkpoints and per-result log files would only cost driver time between trials.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    books = StudyBookkeeper(run.study, run.objectives, run.tracker, run.progress, gate, run.teacher_metrics,
-                            outage=run.outage)
     dispatcher = CandidateDispatcher(run.study, cfg.space, cfg.base_candidate(), run.objectives, cfg.constraints,
                                      remaining, artifacts_dir=run.run_dir / "artifacts",
                                      early_stopping=cfg.early_stopping,
-                                     teacher_arch=run.teacher.config.to_dict()["arch"])
+                                     teacher_arch=run.teacher.config.to_dict()["arch"], predictor=cfg.predictor,
+                                     teacher_metrics=run.teacher_metrics)
+    books = StudyBookkeeper(run.study, run.objectives, run.tracker, run.progress, gate, run.teacher_metrics,
+                            outage=run.outage, screen=dispatcher.screen)
     pool = WorkerPoolCallback(dispatcher, queue, on_asked=books.asked, on_told=books.told, on_epochs=books.epochs,
                               on_lost=boot.drop_holder)  # on every timing worker
     trainable = tune.with_resources(tune.with_parameters(run_worker, context=worker_context(run, boot)),
@@ -279,6 +280,7 @@ def worker_context(run: StudyRun, boot: RayBoot) -> "WorkerContext":
                          threads=run.threads, trial_timeout_s=cfg.trial_timeout_s,
                          rungs=cfg.early_stopping.rungs if cfg.early_stopping else (),
                          limits=screen_limits(run.objectives, run.teacher_metrics, cfg.constraints),
+                         predict=cfg.predictor is not None,
                          targets=cfg.targets)
 
 

@@ -22,6 +22,8 @@ class StudyProgress:
         self._lock = threading.Lock()
         self.done = self.failed = self.stopped = self.running = self.front = 0
         self.hypervolume = 0.0
+        self.screened = 0  # proposals the accuracy predictor judged not worth training (not in done)
+        self.tau: float | None = None  # the predictor's Kendall's tau so far
         self._progress = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                                   console=self.console, disable=not enabled, transient=False)
@@ -47,11 +49,13 @@ class StudyProgress:
 
     def trial_finished(self, number: int, outcome: str, front_size: int, hypervolume: float,
                        summary: str) -> None:
-        """One finished trial (``outcome``: done, stopped (early) or failed); ``summary`` is its
-        metrics, where it stopped, or its error."""
+        """One finished trial (``outcome``: done, stopped (early), failed, or screened: judged
+        by the accuracy predictor, not counted in the budget); ``summary`` is its metrics, where
+        it stopped, or its error."""
         with self._lock:
             self.running = max(0, self.running - 1)
-            self.done += 1
+            self.screened += outcome == "screened"
+            self.done += outcome != "screened"
             self.failed += outcome == "failed"
             self.stopped += outcome == "stopped"
             self.front, self.hypervolume = front_size, hypervolume
@@ -68,8 +72,10 @@ class StudyProgress:
             self._progress.stop()
 
     def _status(self) -> str:
-        return (f"running {self.running}  stopped early {self.stopped}  failed {self.failed}  front {self.front}  "
-                f"hypervolume {self.hypervolume:.4f}")
+        predictor = (f"screened {self.screened}  " if self.screened else "") + (
+            f"predictor τ {self.tau:.2f}  " if self.tau is not None else "")
+        return (f"running {self.running}  stopped early {self.stopped}  failed {self.failed}  {predictor}"
+                f"front {self.front}  hypervolume {self.hypervolume:.4f}")
 
     def _refresh(self) -> None:
         if self._task is not None:

@@ -29,6 +29,7 @@ from automl.study.attrs import (
     late_runs,
     measurements,
     mlflow_run_id,
+    prediction_of,
     pruned_at,
     reused_from,
     rung_vectors,
@@ -138,8 +139,12 @@ class TrackingOutage:
 def close_trial_run(tracker: StudyTracker, run_id: str, study: optuna.Study, trial: optuna.trial.FrozenTrial,
                     teacher_metrics: dict[str, Any]) -> None:
     """Close ``trial``'s MLflow run as Optuna recorded it: finished with its measurements,
-    KILLED with its rung vectors (stopped early), or FAILED with why."""
+    KILLED with its rung vectors (stopped early), or FAILED with why; with what the accuracy
+    predictor said of it before it trained, if it was asked."""
     worker = worker_of(trial)
+    predicted = prediction_of(trial)
+    if predicted and predicted.get("accuracy") is not None:
+        tracker.log_prediction(run_id, predicted["accuracy"], predicted["spread"], bool(predicted["trained"]))
     if trial.state == TrialState.COMPLETE:
         repeats = reused_from(trial)
         tracker.finish_trial(run_id, measurements(trial), None, teacher_metrics,

@@ -74,6 +74,7 @@ class WorkerContext:
     trial_timeout_s: float | None = None  # a candidate past this many wall seconds fails ("timed out")
     rungs: tuple[int, ...] = ()  # training epochs at which the driver decides go on / stop (none: off)
     limits: dict[str, float] = field(default_factory=dict)  # early stopping's screen (mo_asha.screen_limits)
+    predict: bool = False  # the screen also asks the driver's accuracy predictor (study/accuracy_screen.py)
     targets: tuple[Target, ...] = (DEFAULT_TARGET,)  # deployment targets every candidate is measured on
 
 
@@ -174,8 +175,8 @@ def evaluate_job(job: Job, context: WorkerContext, gate: Any, worker: str, queue
     try:
         candidate = CandidateConfig.from_dict(job.candidate)
         teacher = _teacher(context.teacher, context.splits) if candidate.needs_teacher else None
-        rungs = (RungCheck(context.rungs, functools.partial(_ask_at_rung, curves, queue, worker), context.limits)
-                 if context.rungs else None)
+        rungs = (RungCheck(context.rungs, functools.partial(_ask_at_rung, curves, queue, worker), context.limits,
+                           context.predict) if context.rungs or context.predict else None)
         hooks = WorkerHooks(gate, curves.add, context.trial_timeout_s, worker, rungs)
         with tempfile.TemporaryDirectory(prefix=f"automl-trial-{number:04d}-") as scratch:
             result = evaluate_candidate(

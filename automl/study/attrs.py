@@ -46,6 +46,7 @@ RUNG_ATTR = "rung:"  # prefix: rung:<epoch> -> {objective: value, ..., go_on}
 PRUNED_AT_ATTR = "pruned_at_epoch"
 REUSED_ATTR = "reused_from"
 PRIOR_ATTR = "warm_start_from"
+PREDICTED_ATTR = "predicted"  # the accuracy predictor's judgement at the screen (study/accuracy_screen.py)
 WARM_START_ATTR = "warm_start"  # study: source name -> what was added from it
 
 INTERRUPTED_ATTR = "interrupted_trials"
@@ -75,6 +76,17 @@ def reused_from(trial: optuna.trial.FrozenTrial) -> int | None:
 def prior_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
     """``{study, trial}`` for a warm-start prior (``None``: the trial is this study's own)."""
     return trial.user_attrs.get(PRIOR_ATTR)
+
+
+def prediction_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
+    """``{accuracy, spread, seen, trained}``: what the accuracy predictor said before the trial
+    trained (``None``: it was not asked)."""
+    return trial.user_attrs.get(PREDICTED_ATTR)
+
+
+def screened_by_predictor(trial: optuna.trial.FrozenTrial) -> bool:
+    """A proposal the accuracy predictor judged not worth training: not a budgeted candidate."""
+    return (prediction_of(trial) or {}).get("trained") is False
 
 
 def measurements(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -36,6 +36,10 @@ Format (every key but ``name`` is optional; defaults shown)::
     trial_timeout_s: null               # a candidate running longer is failed ("timed out")
     early_stopping: off                 # on | off | {rungs: [3], reduction_factor: 2,
                                         # min_peers: 4}: multi-objective ASHA (study/mo_asha.py)
+    predictor: off                      # on | off | {min_trials: 12, optimism: 1, proposals: 4}:
+                                        # candidates whose predicted point would add too little
+                                        # to the front are screened before training
+                                        # (study/accuracy_screen.py)
     warm_start: []                      # earlier studies (names, or their run folders) whose
                                         # finished trials seed the sampler (study/warm_start.py)
 
@@ -58,6 +62,7 @@ from automl.config.yaml_file import read_yaml_mapping
 from automl.data import DatasetConfig
 from automl.measure.targets import DEFAULT_TARGET, Target, parse_targets
 from automl.space.search_space import SearchSpace, load_space
+from automl.study.accuracy_screen import PredictorConfig
 from automl.study.mo_asha import EarlyStoppingConfig
 from automl.study.objectives import (
     DEFAULT_OBJECTIVES,
@@ -75,10 +80,11 @@ DEFAULT_TEACHER: dict[str, Any] = {
     "train": {"epochs": 15},
 }
 OVERRIDE_KEYS = ("n_trials", "concurrency", "name", "storage", "tracking_uri", "run_dir", "sampler", "seed",
-                 "early_stopping", "targets", "warm_start")
+                 "early_stopping", "targets", "warm_start", "predictor")
 _KEYS = ("name", "description", "dataset", "teacher", "space", "targets", "objectives", "constraints", "sampler",
          "n_trials", "concurrency", "resources_per_trial", "train", "seed", "storage", "tracking_uri",
-         "run_dir", "timing_resource", "timing_workers", "trial_timeout_s", "early_stopping", "warm_start")
+         "run_dir", "timing_resource", "timing_workers", "trial_timeout_s", "early_stopping", "warm_start",
+         "predictor")
 _RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 MAX_TIMING_WORKERS = 1024  # concurrency's bound: a timing worker beyond the workers sits idle
@@ -129,6 +135,7 @@ class StudyConfig:
     trial_timeout_s: float | None = None  # wall seconds a candidate may take (None: no limit)
     early_stopping: EarlyStoppingConfig | None = None  # None: every candidate trains its full budget
     warm_start: tuple[str, ...] = ()  # earlier studies whose finished trials seed the sampler
+    predictor: PredictorConfig | None = None  # None: every candidate that passes the limits trains
     source: str | None = field(default=None, compare=False)
 
     # -- resolved values -----------------------------------------------------------------------
@@ -190,6 +197,7 @@ class StudyConfig:
             "trial_timeout_s": self.trial_timeout_s,
             "early_stopping": None if self.early_stopping is None else self.early_stopping.to_dict(),
             "warm_start": list(self.warm_start),
+            "predictor": None if self.predictor is None else self.predictor.to_dict(),
         }
         return out
 
@@ -244,7 +252,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
         key = {"trials": "n_trials", "tracking-uri": "tracking_uri", "run-dir": "run_dir"}.get(key, key)
         if key not in OVERRIDE_KEYS:
             raise ConfigError(key, f"unknown override (allowed: {', '.join(OVERRIDE_KEYS)})", "command line")
-        if key == "early_stopping" and value in ("on", True) and isinstance(data.get(key), Mapping):
+        if key in ("early_stopping", "predictor") and value in ("on", True) and isinstance(data.get(key), Mapping):
             continue  # on: the file's own rungs, not the defaults
         if key == "warm_start" and value is not None:  # the flag's studies join the file's
             value = [*_listed(data.get(key)), *_listed(value)]
@@ -312,6 +320,7 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
                                                             lo_open=True)
     early_stopping = EarlyStoppingConfig.from_setting(data.get("early_stopping"))
     warm_start = _warm_start(data.get("warm_start"), name, source)
+    predictor = PredictorConfig.from_setting(data.get("predictor"))
 
     return StudyConfig(name=name, description=description, dataset=dataset, teacher=teacher,
                        space_path=str(space_path), space=space, targets=targets, objectives=objectives,
@@ -320,7 +329,8 @@ def _build(data: Any, source: str | None, base_dir: str | Path | None,
                        storage=storage, tracking_uri_setting=tracking, run_dir=run_dir,
                        timing_resource=timing_resource, timing_workers=timing_workers,
                        trial_timeout_s=trial_timeout_s,
-                       early_stopping=early_stopping, warm_start=warm_start, source=source)
+                       early_stopping=early_stopping, warm_start=warm_start, predictor=predictor,
+                       source=source)
 
 
 def check_name(name: Any, source: str | None = None) -> str:

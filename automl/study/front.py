@@ -34,6 +34,7 @@ from automl.study.attrs import (
     pruned_at,
     retimed_figures,
     reused_from,
+    screened_by_predictor,
 )
 from automl.study.pareto import pareto_mask
 from automl.study.sampler import is_feasible
@@ -170,10 +171,12 @@ def pareto_front(study: optuna.Study, objectives: list[tuple[str, str]]) -> list
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Complete, pruned (stopped early) and failed trials: what the budget has spent. Trials cut
-    off by an earlier stopped launch, and warm-start priors, do not count."""
+    off by an earlier stopped launch, warm-start priors, and proposals the accuracy predictor
+    screened do not count."""
     cut = interrupted_numbers(study)
     return [t for t in study.get_trials(deepcopy=False)
-            if (t.state in (TrialState.COMPLETE, TrialState.PRUNED) and prior_of(t) is None)
+            if (t.state == TrialState.COMPLETE and prior_of(t) is None)
+            or (t.state == TrialState.PRUNED and not screened_by_predictor(t))
             or (t.state == TrialState.FAIL and t.number not in cut)]
 
 

@@ -82,14 +82,7 @@ class EarlyStoppingConfig:
     @classmethod
     def from_setting(cls, value: object, prefix: str = "early_stopping") -> "EarlyStoppingConfig | None":
         """``None``/``false``/``off`` -> no early stopping; ``true``/``on`` -> the defaults; a mapping -> checked."""
-        if value is None or value is False or value == "off":
-            return None
-        if value is True or value == "on":
-            return cls()
-        if not isinstance(value, Mapping):
-            raise ConfigError(prefix, f"expected off, on or a mapping (rungs, reduction_factor, min_peers), "
-                                      f"got {value!r}")
-        return F.from_mapping(cls, dict(value), prefix)
+        return F.switch(cls, value, prefix)
 
     def to_dict(self) -> dict:
         return {"rungs": list(self.rungs), "reduction_factor": self.reduction_factor, "min_peers": self.min_peers}

@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.candidate.result import metric_values
 from automl.config import ConfigError
+from automl.study.accuracy_predictor import PROBED
 from automl.study.attrs import (
     PRIOR_ATTR,
     RESULT_ATTR,
@@ -128,7 +129,8 @@ def prior_trials(measured: Iterable[tuple[FrozenTrial, Mapping[str, float]]], ob
             continue
         priors.append(optuna.trial.create_trial(
             params=params, distributions=distributions, values=[float(v) for v in values],
-            user_attrs={PRIOR_ATTR: {"study": source, "trial": t.number}},
+            user_attrs={PRIOR_ATTR: {"study": source, "trial": t.number,  # measured: the accuracy predictor's
+                                     "measured": {m: metrics[m] for m in ("accuracy", *PROBED) if m in metrics}}},
             constraints={str(c): v for c, v in zip(constraints, constraint_values(constraints, metrics))}))
     return priors, dropped, skipped
 

@@ -146,10 +146,14 @@ class StudyTracker:
     def log_reference_latencies(self, figures: list[tuple[float, int]]) -> None:
         """The teacher's own figure in candidates' interleaved timing runs (drift, for review):
         ``(latency_ms, finished trials then)`` pairs, in one call."""
+        self.log_parent_metrics("reference_latency_ms", figures)
+
+    def log_parent_metrics(self, name: str, figures: list[tuple[float, int]]) -> None:
+        """``(value, step)`` pairs of metric ``name`` on the study's parent run, in batches."""
         now = _now()
         for i in range(0, len(figures), 1000):  # MLflow's limit per batch
-            self.client.log_batch(self.parent_id, metrics=[Metric("reference_latency_ms", ms, now, step)
-                                                           for ms, step in figures[i:i + 1000]])
+            self.client.log_batch(self.parent_id, metrics=[Metric(name, value, now, step)
+                                                           for value, step in figures[i:i + 1000]])
 
     def log_retimed(self, points: list[TrialPoint]) -> None:
         """The final re-timing of the front (step 1 of ``latency_ms`` and ``latency_ratio``;
@@ -253,6 +257,14 @@ class StudyTracker:
                 if run_id and self._pareto_tags.get((run_id, key)) != tag:
                     self.client.set_tag(run_id, key, tag)
                     self._pareto_tags[(run_id, key)] = tag
+
+    def log_prediction(self, run_id: str, accuracy: float, spread: float, trained: bool) -> None:
+        """What the accuracy predictor said before the candidate trained (metrics
+        ``predicted_accuracy``, ``predicted_accuracy_spread``; tag ``predictor``: trained or screened)."""
+        now = _now()
+        self.client.log_batch(run_id, metrics=[Metric("predicted_accuracy", float(accuracy), now, 0),
+                                               Metric("predicted_accuracy_spread", float(spread), now, 0)],
+                              tags=[RunTag("predictor", "trained" if trained else "screened")])
 
     def finish_pruned(self, run_id: str, epoch: int, rungs: dict[int, dict[str, float]],
                       worker: dict[str, Any] | None = None) -> None:

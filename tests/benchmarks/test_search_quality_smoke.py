@@ -5,20 +5,22 @@ A benchmark, not a test of its figures: nothing here asserts on times or on whic
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "search_quality.py"
-METHODS = ("joint + ES", "joint", "random", "staged")
+METHODS = ("joint + ES + predictor", "joint + ES", "joint", "random", "staged")
 
 
 def test_search_quality_runs_at_a_tiny_budget(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
     out.write_text("# Benchmark results\n\n## Other\n\nkept as is\n")
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--trials", "4", "--seeds", "0", "--epochs", "1", "--out", str(out)],
+        [sys.executable, str(SCRIPT), "--trials", "4", "--seeds", "0", "--epochs", "1", "--out", str(out),
+         "--predictor-min-trials", "2"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = out.read_text()
@@ -29,6 +31,7 @@ def test_search_quality_runs_at_a_tiny_budget(tmp_path: Path) -> None:
         assert any(line.startswith(f"| {method} |") for line in rows), f"no row for {method}"
         assert f"| {method} |" in proc.stdout
     assert "search_quality.py --trials 4 --seeds 0 --epochs 1" in section  # the exact command
+    assert re.search(r"- seed 0: \d+ screened of \d+ proposed, Kendall's tau (n/a|-?[\d.]+) on \d+ trained", section)
     assert (tmp_path / "search_quality_digits_joint.png").stat().st_size > 10_000  # HV vs trials and seconds
 
 

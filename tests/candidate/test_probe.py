@@ -23,8 +23,8 @@ class _Recorder(TrialHooks):
     """Probes at epoch 1, like a worker at its first rung, and stops at ``stop_at``."""
 
     def __init__(self, stop_at: int | None = None, rungs: tuple[int, ...] = (1, 2),
-                 limits: dict[str, float] | None = None) -> None:
-        super().__init__(RungCheck(rungs, self._decide, limits))
+                 limits: dict[str, float] | None = None, predict: bool = False) -> None:
+        super().__init__(RungCheck(rungs, self._decide, limits, predict))
         self.vectors: dict[int, dict[str, float]] = {}
         self.stop_at = stop_at
         self.timings: list[LatencySettings] = []
@@ -95,6 +95,19 @@ def test_the_screen_stops_a_candidate_beyond_its_limits_before_it_trains(digits,
     near = _Recorder(rungs=(1,), limits={"size_bytes": result.size_bytes / (1 + (SCREEN_MARGIN - 1) / 2)})
     evaluate_candidate(cfg, digits, workdir=tmp_path / "near", hooks=near)
     assert sorted(near.vectors) == [1]
+
+
+def test_with_a_predictor_the_screen_asks_with_the_probed_figures_and_may_stop_it(digits, tmp_path):
+    cfg = CandidateConfig.from_dict(candidate_dict())
+    asked = _Recorder(stop_at=SCREEN_EPOCH, rungs=(), predict=True)  # no rungs, no limits: the predictor alone
+    with pytest.raises(CandidateStopped, match="predicted point would add too little to the front") as info:
+        evaluate_candidate(cfg, digits, workdir=tmp_path / "screened", hooks=asked)
+    assert list(asked.vectors) == [SCREEN_EPOCH] and asked.epochs == [] and info.value.epoch == SCREEN_EPOCH
+    assert set(asked.vectors[SCREEN_EPOCH]) >= {"size_bytes", "macs", "latency_ms"}
+    assert info.value.vector == asked.vectors[SCREEN_EPOCH]
+    passed = _Recorder(rungs=(), predict=True)
+    result = evaluate_candidate(cfg, digits, workdir=tmp_path / "trained", hooks=passed)
+    assert list(passed.vectors) == [SCREEN_EPOCH] and passed.epochs and result.size_bytes > 0
 
 
 def test_a_rung_at_the_last_training_epoch_never_fires(digits, tmp_path):

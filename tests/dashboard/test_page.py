@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import optuna
+import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -58,3 +59,32 @@ def test_header_counts_trained_stopped_early_and_failed_trials(tmp_path) -> None
     assert header.startswith("8 trials: 5 trained, 3 stopped early (2 before training), 0 failed, "), header
     assert f"{len(view.front)} on the front." in header
     assert "finished candidates" not in text
+
+
+def test_a_study_with_a_predictor_shows_predicted_against_measured(tmp_path) -> None:
+    """Trained trials are points (predicted, measured); a screened proposal is not in the budget's
+    count but is counted beside it, and the panel's title gives Kendall's tau."""
+    from automl.study.attrs import PREDICTED_ATTR
+
+    study = optuna.create_study(directions=[d for _, d in OBJECTIVES])
+    predicted = [0.88, 0.90, 0.84, 0.86]  # ranks the measured 0.90 > 0.88 > 0.86 > 0.84 as 2, 1, 4, 3
+    for i, guess in enumerate(predicted):
+        t = _complete(i)
+        t.user_attrs[PREDICTED_ATTR] = {"accuracy": guess, "spread": 0.01, "seen": 12 + i, "trained": True}
+        study.add_trial(t)
+    screened = _stopped(0)
+    screened.user_attrs[PREDICTED_ATTR] = {"accuracy": 0.7, "spread": 0.02, "seen": 16, "trained": False}
+    study.add_trial(screened)
+    record = StudyRecord(name="pred", storage="sqlite:///unused.db", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                         run_dir=str(tmp_path), objectives=OBJECTIVES, constraints=[], teacher=_teacher())
+    view = build_view(record, study)
+    assert (view.trials, view.predictor_screened) == (4, 1)  # the screened proposal spent no budget
+    assert [(p.trial, p.measured is None) for p in view.predictions] == [(0, False), (1, False), (2, False),
+                                                                         (3, False), (4, True)]
+    assert view.predictor_tau == pytest.approx(1 / 3)  # 4 concordant and 2 discordant pairs of 6
+
+    render(view, load_spec(), tmp_path / "dash")
+    text = (tmp_path / "dash" / PAGE).read_text(encoding="utf-8")
+    assert "; the accuracy predictor screened 1 more proposal(s)" in text
+    assert "<h2>Accuracy predictor</h2>" in text and 'id="panel-predictor"' in text
+    assert "Kendall's tau 0.33 on 4 trained, 1 screened" in text

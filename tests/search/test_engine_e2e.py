@@ -376,3 +376,35 @@ def test_a_study_warm_started_from_another_learns_from_it_and_keeps_only_its_own
     assert "2 trials finished" in out.stdout
     refused = automl("export", "warm", "--trial", str(priors[0].number), "--out", str(tmp_path / "x"), cwd=tmp_path)
     assert refused.returncode != 0 and "is a warm-start prior, measured by study 'e2e'" in refused.stderr
+
+
+def test_a_study_with_a_predictor_judges_every_candidate_before_it_trains(launched, tmp_path):
+    from automl.study.accuracy_predictor import kendall_tau
+
+    work, _, _ = launched  # its finished trials are the predictor's first examples (priors)
+    study_file = tiny_study(tmp_path, "pred", trials=3)
+    study_file.write_text(study_file.read_text() + "predictor: {min_trials: 2, proposals: 3}\n")
+    out = automl("launch", str(study_file), "--warm-start", str(work / "runs/e2e"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads((tmp_path / "runs/pred/study.json").read_text())
+    study = optuna.load_study(study_name="pred", storage=record["storage"])
+    own = [t for t in study.trials if "warm_start_from" not in t.user_attrs and t.state != TrialState.WAITING]
+    trained = [t for t in own if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs]
+    screened = [t for t in own if t.user_attrs.get("predicted", {}).get("trained") is False]
+    # the budget counts what trained (and repeats, answered); screened proposals come on top of it
+    assert len(own) - len(screened) == 3 and len(screened) <= 2 * 3
+    for t in trained:  # judged with the priors' figures before training: a prediction, then a measurement
+        said = t.user_attrs["predicted"]
+        assert said["trained"] is True and said["seen"] >= 2 and 0.0 <= said["accuracy"] <= 1.0
+    for t in screened:
+        assert t.state == TrialState.PRUNED and t.user_attrs["pruned_at_epoch"] == 0 and "result" not in t.user_attrs
+    client = MlflowClient(record["tracking_uri"])
+    parent, children = _children(client, "pred")
+    by_trial = {int(c.data.tags["automl.trial"]): c for c in children}
+    for t in trained + screened:
+        run = by_trial[t.number]
+        assert run.data.metrics["predicted_accuracy"] == pytest.approx(t.user_attrs["predicted"]["accuracy"])
+        assert run.data.tags["predictor"] == ("trained" if t in trained else "screened")
+    tau = kendall_tau([(t.user_attrs["predicted"]["accuracy"], t.user_attrs["result"]["accuracy"]) for t in trained])
+    history = client.get_metric_history(parent[0].info.run_id, "predictor_kendall_tau")
+    assert (history[-1].value == pytest.approx(tau)) if tau is not None else not history

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from automl.search.cluster import HOST, NODE_ID
 from automl.search.dispatcher import WORKER_LOST, CandidateDispatcher
-from automl.search.protocol import Artifact, EpochRows, Failed, Finished, Node, Ready, decode
+from automl.search.protocol import Artifact, EpochRows, Failed, Finished, Node, Ready, Stopped, decode
 from automl.search.tune_callback import WorkerPoolCallback
 from automl.space.search_space import load_space
 from automl.study.attrs import RESULT_ATTR, WORKER_ATTR, measurements
@@ -184,3 +184,33 @@ def test_a_candidate_equal_to_a_finished_one_is_answered_from_its_result_not_tra
     assert study.trials[second].state == TrialState.RUNNING  # the one in flight was not touched
     resumed = CandidateDispatcher(study, dispatcher.space, {}, OBJECTIVES, [], n_trials=1, artifacts_dir=tmp_path / "d")
     assert resumed.next_job("w3") is None and resumed.reused[0][2] == first  # a relaunch knows what finished
+
+
+def test_with_a_predictor_the_screen_asks_the_driver_and_a_screened_proposal_spends_no_budget(tmp_path: Path) -> None:
+    from automl.study.accuracy_screen import PredictorConfig
+    from automl.study.attrs import PREDICTED_ATTR, screened_by_predictor
+
+    plain = small_dispatcher(tmp_path, widths="[4, 6, 8, 12, 16, 24, 32]")
+    pool = CandidateDispatcher(plain.study, plain.space, {}, OBJECTIVES, [], n_trials=4, artifacts_dir=tmp_path / "d",
+                               predictor=PredictorConfig(min_trials=2, proposals=2),
+                               teacher_metrics={"accuracy": 0.95, "size_bytes": 1000})
+    for worker, (acc, size) in (("w1", (0.95, 100)), ("w2", (0.90, 50))):
+        trial, _ = pool.next_job(worker)
+        assert pool.rung(worker, trial.number, 0, {"size_bytes": size, "macs": 1, "latency_ms": 0.01})  # learning
+        assert pool.finished(worker, final(trial.number, acc, size)).state == TrialState.COMPLETE
+    assert pool.study.trials[0].user_attrs[PREDICTED_ATTR] == {"accuracy": None, "spread": None, "gain": None,
+                                                              "seen": 0, "trained": True}
+    assert pool.remaining == 2 and pool.extra_proposals == 4
+    trial, _ = pool.next_job("w1")
+    # bigger than both finished candidates: it could only add to the front by beating 0.95, which two
+    # examples at 0.90-0.95 do not predict
+    assert not pool.rung("w1", trial.number, 0, {"size_bytes": 10_000, "macs": 1, "latency_ms": 0.01})
+    said = trial.user_attrs[PREDICTED_ATTR]
+    assert said["trained"] is False and said["seen"] == 2 and 0.9 <= said["accuracy"] <= 0.95 and said["gain"] == 0
+    assert pool.remaining == 2 and pool.extra_proposals == 3  # the proposal was refunded to the budget
+    stopped = pool.finished("w1", Stopped(number=trial.number, epoch=0, screened={"size_bytes": 10_000}))
+    assert stopped.state == TrialState.PRUNED and screened_by_predictor(stopped)
+    trial, _ = pool.next_job("w1")  # after a repeat of trial 0 (answered, budgeted); smaller than the front: trains
+    assert [r[2] for r in pool.reused] == [0]
+    assert pool.rung("w1", trial.number, 0, {"size_bytes": 10, "macs": 1, "latency_ms": 0.01})
+    assert pool.remaining == 0 and not screened_by_predictor(pool.study.trials[trial.number])

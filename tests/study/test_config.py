@@ -164,3 +164,15 @@ def test_early_stopping_on_keeps_the_files_rungs_and_off_drops_them(tmp_path: Pa
     bare = load_study(_write(tmp_path, f"name: es2\nspace: {SPACE}\n"), {"early_stopping": "on"}).early_stopping
     assert bare is not None and bare.rungs == (3,)  # a file without the block: the defaults
     assert load_study(path, {"seed": 7}).seed == 7
+
+
+def test_the_predictor_block_and_its_flag(tmp_path: Path) -> None:
+    path = _write(tmp_path, f"name: pr\nspace: {SPACE}\npredictor: {{min_trials: 20, proposals: 3}}\n")
+    cfg = load_study(path)
+    assert cfg.predictor.min_trials == 20 and cfg.predictor.proposals == 3 and cfg.predictor.optimism == 1.0
+    assert cfg.to_dict()["predictor"] == {"min_trials": 20, "optimism": 1.0, "proposals": 3}
+    assert load_study(path, {"predictor": "on"}).predictor == cfg.predictor  # on: the file's own block
+    assert load_study(path, {"predictor": "off"}).predictor is None
+    assert load_study(_write(tmp_path, f"name: pr2\nspace: {SPACE}\n")).predictor is None  # off by default
+    with pytest.raises(ConfigError, match=r"predictor.optimism.*"):
+        load_study(_write(tmp_path, f"name: pr3\nspace: {SPACE}\npredictor: {{optimism: -1}}\n"))

@@ -298,7 +298,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | float 
 
 def _screen(judge: AccuracyScreen, trial: optuna.Trial, probed: dict[str, float]) -> bool:
     """The accuracy screen's decision for ``trial``'s probed candidate, recorded on the trial."""
-    judgement = judge.judge(trial.params, trial.distributions, probed)
+    judgement = judge.judge(trial.params, probed)
     trial.set_user_attr(PREDICTED_ATTR, judgement.to_attr())
     return judgement.go_on
 

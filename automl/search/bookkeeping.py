@@ -91,7 +91,7 @@ class StudyBookkeeper:
         # holds the gate, so the driver's logging never overlaps a timing run
         ray.get(self.gate.acquire_shared.remote())
         try:
-            self.n_finished += _outcome(frozen) != "screened"
+            self.n_finished += not screened_by_predictor(frozen)  # a screened proposal spent no budget
             if frozen.state == TrialState.COMPLETE:
                 late = {str(k): v for k, v in self.outage.late.items()}
                 if self.front.add(trial_point(frozen, None, late)):
@@ -108,8 +108,6 @@ class StudyBookkeeper:
                 self._last_plot = now if plot else self._last_plot
             self.progress.trial_finished(frozen.number, _outcome(frozen), len(self.front.front),
                                          self.hypervolume, _trial_summary(frozen))
-            if self._taus:
-                self.progress.tau = self._taus[-1][0]
         finally:
             ray.get(self.gate.release_shared.remote())
         self.seconds.setdefault(frozen.number, {})["mlflow_front_s"] = time.perf_counter() - start
@@ -159,6 +157,7 @@ class StudyBookkeeper:
         tau = self.screen.kendall_tau()
         if tau is not None:
             self._taus.append((tau, len(self.screen.predictor.pairs)))
+            self.progress.tau = tau
 
 
 def _outcome(frozen: optuna.trial.FrozenTrial) -> str:

@@ -185,7 +185,7 @@ class CandidateDispatcher:
     def _screen(self, trial: optuna.Trial, probed: dict[str, float]) -> bool:
         if self.screen is None:
             return True
-        judgement = self.screen.judge(trial.params, trial.distributions, probed)
+        judgement = self.screen.judge(trial.params, probed)
         trial.set_user_attr(PREDICTED_ATTR, judgement.to_attr())
         if not judgement.go_on and self.extra_proposals > 0:  # a proposal judged, not a candidate trained
             self.extra_proposals -= 1

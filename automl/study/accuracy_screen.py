@@ -37,7 +37,6 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
 from automl.candidate.hooks import SCREEN_MARGIN
@@ -45,10 +44,11 @@ from automl.candidate.result import base_metric, metric_values
 from automl.config import fields as F
 from automl.study.accuracy_predictor import PROBED, AccuracyPredictor, Example, Prediction
 from automl.study.attrs import measurements, prediction_of, prior_of, reused_from
+from automl.study.front import IncrementalFront, trial_point
 from automl.study.pareto import normalised_hypervolume
-from automl.study.sampler import is_feasible
 
 WINDOW = 32  # the recent proposals whose predicted gains set the bar (their top 1 / proposals trains)
+GAIN_TOLERANCE = 1e-12  # hypervolume below this is rounding, not a gain
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,14 @@ class AccuracyScreen:
         self.objectives = list(objectives)
         self.teacher = dict(teacher)  # normalises the hypervolume, as the study's own
         self.predictor = AccuracyPredictor(min_examples=config.min_trials, seed=seed)
-        self._signs = np.array([-1.0 if d == "maximize" else 1.0 for _, d in self.objectives])
-        self.front: dict[int, np.ndarray] = {}  # trial -> its loss vector, the study's own front only
-        self._points: dict[int, dict[str, float]] = {}  # trial -> its objective values, for the front
+        self._front = IncrementalFront([], self.objectives)  # the study's own trained points
         self._hypervolume = 0.0
         self.gains: deque[float] = deque(maxlen=WINDOW)  # predicted gains of the proposals judged last
+
+    @property
+    def front(self) -> dict[int, dict[str, float]]:
+        """The study's front so far: trial -> its objective values."""
+        return {n: self._front.points[n].metrics for n in self._front.front}
 
     @classmethod
     def from_study(cls, config: PredictorConfig, objectives: Iterable[tuple[str, str]],
@@ -134,28 +137,22 @@ class AccuracyScreen:
         if predicted and predicted.get("accuracy") is not None:
             self.predictor.measured(Prediction(float(predicted["accuracy"]), float(predicted["spread"])),
                                     float(metrics["accuracy"]))
-        if is_feasible(trial):
-            self._join(trial.number, {n: float(metrics.get(n, math.nan)) for n, _ in self.objectives})
+        if self._front.add(trial_point(trial)):
+            self._hypervolume = normalised_hypervolume(self.front.values(), self.teacher, self.objectives)
 
-    def judge(self, params: Mapping[str, Any], distributions: Mapping[str, BaseDistribution],
-              probed: Mapping[str, float]) -> Judgement:
+    def judge(self, params: Mapping[str, Any], probed: Mapping[str, float]) -> Judgement:
         """Train the candidate of ``params`` whose compressed figures probed ``probed``?"""
-        del distributions  # the predictor's columns come from the finished trials' distributions
         seen = len(self.predictor.examples)
         prediction = self.predictor.predict(params, probed)
-        if prediction is None or not self.front:
+        if prediction is None or not self._front.front:
             return Judgement(True, prediction, seen)
         hopeful = prediction.optimistic(self.config.optimism)
-        point = {}
-        for name, _ in self.objectives:
-            base = base_metric(name)
-            point[name] = hopeful if base == "accuracy" else probed.get(name, math.nan) / SCREEN_MARGIN
-        loss = self._loss(point)
-        if np.isnan(loss).any():
+        point = {name: hopeful if base_metric(name) == "accuracy" else probed.get(name, math.nan) / SCREEN_MARGIN
+                 for name, _ in self.objectives}
+        if any(math.isnan(v) for v in point.values()):
             return Judgement(True, prediction, seen)  # a figure the probe did not measure: cannot judge
-        dominated = any(bool(np.all(f <= loss)) for f in self.front.values())  # equal adds nothing either
-        gain = 0.0 if dominated else max(0.0, normalised_hypervolume(
-            [*self._points.values(), point], self.teacher, self.objectives) - self._hypervolume)
+        gain = normalised_hypervolume([*self.front.values(), point], self.teacher, self.objectives) - self._hypervolume
+        gain = gain if gain > GAIN_TOLERANCE else 0.0  # a dominated point: the same volume, up to rounding
         self.gains.append(gain)
         bar = (float(np.quantile(list(self.gains), 1.0 - 1.0 / self.config.proposals))
                if len(self.gains) >= self.config.proposals else 0.0)
@@ -164,16 +161,3 @@ class AccuracyScreen:
     def kendall_tau(self) -> float | None:
         """Kendall's tau of predicted against measured accuracy on trials predicted before training."""
         return self.predictor.kendall_tau()
-
-    def _loss(self, metrics: Mapping[str, float]) -> np.ndarray:
-        return self._signs * np.array([float(metrics.get(n, math.nan)) for n, _ in self.objectives])
-
-    def _join(self, number: int, point: dict[str, float]) -> None:
-        loss = self._loss(point)
-        if np.isnan(loss).any() or any(bool(np.all(f <= loss) and np.any(f < loss)) for f in self.front.values()):
-            return
-        self.front = {n: f for n, f in self.front.items() if not (np.all(loss <= f) and np.any(loss < f))}
-        self.front[number] = loss
-        self._points = {n: p for n, p in {**self._points, number: point}.items() if n in self.front}
-        self._hypervolume = normalised_hypervolume(self._points.values(), self.teacher, self.objectives)
-

@@ -98,7 +98,7 @@ def trial_point(t: optuna.trial.FrozenTrial, again: dict[str, Any] | None = None
                 metrics[f"latency_ms@{target}"] = figure["latency_ms"]
     extra = {**{k: m.get(k) for k in ("kernels", "artifact_path", "latency", "encodings", "targets")},
              "mlflow_run_id": mlflow_run_id(t, late or {}), "retimed": again, "reused_from": reused_from(t),
-             "search_latency_ms": m["latency_ms"], "search_latency_ratio": m.get("latency_ratio"),
+             "search_latency_ms": m.get("latency_ms"), "search_latency_ratio": m.get("latency_ratio"),
              "latency_ratio": again["ratio"] if again is not None else m.get("latency_ratio")}
     return TrialPoint(trial=t.number, params=dict(t.params), metrics=metrics, feasible=is_feasible(t),
                       on_front=False, extra=extra)

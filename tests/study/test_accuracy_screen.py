@@ -57,25 +57,25 @@ def test_the_predictor_setting_is_checked_in_one_line() -> None:
 
 def test_it_trains_until_it_has_learned_then_only_what_could_join_the_front() -> None:
     screen = AccuracyScreen(PredictorConfig(min_trials=12, optimism=1.0, proposals=1), OBJECTIVES, TEACHER)
-    judged = screen.judge({"pruning.ratio": 0.5, "quant.weight_bits": 8}, DISTS, probed(0.5, 8))
+    judged = screen.judge({"pruning.ratio": 0.5, "quant.weight_bits": 8}, probed(0.5, 8))
     assert judged.go_on and judged.prediction is None and judged.seen == 0  # nothing learned yet
     rng = random.Random(0)
     for n in range(30):
         screen.learn(finished(n, rng.uniform(0, 0.9), rng.choice([4, 8, 32])))
     assert len(screen.front) >= 2
     # full size at 32 bits and the worst pruning: far behind the front on both axes
-    bad = screen.judge({"pruning.ratio": 0.85, "quant.weight_bits": 32}, DISTS, probed(0.85, 32) | {"size_bytes": 9e9})
+    bad = screen.judge({"pruning.ratio": 0.85, "quant.weight_bits": 32}, probed(0.85, 32) | {"size_bytes": 9e9})
     assert not bad.go_on and bad.prediction is not None and bad.seen == 30
     assert bad.to_attr() == {"accuracy": bad.prediction.accuracy, "spread": bad.prediction.spread, "gain": 0.0,
                              "seen": 30, "trained": False}
     # smaller than every point of the front: whatever its accuracy, it could add hypervolume
-    tiny = screen.judge({"pruning.ratio": 0.9, "quant.weight_bits": 4}, DISTS, {**probed(0.9, 4), "size_bytes": 1.0})
+    tiny = screen.judge({"pruning.ratio": 0.9, "quant.weight_bits": 4}, {**probed(0.9, 4), "size_bytes": 1.0})
     assert tiny.go_on and tiny.gain > 0
     # an optimism so large that any accuracy is hoped for: nothing is screened
     hopeful = AccuracyScreen(PredictorConfig(min_trials=12, optimism=10.0, proposals=1), OBJECTIVES, TEACHER)
     for n in range(30):
         hopeful.learn(finished(n, rng.uniform(0, 0.9), rng.choice([4, 8, 32])))
-    assert hopeful.judge({"pruning.ratio": 0.85, "quant.weight_bits": 32}, DISTS, probed(0.85, 32)).go_on
+    assert hopeful.judge({"pruning.ratio": 0.85, "quant.weight_bits": 32}, probed(0.85, 32)).go_on
 
 
 def test_priors_teach_it_but_only_the_studys_own_trials_make_the_front_and_tau() -> None:
@@ -83,7 +83,7 @@ def test_priors_teach_it_but_only_the_studys_own_trials_make_the_front_and_tau()
     for n, (ratio, bits) in enumerate([(0.0, 32), (0.3, 8), (0.6, 4), (0.1, 8), (0.5, 32)]):
         screen.learn(finished(n, ratio, bits, prior=True))
     assert len(screen.predictor.examples) == 5 and screen.front == {}  # evidence, not points
-    assert screen.judge({"pruning.ratio": 0.2, "quant.weight_bits": 8}, DISTS, probed(0.2, 8)).go_on  # no front yet
+    assert screen.judge({"pruning.ratio": 0.2, "quant.weight_bits": 8}, probed(0.2, 8)).go_on  # no front yet
     for n, (ratio, bits) in enumerate([(0.2, 8), (0.4, 4), (0.0, 4), (0.7, 8)], start=10):
         acc = landscape(ratio, bits)[0]
         screen.learn(finished(n, ratio, bits, predicted={"accuracy": acc - 0.01 * n, "spread": 0.01,
@@ -105,7 +105,7 @@ def test_with_several_proposals_per_candidate_only_the_best_gains_of_the_stream_
     rng = random.Random(1)
     for n in range(30):
         screen.learn(finished(n, rng.uniform(0, 0.9), rng.choice([4, 8, 32])))
-    judged = [screen.judge({"pruning.ratio": r, "quant.weight_bits": 4}, DISTS, probed(r, 4))
+    judged = [screen.judge({"pruning.ratio": r, "quant.weight_bits": 4}, probed(r, 4))
               for r in (rng.uniform(0, 0.9) for _ in range(40))]
     trained = [j for j in judged if j.go_on]
     assert all(j.gain > 0 for j in trained) and 40 // 8 <= len(trained) <= 40 // 2  # about a quarter

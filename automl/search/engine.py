@@ -190,12 +190,13 @@ def prepare_launch(cfg: StudyConfig, study: optuna.Study, show_progress: bool) -
     tracker = StudyTracker(cfg.tracking_uri, cfg.name, run_dir / "mlflow-artifacts")
     outage = TrackingOutage(study, tracker, cfg.tracking_uri, progress.warn, teacher.result.metrics())
     close_interrupted(study, tracker)
+    if outage.behind:  # an earlier launch ended while MLflow was away (first: it adopts runs left open)
+        caught = outage.call(outage.catch_up)
+        if caught is not None:
+            progress.warn(f"MLflow catches up {caught} trial(s) recorded while it was away")
     outage.call(outage.close_left_running)  # a killed driver's runs left open
-    run = StudyRun(cfg=cfg, study=study, tracker=tracker, progress=progress, outage=outage, run_dir=run_dir,
-                   splits=splits, teacher=teacher, baseline=teacher.result, threads=max(1, int(cfg.resources.cpu)))
-    if outage.behind:  # an earlier launch ended while MLflow was away
-        progress.warn(f"MLflow catches up {outage.catch_up()} trial(s) recorded while it was away")
-    return run
+    return StudyRun(cfg=cfg, study=study, tracker=tracker, progress=progress, outage=outage, run_dir=run_dir,
+                    splits=splits, teacher=teacher, baseline=teacher.result, threads=max(1, int(cfg.resources.cpu)))
 
 
 def record_launch(run: StudyRun, boot: RayBoot | None, finished_before: list) -> StudyRecord:

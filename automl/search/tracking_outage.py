@@ -5,8 +5,9 @@ the server then does not answer a health probe, the driver says so once, stops c
 and lists the trials whose MLflow records fall behind (study user attribute ``mlflow_behind``,
 so that a relaunch knows them too). Candidates keep running and are told to Optuna as usual.
 At most every :data:`PROBE_EVERY_S` the driver asks again; once the server answers, every trial
-behind gets its child run (created now if it was asked during the outage; its id is kept in
-the study user attribute ``mlflow_late_runs``) closed from its Optuna record: metrics,
+behind gets its child run (created now if it was asked during the outage, or the run the server
+created when the outage cut its start short; its id is kept in the study user attribute
+``mlflow_late_runs``) closed from its Optuna record: metrics,
 artifact, worker tags, or its error. Curve points of epochs during the outage are not
 back-filled. If the server is still away when the study ends, the launch says so and
 launching again (same name, server back) catches up before anything else.
@@ -107,8 +108,8 @@ class TrackingOutage:
             trial = trials[number]
             run_id = mlflow_run_id(trial, late)
             if run_id is None:
-                run_id = late[str(number)] = self.tracker.start_trial(number, trial.params,
-                                                                      candidate_of(trial))
+                run_id = late[str(number)] = self.tracker.start_trial(number, trial.params, candidate_of(trial),
+                                                                      adopt=True)
             close_trial_run(self.tracker, run_id, self.study, trial, self.teacher_metrics)
         self.study.set_user_attr(LATE_RUNS_ATTR, late)
         self.late = _late_runs(late)

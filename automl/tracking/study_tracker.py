@@ -188,14 +188,26 @@ class StudyTracker:
         self.client.set_terminated(self.parent_id, status=status)
 
     # -- children -------------------------------------------------------------------------
-    def start_trial(self, number: int, params: dict[str, Any], candidate: dict[str, Any]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=run_name(number, candidate),
-                                     tags={STUDY_RUN_TAG: self.parent_id, TRIAL_TAG: str(number),
-                                           STUDY_TAG: self.study_name, ROLE_TAG: "trial"})
+    def start_trial(self, number: int, params: dict[str, Any], candidate: dict[str, Any], *,
+                    adopt: bool = False) -> str:
+        """Create trial ``number``'s run with its parameters. ``adopt``: take the study's RUNNING
+        run of that trial if there is one (a start that an outage cut short, after the server
+        created the run but before its id reached the driver), so a trial never has two runs."""
+        run_id = self._open_trial_run(number) if adopt else None
+        if run_id is None:
+            run_id = self.client.create_run(self.experiment_id, run_name=run_name(number, candidate),
+                                            tags={STUDY_RUN_TAG: self.parent_id, TRIAL_TAG: str(number),
+                                                  STUDY_TAG: self.study_name, ROLE_TAG: "trial"}).info.run_id
         flat = flatten(candidate)
         flat.update({f"optuna.{k}": v for k, v in params.items()})
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in flat.items()])
-        return run.info.run_id
+        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in flat.items()])  # same values: idempotent
+        return run_id
+
+    def _open_trial_run(self, number: int) -> str | None:
+        runs = self.client.search_runs([self.experiment_id], f"tags.`{ROLE_TAG}` = 'trial' and "
+                                       f"tags.`{TRIAL_TAG}` = '{number}' and attributes.status = 'RUNNING'",
+                                       max_results=1)
+        return runs[0].info.run_id if runs else None
 
     def open_trial_runs(self) -> set[str]:
         """The ids of the study's child runs still RUNNING."""

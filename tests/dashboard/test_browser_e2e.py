@@ -120,16 +120,25 @@ def test_mlflow_ui_opens_on_the_front(study, server, browser):
     assert len(tagged) == len(front)
     names = {r["info"]["run_name"] for r in tagged}
     assert all(n.startswith("trial-") and " · " in n for n in names)
-    browser.get(front_url)
 
     def listed(text: str) -> bool:  # the count renders before the grid's rows: wait for both
-        return (f"{len(front)} matching runs" in text
+        return (f"{len(front)} matching runs" in text and "Sort: accuracy" in text
                 and all(n.split(" · ")[0] in text for n in names)  # each front run is listed ...
                 and "latency_ratio" in text and "size_ratio" in text)  # ... with its metric columns
 
-    _wait(lambda: listed(browser.find_element("tag name", "body").text), 90)
-    text = browser.find_element("tag name", "body").text
-    assert listed(text), text[-800:]
+    def page() -> str:
+        return browser.find_element("tag name", "body").text
+
+    browser.get(front_url)
+    if not _wait(lambda: listed(page()), 60) and "viewing a shared view" not in page():
+        # MLflow 3.18's page can mount twice on a cold first load; the second mount finds the
+        # view's filter and sort in the address and skips the view, so its columns are not
+        # shown (as after a reload, docs/how-a-study-runs.md). Open the printed address again.
+        browser.get("about:blank")
+        browser.get(front_url)
+        _wait(lambda: listed(page()), 60)
+    text = page()
+    assert listed(text) and "viewing a shared view" in text, text[-800:]
     browser.save_screenshot(str(SHOTS / "mlflow_front.png"))
     parent = _api(base, "runs/search", {"experiment_ids": [exp_id], "filter": "tags.`automl.role` = 'study'"})
     run_id = parent["runs"][0]["info"]["run_id"]

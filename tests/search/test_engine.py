@@ -23,8 +23,10 @@ from automl.search.engine import (
 )
 from automl.search.tracking_outage import INTERRUPTED_UNRECORDED, TrackingOutage
 from automl.study.attrs import (
+    BEHIND_ATTR,
     INTERRUPTED,
     INTERRUPTED_ATTR,
+    LATE_RUNS_ATTR,
     MLFLOW_RUN_ATTR,
     RESULT_ATTR,
     interrupted_numbers,
@@ -202,6 +204,26 @@ def test_runs_a_killed_driver_left_open_are_closed_from_optunas_record(tracker: 
     assert lost.info.status == "FAILED" and lost.data.tags["error"] == INTERRUPTED_UNRECORDED
     assert tracker.client.get_run(runs[1]).info.status == "FINISHED"
     assert tracker.open_trial_runs() == set() and outage.close_left_running() == 0
+
+
+def test_a_run_an_outage_cut_short_is_adopted_by_the_catch_up_not_doubled(tracker: StudyTracker) -> None:
+    # the server created trial 0's run, then went away before its id reached the driver (the
+    # parameters' log_batch failed): the catch-up closes that run, the trial never has two runs
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize"])
+    trial = study.ask()
+    lost = tracker.start_trial(0, {}, {"arch": {"family": "cnn"}})
+    trial.set_user_attr(RESULT_ATTR, {**TEACHER_METRICS, "accuracy": 0.7})
+    study.tell(trial, [0.7])
+    study.set_user_attr(BEHIND_ATTR, [0])
+    outage = TrackingOutage(study, tracker, tracker.client.tracking_uri, lambda _: None, TEACHER_METRICS)
+
+    assert outage.catch_up() == 1 and study.user_attrs[LATE_RUNS_ATTR] == {"0": lost}
+    runs = tracker.client.search_runs([tracker.experiment_id], "tags.`automl.trial` = '0'")
+    assert [r.info.run_id for r in runs] == [lost]
+    assert runs[0].info.status == "FINISHED" and runs[0].data.metrics["accuracy"] == 0.7
+    assert runs[0].data.params["arch.family"] == "cnn"  # its parameters logged again, same values
+    assert tracker.start_trial(0, {}, {"arch": {"family": "cnn"}}, adopt=True) != lost  # a closed run is not reopened
 
 
 def _space(tmp_path: Path, families: list[str]) -> Path:

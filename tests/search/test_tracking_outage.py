@@ -26,8 +26,8 @@ class FakeTracker:
             raise ConnectionError("connection refused")
         self.calls.append(entry)
 
-    def start_trial(self, number, params, candidate) -> str:
-        self._call("start", number)
+    def start_trial(self, number, params, candidate, adopt=False) -> str:
+        self._call("start", number, adopt)
         return f"run-{number}"
 
     def finish_trial(self, run_id, measured, error, teacher=None, worker=None) -> None:
@@ -64,6 +64,7 @@ def test_an_outage_lists_trials_behind_and_the_return_catches_them_up(setup) -> 
     assert outage.call(lambda: "logged") == "logged"  # back: caught up first, then the call
     assert not outage.down and study.user_attrs[BEHIND_ATTR] == []
     assert study.user_attrs[LATE_RUNS_ATTR] == {"0": "run-0", "1": "run-1"}
+    assert ("start", 0, True) in tracker.calls  # a run the server made before the outage cut the start is adopted
     assert ("finish", "run-0", 0.9, None, {"ray_node_id": "n1", "host": "h"}) in tracker.calls
     assert ("finish", "run-1", None, "boom", None) in tracker.calls
     assert outage.late == {0: "run-0", 1: "run-1"}

@@ -15,7 +15,8 @@ epochs are work the table does not count (their reports carry no phase times), s
 efficiency reads low. It reports from the stores it wrote:
 
 - start-up: from ``automl launch`` to the first trial's code running (the 1-concurrent
-  launch trains the teacher; the 2-concurrent one finds it cached);
+  launch trains the teacher; the 2-concurrent one finds it cached), and when each of its
+  phases ended (``<run_dir>/launch_timings.json``, written by the engine);
 - per-trial overhead: a trial's wall time from Optuna ``ask`` to ``tell`` minus its training
   and evaluation (train, prune, fine-tune, weight sharing, quantize, evaluate, latency): Ray scheduling,
   actor hand-off, artifact export, waiting for the timing worker, blocking in ``tune.report``;
@@ -85,10 +86,12 @@ def launch(study: Path, trials: int, concurrency: int, run_dir: Path, early_stop
     after_code = [c - m["trial_finished_at"] for c, m in zip(told, measured)]
     phase_wall = max(told) - min(asked)
     book = json.loads((run_dir / "engine_timings.json").read_text())
+    phases = next(iter(json.loads((run_dir / "launch_timings.json").read_text()).values()))
     mean = statistics.fmean
     return {
         "concurrency": concurrency, "trials": len(trials_done), "launch_total_s": t_end - t0,
         "startup_s": min(starts) - t0, "phase_wall_s": phase_wall,
+        **{f"at_{k}_s": v - t0 for k, v in phases.items()}, "at_first_ask_s": min(asked) - t0,
         "trial_wall_s": mean(walls), "trial_work_s": mean(work),
         "overhead_frac": 1 - sum(work) / sum(walls),
         "efficiency": sum(work) / (concurrency * phase_wall),
@@ -117,6 +120,13 @@ def main() -> None:
     two = launch(args.study.resolve(), args.trials, 2, work / "c2", args.early_stopping)
     rows = [
         ("start-up: launch -> first trial code (s)", "startup_s", "{:.1f}"),
+        ("  imports and study file read (s after launch)", "at_run_study_s", "{:.1f}"),
+        ("  Optuna study open (Ray starts now, beside what follows)", "at_study_opened_s", "{:.1f}"),
+        ("  dataset, teacher and MLflow ready", "at_prepared_s", "{:.1f}"),
+        ("  Ray and its timing workers up", "at_ray_ready_s", "{:.1f}"),
+        ("  teacher timed (a study's first launch)", "at_teacher_timed_s", "{:.1f}"),
+        ("  Tune starts the workers", "at_workers_starting_s", "{:.1f}"),
+        ("  first worker booted, first candidate asked", "at_first_ask_s", "{:.1f}"),
         ("trial wall, ask -> tell (s)", "trial_wall_s", "{:.2f}"),
         ("  of which training + evaluation (s)", "trial_work_s", "{:.2f}"),
         ("  ask -> trial code running (s)", "ask_to_code_s", "{:.3f}"),

@@ -654,6 +654,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sampler", default=None, help="the joint methods' sampler (default: the study's)")
     p.add_argument("--predictor-min-trials", type=int, default=None,
                    help="finished candidates before the predictor screens any (default: the study's, else 12)")
+    p.add_argument("--predictor-proposals", type=int, default=None,
+                   help="at most this many proposals per trained candidate (default: the study's, else 4)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of: {', '.join(METHODS)} (default: all)")
     p.add_argument("--plot", default=None,
@@ -753,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
     predictor = study.predictor or PredictorConfig()
     if args.predictor_min_trials is not None:
         predictor = dataclasses.replace(predictor, min_trials=args.predictor_min_trials)
+    if args.predictor_proposals is not None:
+        predictor = dataclasses.replace(predictor, proposals=args.predictor_proposals)
     n, seeds = args.trials, args.seed_list
     outcomes: list[Outcome] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

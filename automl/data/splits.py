@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from automl.config.errors import ConfigError
 from automl.data.config import DatasetConfig
@@ -118,6 +117,8 @@ def _stratified(idx: np.ndarray, y: torch.Tensor, held: float | int, seed: int,
                 field: str) -> tuple[np.ndarray, np.ndarray]:
     """``idx`` split into (kept, held out), stratified by ``y[idx]``; ``held`` is a fraction or a count."""
     try:
+        from sklearn.model_selection import train_test_split  # ~1 s: a worker never splits, so not at import
+
         kept, out = train_test_split(idx, test_size=held, stratify=y[idx].numpy(), random_state=seed)
     except ValueError as err:  # too few samples of some class for a stratified split
         raise ConfigError(field, f"cannot split {len(idx)} samples stratified: {err}") from None

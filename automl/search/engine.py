@@ -23,7 +23,7 @@ import json
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +90,7 @@ class StudyRun:
     teacher: "Teacher"  # the trained teacher (shipped to the workers through Ray)
     baseline: "CandidateResult"  # the teacher's result; latency = the study's one figure once timed
     threads: int  # intra-op threads of training and of every timing run
+    phases: dict[str, float] = field(default_factory=dict)  # start-up: when each phase ended (epoch s)
 
     @property
     def objectives(self) -> list[tuple[str, str]]:
@@ -106,7 +107,9 @@ class StudyRun:
 
 def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress: bool = True) -> StudyOutcome:
     """Launch (or resume) the study described by ``cfg`` and return its front."""
+    began = time.time()
     study = open_optuna_study(cfg)
+    opened = time.time()
     finished_before = finished_trials(study)
     remaining = max(0, cfg.n_trials - len(finished_before))
     # first, so that Ray starts while the driver imports torch and loads the teacher
@@ -115,6 +118,7 @@ def run_study(cfg: StudyConfig, *, ray_address: str | None = None, show_progress
                    timing_workers=cfg.timing_workers) if remaining > 0 else None
     try:
         run = prepare_launch(cfg, study, show_progress)
+        run.phases.update(run_study=began, study_opened=opened, prepared=time.time())
         record = record_launch(run, boot, finished_before)
     except BaseException:
         if boot is not None:
@@ -203,9 +207,11 @@ def record_launch(run: StudyRun, boot: RayBoot | None, finished_before: list) ->
     """Fix the study's one teacher figure, then write ``study.json`` and the MLflow parent run's
     study, space, teacher and cluster; start the progress view."""
     gates = boot.timing_gates(run.cfg.timing_workers) if boot is not None else ()
+    run.phases["ray_ready"] = time.time()
     from automl.search.teacher_figures import study_teacher_figures
 
     run.baseline = study_teacher_figures(run.study, run.baseline, run.cfg.targets, gates, run.splits, run.threads)
+    run.phases["teacher_timed"] = time.time()
     run.outage.teacher_metrics = run.teacher_metrics
     cluster, timing_nodes = _cluster_at_launch(gates)
     timing_node = timing_nodes[0] if timing_nodes else None
@@ -259,12 +265,15 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
         run_config=tune.RunConfig(
             name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(run.run_dir / "ray_results"),
             verbose=0, callbacks=[pool], failure_config=tune.FailureConfig(max_failures=WORKER_RESTARTS)))
+    run.phases["workers_starting"] = time.time()
     try:
         tuner.fit()
     finally:
         pool.flush()  # what Tune's last step left (also after Ctrl-C)
         books.flush_front()
         _append_json(run.run_dir / "engine_timings.json", {str(k): v for k, v in books.seconds.items()})
+        # the launch's start-up, phase by phase (benchmarks/engine_overhead.py prints it)
+        _append_json(run.run_dir / "launch_timings.json", {f"{cfg.name}@{run.phases.get('run_study', time.time()):.3f}": run.phases})
 
 
 def worker_context(run: StudyRun, boot: RayBoot) -> "WorkerContext":

@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from torch import Tensor
 
 
@@ -46,6 +45,8 @@ def cluster_weights(w: Tensor, k: int, seed: int = 0) -> tuple[Tensor, Tensor, b
 
 
 def _kmeans_1d(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans  # ~1 s to import: on the first shared layer, not at a worker's start
+
     uniq = np.unique(x)
     if len(uniq) <= k:  # fewer distinct weights than values: each is its own value
         return uniq.astype(np.float32)

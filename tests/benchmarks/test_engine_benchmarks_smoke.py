@@ -35,6 +35,7 @@ def test_engine_overhead_smoke(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     text = (tmp_path / "o.md").read_text()
     assert "| trials / hour |" in text and "throughput" in text
+    assert "|   first worker booted, first candidate asked |" in text  # the start-up, phase by phase
     # early stopping off (the default): the seeded random sampler gives both launches the same work
     assert "(the same 2 candidates in both launches)" in text and "early stopping off" in text
 

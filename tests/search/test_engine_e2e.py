@@ -59,6 +59,16 @@ def test_study_fills_optuna_and_mlflow(launched):
     assert "on the front" in first.stdout
 
 
+def test_the_launch_records_when_each_start_up_phase_ended(launched):
+    work, _, _ = launched
+    phases = next(iter(json.loads((work / "runs/e2e/launch_timings.json").read_text()).values()))
+    assert list(phases) == ["run_study", "study_opened", "prepared", "ray_ready", "teacher_timed", "workers_starting"]
+    assert list(phases.values()) == sorted(phases.values())  # in the order the launch goes through them
+    record = json.loads((work / "runs/e2e/study.json").read_text())
+    study = optuna.load_study(study_name="e2e", storage=record["storage"])
+    assert phases["workers_starting"] <= min(t.datetime_start.timestamp() for t in study.trials)
+
+
 def test_pareto_tags_match_independent_dominance_check(launched):
     work, _, _ = launched
     record = json.loads((work / "runs/e2e/study.json").read_text())

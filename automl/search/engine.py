@@ -273,7 +273,8 @@ def execute(run: StudyRun, remaining: int, boot: RayBoot) -> None:
         books.flush_front()
         _append_json(run.run_dir / "engine_timings.json", {str(k): v for k, v in books.seconds.items()})
         # the launch's start-up, phase by phase (benchmarks/engine_overhead.py prints it)
-        _append_json(run.run_dir / "launch_timings.json", {f"{cfg.name}@{run.phases.get('run_study', time.time()):.3f}": run.phases})
+        launch = f"{cfg.name}@{run.phases.get('run_study', time.time()):.3f}"
+        _append_json(run.run_dir / "launch_timings.json", {launch: run.phases})
 
 
 def worker_context(run: StudyRun, boot: RayBoot) -> "WorkerContext":

@@ -37,6 +37,7 @@ ROLE_TAG = "automl.role"
 STUDY_TAG = "automl.study"
 TRIAL_TAG = "automl.trial"
 STUDY_RUN_TAG = "automl.study_run"  # on a candidate's run: its study's run id (runs are not nested, see below)
+OPEN_TRIAL_RUNS = f"tags.`{ROLE_TAG}` = 'trial' and attributes.status = 'RUNNING'"  # a filter: child runs still open
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 """Opens the experiment in MLflow's model-training view (runs and metrics), not the GenAI one."""
 
@@ -204,8 +205,7 @@ class StudyTracker:
         return run_id
 
     def _open_trial_run(self, number: int) -> str | None:
-        runs = self.client.search_runs([self.experiment_id], f"tags.`{ROLE_TAG}` = 'trial' and "
-                                       f"tags.`{TRIAL_TAG}` = '{number}' and attributes.status = 'RUNNING'",
+        runs = self.client.search_runs([self.experiment_id], f"{OPEN_TRIAL_RUNS} and tags.`{TRIAL_TAG}` = '{number}'",
                                        max_results=1)
         return runs[0].info.run_id if runs else None
 
@@ -214,8 +214,7 @@ class StudyTracker:
         found: set[str] = set()
         token = None
         while True:
-            page = self.client.search_runs([self.experiment_id], f"tags.`{ROLE_TAG}` = 'trial' and "
-                                           "attributes.status = 'RUNNING'", max_results=1000, page_token=token)
+            page = self.client.search_runs([self.experiment_id], OPEN_TRIAL_RUNS, max_results=1000, page_token=token)
             found.update(run.info.run_id for run in page)
             token = page.token
             if not token:
